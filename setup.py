@@ -1,0 +1,35 @@
+"""Build step: ship the embedded default artifacts (``models/*``) inside the wheel.
+
+All project metadata lives in pyproject.toml; this file only extends ``build_py`` so that every
+``models/<name>/`` folder (model card, config.json, *.safetensors, ...) is copied into the build as
+``adaptive_eval/embedded/<name>/``. ``models/`` stays the single source of truth (no symlinks, no
+copies in the repository). An editable install skips the copy: ``adaptive_eval.hub.embedded_path``
+then reads ``models/<name>`` from the checkout. MANIFEST.in puts ``models/`` in the sdist, so a
+wheel built from the sdist carries them too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+MODELS = Path(__file__).resolve().parent / "models"
+IGNORE = shutil.ignore_patterns(".git", ".cache", "__pycache__", "*.pyc", ".DS_Store")
+
+
+class BuildPyWithModels(build_py):
+    """``build_py`` that also copies ``models/<name>`` to ``adaptive_eval/embedded/<name>``."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False) or not MODELS.is_dir():
+            return
+        target = Path(self.build_lib) / "adaptive_eval" / "embedded"
+        for artifact in sorted(p for p in MODELS.iterdir() if p.is_dir()):
+            shutil.copytree(artifact, target / artifact.name, ignore=IGNORE, dirs_exist_ok=True)
+
+
+setup(cmdclass={"build_py": BuildPyWithModels})
