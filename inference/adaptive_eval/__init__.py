@@ -1,0 +1,1 @@
+"""adaptive-eval: evaluate language models reliably on a fraction of a benchmark."""

@@ -1,0 +1,159 @@
+"""An item bank: calibrated (or predicted) IRT parameters of benchmark questions.
+
+A bank folder (also a Hub dataset repo) holds:
+
+- ``config.json``: ``{"artifact": "item-bank", "model": "rasch" | "2pl", "n_items": ..,
+  "metadata": {..}, "abilities": {model: {"theta": .., "se": ..}}}``;
+- ``params.safetensors``: float64 ``b``, ``b_se``, ``a``, ``a_se`` and uint8 ``predicted``
+  (1 where the parameters were predicted from text rather than calibrated);
+- ``items.json``: ``{"ids": [...], "category": [...] | null}``;
+- ``README.md``: the dataset card.
+
+No pickle anywhere: tensors in safetensors, everything else JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from huggingface_hub import DatasetCardData
+from safetensors.numpy import load_file, save_file
+
+from .cards import render_card
+from .irt import prob
+
+ARTIFACT = "item-bank"
+
+
+class ItemBankError(ValueError):
+    """A bank that is malformed or cannot serve a request; the message names it."""
+
+
+@dataclass
+class ItemBank:
+    ids: list[str]
+    b: np.ndarray
+    a: np.ndarray | None = None  # None: Rasch (all ones)
+    b_se: np.ndarray | None = None
+    a_se: np.ndarray | None = None
+    predicted: np.ndarray | None = None  # bool; None: all calibrated
+    category: list[str] | None = None
+    metadata: dict = field(default_factory=dict)
+    abilities: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ids = [str(i) for i in self.ids]
+        n = len(self.ids)
+        if n == 0:
+            raise ItemBankError("an item bank needs at least one item")
+        if len(set(self.ids)) != n:
+            raise ItemBankError("item bank ids must be unique")
+        self.b = np.asarray(self.b, dtype=np.float64)
+        self.a = np.ones(n) if self.a is None else np.asarray(self.a, dtype=np.float64)
+        self.b_se = np.zeros(n) if self.b_se is None else np.asarray(self.b_se, np.float64)
+        self.a_se = np.zeros(n) if self.a_se is None else np.asarray(self.a_se, np.float64)
+        self.predicted = (
+            np.zeros(n, bool) if self.predicted is None else np.asarray(self.predicted, bool)
+        )
+        for name in ("b", "a", "b_se", "a_se", "predicted"):
+            if getattr(self, name).shape != (n,):
+                raise ItemBankError(f"{name} has shape {getattr(self, name).shape}, expected ({n},)")
+        if not np.all(np.isfinite(self.b)) or not np.all(np.isfinite(self.a)):
+            raise ItemBankError("item parameters must be finite")
+        if self.category is not None and len(self.category) != n:
+            raise ItemBankError(f"category has {len(self.category)} entries, expected {n}")
+        self._position = {item: k for k, item in enumerate(self.ids)}
+
+    @property
+    def model(self) -> str:
+        return "rasch" if np.all(self.a == 1.0) and np.all(self.a_se == 0) else "2pl"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"ItemBank({len(self)} items, {self.model}, {int(self.predicted.sum())} predicted)"
+
+    def index(self, ids: Sequence[str]) -> np.ndarray:
+        """Positions of ``ids`` in the bank; an unknown id raises ``ItemBankError`` naming it."""
+        try:
+            return np.array([self._position[str(i)] for i in ids], dtype=np.int64)
+        except KeyError as err:
+            raise ItemBankError(f"question id {err.args[0]!r} is not in the bank") from None
+
+    def subset(self, ids: Sequence[str]) -> ItemBank:
+        """A bank of the given items, in that order."""
+        k = self.index(ids)
+        return ItemBank(
+            [self.ids[i] for i in k], self.b[k], self.a[k], self.b_se[k], self.a_se[k],
+            self.predicted[k], None if self.category is None else [self.category[i] for i in k],
+            dict(self.metadata), dict(self.abilities),
+        )
+
+    def expected_accuracy(self, theta: float | np.ndarray) -> np.ndarray:
+        """Mean over the bank's items of ``P(correct | theta)`` (vectorised over ``theta``)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        return prob(theta[..., None], self.b, self.a).mean(axis=-1)
+
+    def summary(self) -> dict:
+        """Counts and parameter ranges, for printing."""
+        q = [0.05, 0.5, 0.95]
+        return {
+            "model": self.model,
+            "n_items": len(self),
+            "n_predicted": int(self.predicted.sum()),
+            "b_quantiles_5_50_95": np.quantile(self.b, q).round(3).tolist(),
+            "a_quantiles_5_50_95": np.quantile(self.a, q).round(3).tolist(),
+            "median_b_se": float(np.median(self.b_se)),
+            "categories": sorted(set(self.category)) if self.category else [],
+        }
+
+    # persistence ----------------------------------------------------------------------------
+
+    def save(self, folder: str | Path, *, card_variables: dict | None = None) -> Path:
+        """Write the bank folder (module docstring), with a dataset card from the template."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {"b": self.b, "b_se": self.b_se, "a": self.a, "a_se": self.a_se,
+             "predicted": self.predicted.astype(np.uint8)},
+            str(folder / "params.safetensors"),
+        )
+        (folder / "items.json").write_text(json.dumps({"ids": self.ids, "category": self.category}))
+        config = {"artifact": ARTIFACT, "model": self.model, "n_items": len(self),
+                  "metadata": self.metadata, "abilities": self.abilities}
+        (folder / "config.json").write_text(json.dumps(config, indent=2))
+        card_data = DatasetCardData(
+            license="apache-2.0", library_name="adaptive-eval", tags=["irt", "adaptive-testing"]
+        )
+        variables = {"summary": self.summary(), "metadata": self.metadata,
+                     "n_abilities": len(self.abilities)} | (card_variables or {})
+        render_card("item_bank.md", card_data, **variables).save(folder / "README.md")
+        return folder
+
+    @classmethod
+    def load(cls, path_or_repo_id: str | Path | None = None, *, revision: str | None = None):
+        """Load a bank from a folder, a Hub dataset repo id, or (None) the embedded default."""
+        folder = Path(path_or_repo_id) if path_or_repo_id is not None else None
+        if folder is None or not folder.is_dir():
+            from .hub import resolve_artifact
+
+            folder = resolve_artifact(path_or_repo_id, kind=ARTIFACT, revision=revision)
+        try:
+            config = json.loads((folder / "config.json").read_text())
+            items = json.loads((folder / "items.json").read_text())
+            params = load_file(str(folder / "params.safetensors"))
+        except (OSError, ValueError) as err:
+            raise ItemBankError(f"{folder} is not a readable item bank: {err}") from None
+        if config.get("artifact") != ARTIFACT:
+            raise ItemBankError(f"{folder}/config.json does not describe an item bank")
+        return cls(
+            ids=items["ids"], b=params["b"], a=params["a"], b_se=params["b_se"],
+            a_se=params["a_se"], predicted=params["predicted"].astype(bool),
+            category=items.get("category"), metadata=config.get("metadata", {}),
+            abilities=config.get("abilities", {}),
+        )
