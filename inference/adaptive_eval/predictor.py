@@ -1,0 +1,525 @@
+"""Difficulty predictor: amortized IRT calibration from question text.
+
+A new question gets an IRT difficulty ``b`` (and optionally a discrimination ``a``) without any
+responses (Truong et al. 2025, section "amortized calibration"):
+
+    e = normalize(mean_pool(encoder(question_text(question, options))))   # frozen sentence encoder
+    x = [e, onehot(category)]                                             # category is optional
+    (u, v) = head(x)                                                      # small MLP
+    b = b_mean + b_std * u                     (difficulty, higher is harder)
+    a = exp(log_a_mean + log_a_std * v)        (only when ``predict_discrimination``)
+
+Mean pooling is sentence-transformers' (average of the last hidden states over real tokens), then
+L2 normalisation (``normalize_embeddings``), exactly as ``all-MiniLM-L6-v2`` is meant to be used.
+
+Predictive standard error: one number, ``config.residual_sd``, estimated at training time on a
+validation split of the training questions as the root mean squared difference between predicted
+and calibrated difficulty, less the calibration noise:
+``residual_sd**2 = mean((b_pred - b_cal)**2) - mean(b_cal_se**2)``
+(see ``training/train_predictor.py``).
+So ``se`` is the typical error of ``b_pred`` as an estimate of the item's true difficulty; it is
+the same for every text (homoscedastic).
+
+Text longer than ``config.max_length`` tokens (default 256, the encoder's training length) is
+truncated: only its first ``max_length`` tokens (special tokens included) are encoded, so a long
+question's last options may be cut. Empty text raises ``ValueError``.
+
+Embeddings of the frozen encoder are cached on disk by SHA-256 of the text (see
+:class:`EmbeddingCache`), in ``$ADAPTIVE_EVAL_CACHE`` or ``~/.cache/adaptive-eval``.
+
+Saved as ``config.json`` (the :class:`PredictorConfig`, with ``"artifact": "difficulty-predictor"``)
+and ``model.safetensors`` holding the head only; the encoder is stored by reference (its Hub id),
+unless it was fine-tuned (``train_encoder``), in which case its weights are saved too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .base_models import MINILM, resolve_base_model
+
+if TYPE_CHECKING:
+    from .bank import ItemBank
+
+ARTIFACT = "difficulty-predictor"
+WEIGHTS = "model.safetensors"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass
+class PredictorConfig:
+    """Everything needed to rebuild a :class:`DifficultyPredictor` (saved as ``config.json``)."""
+
+    encoder: str = MINILM
+    """Hub id (or local folder) of the text encoder; resolved with ``resolve_base_model``."""
+    encoder_revision: str | None = None
+    max_length: int = 256
+    """Tokens per text (special tokens included); longer text is truncated."""
+    normalize_embeddings: bool = True
+    train_encoder: bool = False
+    """True when the encoder was fine-tuned: its weights are then saved in model.safetensors."""
+    hidden_sizes: list[int] = field(default_factory=lambda: [256])
+    dropout: float = 0.1
+    predict_discrimination: bool = False
+    categories: list[str] = field(default_factory=list)
+    """Category vocabulary for the optional one-hot input; empty means the head ignores category."""
+    b_mean: float = 0.0
+    b_std: float = 1.0
+    log_a_mean: float = 0.0
+    log_a_std: float = 1.0
+    residual_sd: float = 1.0
+    """Predictive SE of ``b`` (held-out residual SD, calibration noise removed)."""
+    log_a_residual_sd: float = 0.0
+    """Same for ``log a`` (when the head predicts it): ``a_se = a * log_a_residual_sd``."""
+    objective: str = "regression"
+    """How the head was trained: "regression" or "joint" (informational)."""
+    artifact: str = ARTIFACT
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PredictorConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def question_text(question: str, options: Sequence[str] | str | None = None) -> str:
+    """The canonical text given to the encoder: the question, then one line per option.
+
+    ``options`` is a list of strings or a JSON list (as in MMLU-Pro's ``options`` column)::
+
+        <question>
+        A. <option 0>
+        B. <option 1>
+        ...
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("question_text: the question is empty")
+    if isinstance(options, str):
+        options = json.loads(options)
+    lines = [question.strip()]
+    if options:
+        options = list(options)
+        if len(options) > len(LETTERS):
+            raise ValueError(f"question_text: {len(options)} options, at most {len(LETTERS)}")
+        lines += [f"{LETTERS[i]}. {str(opt).strip()}" for i, opt in enumerate(options)]
+    return "\n".join(lines)
+
+
+def cache_dir() -> Path:
+    """The user's cache folder for adaptive-eval (``$ADAPTIVE_EVAL_CACHE`` wins)."""
+    if os.environ.get("ADAPTIVE_EVAL_CACHE"):
+        return Path(os.environ["ADAPTIVE_EVAL_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "adaptive-eval"
+
+
+def text_key(text: str) -> str:
+    """Cache key of a text: SHA-256 of its UTF-8 bytes, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Embeddings on disk, keyed by :func:`text_key`, for one encoder fingerprint.
+
+    A folder of ``shard-*.npz`` files, each with ``keys`` (``S64``, hex SHA-256) and
+    ``embeddings`` (float32, one row per key); written atomically (temp file + rename), merged
+    into one shard when more than ``max_shards`` pile up. No pickle.
+    """
+
+    def __init__(self, folder: Path, max_shards: int = 32) -> None:
+        self.folder = Path(folder)
+        self.max_shards = max_shards
+
+    def _shards(self) -> list[Path]:
+        return sorted(self.folder.glob("shard-*.npz"))
+
+    def load(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for shard in self._shards():
+            try:
+                with np.load(shard, allow_pickle=False) as z:
+                    keys, emb = z["keys"], z["embeddings"]
+            except (FileNotFoundError, OSError, ValueError, KeyError):
+                continue  # merged away by another process, or half-written by a crash
+            out.update(zip((k.decode() for k in keys), emb, strict=True))
+        return out
+
+    def save(self, keys: Sequence[str], embeddings: np.ndarray) -> None:
+        if len(keys) == 0:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._write(list(keys), np.asarray(embeddings, dtype=np.float32))
+        shards = self._shards()
+        if len(shards) > self.max_shards:
+            everything = self.load()
+            self._write(list(everything), np.stack(list(everything.values())))
+            for shard in shards:
+                shard.unlink(missing_ok=True)
+
+    def _write(self, keys: list[str], embeddings: np.ndarray) -> None:
+        name = f"shard-{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+        tmp = self.folder / f".{name}.tmp.npz"
+        np.savez(tmp, keys=np.array(keys, dtype="S64"), embeddings=embeddings)
+        os.replace(tmp, self.folder / f"{name}.npz")
+
+
+def _check_texts(texts: Sequence[str] | str) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text #{i} is a {type(text).__name__}, not a str")
+        if not text.strip():
+            raise ValueError(f"text #{i} is empty: a question needs some text to predict from")
+    return texts
+
+
+class DifficultyPredictor(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="adaptive-eval",
+    tags=["adaptive-eval", "item-response-theory", "difficulty-prediction"],
+):
+    """Question text -> IRT difficulty (and discrimination); see the module docstring."""
+
+    def __init__(self, config: PredictorConfig | dict | None = None) -> None:
+        super().__init__()
+        if config is None:
+            config = PredictorConfig()
+        elif isinstance(config, dict):
+            config = PredictorConfig.from_dict(config)
+        self.config = config
+        self._hub_mixin_config = config  # save_pretrained writes the live config
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = resolve_base_model(config.encoder, config.encoder_revision)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.encoder = AutoModel.from_pretrained(folder)
+        limit = getattr(self.encoder.config, "max_position_embeddings", None)
+        if limit is not None and config.max_length > limit:
+            raise ValueError(
+                f"max_length {config.max_length} exceeds the encoder's {limit} positions"
+            )
+        self.encoder.requires_grad_(config.train_encoder)
+        if not config.train_encoder:
+            self.encoder.eval()
+        width = self.encoder.config.hidden_size + len(config.categories)
+        layers: list[nn.Module] = []
+        for size in config.hidden_sizes:
+            layers += [nn.Linear(width, size), nn.GELU(), nn.Dropout(config.dropout)]
+            width = size
+        layers.append(nn.Linear(width, 2 if config.predict_discrimination else 1))
+        self.head = nn.Sequential(*layers)
+        self._fingerprint: str | None = None
+
+    # ---- encoder -------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> DifficultyPredictor:
+        """Like ``nn.Module.train``, but a frozen encoder stays in eval mode (no dropout)."""
+        super().train(mode)
+        if not self.config.train_encoder:
+            self.encoder.eval()
+        return self
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Tokenize with truncation to ``config.max_length`` tokens and padding."""
+        return self.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.config.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+
+    def encode_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled (and L2-normalised) last hidden states: the sentence embedding."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        if self.config.normalize_embeddings:
+            pooled = nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled
+
+    def fingerprint(self) -> str:
+        """Identity of the embedding function (encoder files + settings), for the cache."""
+        if self._fingerprint is None:
+            folder = resolve_base_model(self.config.encoder, self.config.encoder_revision)
+            h = hashlib.sha256()
+            settings = [
+                self.config.encoder,
+                self.config.encoder_revision,
+                self.config.max_length,
+                self.config.normalize_embeddings,
+                "mean",
+            ]
+            h.update(json.dumps(settings).encode())
+            for name in ("config.json", "tokenizer.json", "vocab.txt"):
+                if (folder / name).exists():
+                    h.update((folder / name).read_bytes())
+            for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+                h.update(f"{weights.name}:{weights.stat().st_size}".encode())
+            self._fingerprint = h.hexdigest()[:24]
+        return self._fingerprint
+
+    @torch.no_grad()
+    def embed(
+        self,
+        texts: Sequence[str] | str,
+        batch_size: int = 64,
+        cache: bool = True,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Sentence embeddings (n, d) float32 of ``texts``, cached on disk by text hash.
+
+        Texts are encoded in batches sorted by length (less padding). The cache is skipped
+        when the encoder is being fine-tuned (``config.train_encoder``).
+        """
+        texts = _check_texts(texts)
+        use_cache = cache and not self.config.train_encoder
+        store = EmbeddingCache(cache_dir() / "embeddings" / self.fingerprint())
+        known = store.load() if use_cache else {}
+        keys = [text_key(t) for t in texts]
+        todo = sorted(
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items(),
+            key=lambda kv: len(kv[1]),
+        )
+        new: dict[str, np.ndarray] = {}
+        unsaved: list[str] = []
+        was_training = self.encoder.training
+        self.encoder.eval()
+        device = next(self.encoder.parameters()).device
+        started = time.time()
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            tokens = self.tokenize([t for _, t in chunk]).to(device)
+            emb = self.encode_tokens(tokens["input_ids"], tokens["attention_mask"])
+            new.update(zip((k for k, _ in chunk), emb.float().cpu().numpy(), strict=True))
+            unsaved += [k for k, _ in chunk]
+            done = min(start + batch_size, len(todo))
+            if use_cache and (len(unsaved) >= 1024 or done == len(todo)):
+                store.save(unsaved, np.stack([new[k] for k in unsaved]))  # a shard per ~1k texts
+                unsaved = []
+            if progress:
+                rate = done / max(time.time() - started, 1e-9)
+                print(f"embedded {done}/{len(todo)} ({rate:.1f} texts/s)", file=sys.stderr)
+        self.encoder.train(was_training)
+        known.update(new)
+        return np.stack([known[k] for k in keys]).astype(np.float32)
+
+    # ---- head ----------------------------------------------------------------------------
+    def category_features(self, categories: Sequence[str | None] | None, n: int) -> torch.Tensor:
+        """One-hot (n, len(config.categories)); ``None`` (or no categories) gives a zero row."""
+        vocab = self.config.categories
+        out = torch.zeros(n, len(vocab))
+        if not vocab or categories is None:
+            return out
+        categories = list(categories)
+        if len(categories) != n:
+            raise ValueError(f"{len(categories)} categories given for {n} texts")
+        index = {c: i for i, c in enumerate(vocab)}
+        for row, cat in enumerate(categories):
+            if cat is None:
+                continue
+            if cat not in index:
+                raise ValueError(f"unknown category {cat!r}; known: {', '.join(vocab)} (or None)")
+            out[row, index[cat]] = 1.0
+        return out
+
+    def forward(
+        self,
+        embeddings: torch.Tensor | None = None,
+        category_features: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Embeddings (n, d) [+ one-hot categories] -> ``{"b": (n,)[, "a": (n,)]}``.
+
+        Pass ``input_ids``/``attention_mask`` instead of ``embeddings`` to run the encoder too
+        (fine-tuning).
+        """
+        if embeddings is None:
+            embeddings = self.encode_tokens(input_ids, attention_mask)
+        x = embeddings
+        if self.config.categories:
+            if category_features is None:
+                category_features = torch.zeros(len(x), len(self.config.categories))
+            x = torch.cat([x, category_features.to(x)], dim=1)
+        raw = self.head(x)
+        out = {"b": self.config.b_mean + self.config.b_std * raw[:, 0]}
+        if self.config.predict_discrimination:
+            out["a"] = torch.exp(self.config.log_a_mean + self.config.log_a_std * raw[:, 1])
+        return out
+
+    @torch.no_grad()
+    def predict_parameters(
+        self,
+        texts: Sequence[str] | str,
+        categories: Sequence[str | None] | None = None,
+        batch_size: int = 64,
+        cache: bool = True,
+    ) -> dict[str, np.ndarray]:
+        """``{"b", "b_se"}`` (and ``"a", "a_se"`` when the head predicts them) as numpy arrays."""
+        texts = _check_texts(texts)
+        emb = torch.from_numpy(self.embed(texts, batch_size=batch_size, cache=cache))
+        was_training = self.training
+        self.eval()
+        device = next(self.head.parameters()).device
+        out = self.forward(emb.to(device), self.category_features(categories, len(texts)))
+        self.train(was_training)
+        result = {k: v.float().cpu().numpy().astype(np.float64) for k, v in out.items()}
+        result["b_se"] = np.full(len(texts), float(self.config.residual_sd))
+        if "a" in result:
+            result["a_se"] = result["a"] * float(self.config.log_a_residual_sd)
+        return result
+
+    def predict(
+        self,
+        texts: Sequence[str] | str,
+        categories: Sequence[str | None] | None = None,
+        batch_size: int = 64,
+        cache: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(difficulty, se)`` numpy arrays, one entry per text.
+
+        ``categories`` (optional, one per text, ``None`` for unknown) is used only when the
+        model was trained with category features (``config.categories``). See the module
+        docstring for truncation and for what ``se`` means.
+        """
+        out = self.predict_parameters(texts, categories, batch_size=batch_size, cache=cache)
+        return out["b"], out["b_se"]
+
+    # ---- persistence ---------------------------------------------------------------------
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """``model.safetensors``: the head (``head.*``), plus ``encoder.*`` if fine-tuned."""
+        state = {
+            k: v.detach().cpu().contiguous()
+            for k, v in self.state_dict().items()
+            if k.startswith("head.") or (self.config.train_encoder and k.startswith("encoder."))
+        }
+        save_file(state, str(Path(save_directory) / WEIGHTS), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path | None = None,
+        *,
+        revision: str | None = None,
+        **kwargs,
+    ) -> DifficultyPredictor:
+        """Load a predictor: no argument = the embedded default ``models/difficulty-predictor``;
+        a local folder; or a Hub repo id (with ``revision``). Returns the model in eval mode."""
+        from .hub import resolve_artifact
+
+        source = resolve_artifact(pretrained_model_name_or_path, kind=ARTIFACT, revision=revision)
+        return super().from_pretrained(str(source), revision=revision, **kwargs)
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str = "cpu",
+        config: dict | PredictorConfig | None = None,
+        **model_kwargs,
+    ) -> DifficultyPredictor:
+        if isinstance(config, dict) and config.get("artifact", ARTIFACT) != ARTIFACT:
+            raise ValueError(f"{model_id} holds a {config['artifact']!r}, not a {ARTIFACT!r}")
+        model = cls(config)
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, WEIGHTS)
+        else:
+            weights = hf_hub_download(
+                model_id,
+                WEIGHTS,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
+            )
+        state = load_file(weights, device=map_location)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        needed = [k for k in missing if k.startswith("head.") or model.config.train_encoder]
+        if needed or unexpected:
+            raise ValueError(
+                f"{weights} does not match the config: missing {needed}, unexpected {unexpected}"
+            )
+        model.to(map_location)
+        model.eval()
+        return model
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+
+def extend_bank(
+    bank: ItemBank,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    predictor: DifficultyPredictor,
+    categories: Sequence[str | None] | None = None,
+    batch_size: int = 64,
+) -> ItemBank:
+    """A new bank: ``bank``'s items, then the new items with parameters predicted from ``texts``.
+
+    New items are marked ``predicted``; ``b`` is the predicted difficulty and ``b_se`` its
+    predictive SE (``config.residual_sd``). Discrimination: for a Rasch bank ``a = 1``; for a 2PL
+    bank the predicted ``a`` (``a_se = a * log_a_residual_sd``) when the head predicts it, else the
+    median ``a`` of the bank's calibrated items with their SD as ``a_se``. Predictions are on the
+    scale of the bank the predictor was trained on (MMLU-Pro 2PL, abilities ~ N(0, 1)).
+    ``categories`` (one per text, or None) feeds the predictor and the bank's category list.
+    """
+    from .bank import ItemBank, ItemBankError
+
+    ids = [str(i) for i in ids]
+    texts = _check_texts(texts)
+    if len(ids) != len(texts):
+        raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
+    clash = sorted(set(ids) & set(bank.ids)) or sorted({i for i in ids if ids.count(i) > 1})
+    if clash:
+        raise ItemBankError(f"question ids already in the bank or repeated: {clash[:5]}")
+    out = predictor.predict_parameters(texts, categories, batch_size=batch_size)
+    n = len(ids)
+    if bank.model == "rasch":
+        a, a_se = np.ones(n), np.zeros(n)
+    elif "a" in out:
+        a, a_se = out["a"], out["a_se"]
+    else:
+        calibrated = bank.a[~bank.predicted] if (~bank.predicted).any() else bank.a
+        a, a_se = np.full(n, np.median(calibrated)), np.full(n, np.std(calibrated))
+    category = None
+    if bank.category is not None:
+        new = list(categories) if categories is not None else [None] * n
+        category = list(bank.category) + [c if c is not None else "unknown" for c in new]
+    metadata = dict(bank.metadata)
+    metadata["predicted_by"] = predictor.config.artifact + ": " + predictor.config.encoder
+    return ItemBank(
+        ids=list(bank.ids) + ids,
+        b=np.concatenate([bank.b, out["b"]]),
+        a=np.concatenate([bank.a, a]),
+        b_se=np.concatenate([bank.b_se, out["b_se"]]),
+        a_se=np.concatenate([bank.a_se, a_se]),
+        predicted=np.concatenate([bank.predicted, np.ones(n, bool)]),
+        category=category,
+        metadata=metadata,
+        abilities=dict(bank.abilities),
+    )
