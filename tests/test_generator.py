@@ -86,7 +86,7 @@ def test_parse_rejects_malformed(text, reason):
     with pytest.raises(ItemFormatError, match=reason):
         parse_item(text)
     assert not is_well_formed(text)
-    assert format_reward([text]) == [0.0]
+    assert format_reward([text])[0] <= 0.4
 
 
 def test_eleven_options_are_rejected():
@@ -98,6 +98,8 @@ def test_eleven_options_are_rejected():
 def test_format_item_round_trip_and_refusals():
     assert format_item("What is 2 + 2?", ["3", "4", "5", "22"], 1) == GOOD
     assert format_reward([GOOD, [{"role": "assistant", "content": GOOD}]]) == [1.0, 1.0]
+    assert format_reward(["", "Question: x", GOOD.replace("Answer: B", "Answer: Z")]) == \
+        pytest.approx([0.0, 0.1, 0.4])
     with pytest.raises(ItemFormatError):  # a question line that looks like an option
         format_item("Which?\nA. is a trap", ["w", "x", "y", "z"], 0)
     with pytest.raises(ItemFormatError):
@@ -183,9 +185,24 @@ def tiny_lm(tmp_path_factory, tiny_data) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+                         max_position_embeddings=1024, pad_token_id=tokenizer.pad_token_id,
                          eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model = LlamaForCausalLM(config)
+    # "pretrain" it briefly on prompt + item texts, so that it writes item-like text (as a real
+    # base model writes English) and GRPO sees completions that differ in reward
+    texts = [build_prompt(None, 0.0, c) + t + "<eos>" for c, t in
+             zip(items.category, corpus[: len(items)], strict=True)]
+    batch = tokenizer(texts, return_tensors="pt", padding=True)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(60):
+        rows = torch.arange(step * 8, step * 8 + 8) % len(texts)
+        loss = model(input_ids=batch["input_ids"][rows], attention_mask=batch["attention_mask"][rows],
+                     labels=labels[rows]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval().save_pretrained(folder)
     return folder
 
 
@@ -213,9 +230,9 @@ def tiny_args(tiny_lm: Path, tiny_data: tuple[Path, Path], out: Path, **override
         items=str(tiny_data[0]), bank=str(tiny_data[1]), base_model=str(tiny_lm),
         output_dir=str(out / "generator"), sft_output_dir=str(out / "sft"), seed=0,
         n_sft_examples=16, max_item_chars=400, difficulty_bins=4, range_quantiles=[0.0, 1.0],
-        lora_r=4, lora_alpha=8, lora_target_modules=["q_proj", "v_proj"], sft_epochs=1.0,
-        sft_batch_size=4, sft_learning_rate=1e-2, sft_max_length=128, grpo_steps=2,
-        grpo_batch_size=4, num_generations=2, max_completion_length=12, grpo_learning_rate=1e-2,
+        lora_r=8, lora_alpha=16, lora_target_modules=["q_proj", "v_proj", "o_proj"], sft_epochs=1.0,
+        sft_batch_size=4, sft_learning_rate=1e-2, sft_max_length=1024, grpo_steps=2,
+        grpo_batch_size=4, num_generations=2, max_completion_length=32, grpo_learning_rate=1e-2,
         logging_steps=1, best_of=2, max_new_tokens=24,
     )
     return tg.GeneratorTrainingArguments(**(values | overrides))

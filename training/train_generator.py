@@ -93,7 +93,7 @@ class GeneratorTrainingArguments:
     sft_epochs: float = field(default=1.0, metadata={"help": "SFT epochs."})
     sft_batch_size: int = field(default=8, metadata={"help": "SFT per-device batch size."})
     sft_learning_rate: float = field(default=5e-4, metadata={"help": "SFT learning rate."})
-    sft_max_length: int = field(default=256, metadata={"help": "SFT max tokens per example."})
+    sft_max_length: int = field(default=320, metadata={"help": "SFT max tokens per example."})
     # stage 2
     grpo_steps: int = field(default=40, metadata={"help": "GRPO optimizer steps (0: skip RL)."})
     grpo_batch_size: int = field(default=8, metadata={
@@ -107,6 +107,8 @@ class GeneratorTrainingArguments:
         "help": "Weights of [difficulty reward, format reward]."})
     bf16: bool = field(default=False, metadata={"help": "bf16 mixed precision (GPU)."})
     logging_steps: int = field(default=5, metadata={"help": "Log every N steps."})
+    resume_sft: bool = field(default=False, metadata={
+        "help": "Reuse the SFT adapter already saved in sft_output_dir instead of training it."})
     # generation defaults stored in the artifact
     best_of: int = field(default=4, metadata={"help": "Default best-of-n of generate()."})
     max_new_tokens: int = field(default=160, metadata={"help": "generate() max new tokens."})
@@ -263,9 +265,7 @@ def main(args: GeneratorTrainingArguments, predictor: DifficultyPredictor | None
     examples = build_sft_examples(items, bank, args)
     categories = sorted(set(examples.category))
     log(f"{len(examples)} SFT examples, targets in {value_range}, {len(categories)} categories")
-    predictor = predictor or DifficultyPredictor.from_pretrained(args.predictor)
     base, tokenizer = QuestionGenerator.load_base(args.base_model)
-    model = new_lora_model(base, args)
     work_dir = Path(args.sft_output_dir).parent / "work"
     config = GeneratorConfig(
         base_model=args.base_model, predictor=args.predictor, difficulty_range=value_range,
@@ -274,17 +274,29 @@ def main(args: GeneratorTrainingArguments, predictor: DifficultyPredictor | None
     dedup = NearDuplicateIndex.from_texts(
         [question_text(r.question, r.options) for r in examples.itertuples()], config.shingle_size)
 
-    t0 = time.time()
-    sft = run_sft(model, tokenizer, examples, args, work_dir)
-    sft_seconds = time.time() - t0
-    model = sft.model
-    sft_generator = QuestionGenerator(model, tokenizer, GeneratorConfig(**asdict(config)), dedup)
-    sft_generator.config.training = {"stage": "sft only"}
-    sft_generator.save_pretrained(args.sft_output_dir)
-    log(f"SFT done in {sft_seconds:.0f} s: {last_logs(sft, ('loss',))}")
+    sft_saved = Path(args.sft_output_dir) / "config.json"
+    if args.resume_sft and sft_saved.exists():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(base, args.sft_output_dir, is_trainable=True)
+        sft_info = json.loads(sft_saved.read_text())["training"]
+        log(f"reusing the SFT adapter in {args.sft_output_dir}")
+    else:
+        model = new_lora_model(base, args)
+        t0 = time.time()
+        sft = run_sft(model, tokenizer, examples, args, work_dir)
+        sft_info = {"stage": "sft only", "sft_seconds": round(time.time() - t0),
+                    "sft_final_loss": last_logs(sft, ("loss",)).get("loss")}
+        model = sft.model
+        sft_generator = QuestionGenerator(model, tokenizer, GeneratorConfig(**asdict(config)),
+                                          dedup)
+        sft_generator.config.training = sft_info
+        sft_generator.save_pretrained(args.sft_output_dir)
+        log(f"SFT done: {sft_info}")
 
     grpo_seconds, grpo_logs = 0.0, {}
     if args.grpo_steps > 0:
+        predictor = predictor or DifficultyPredictor.from_pretrained(args.predictor)
         t0 = time.time()
         grpo = run_grpo(model, tokenizer, predictor, value_range, categories, args, work_dir)
         grpo_seconds = time.time() - t0
@@ -304,8 +316,8 @@ def main(args: GeneratorTrainingArguments, predictor: DifficultyPredictor | None
         "max_completion_length": args.max_completion_length,
         "grpo_learning_rate": args.grpo_learning_rate, "grpo_temperature": args.grpo_temperature,
         "beta": args.beta, "reward_weights": list(args.reward_weights), "seed": args.seed,
-        "sft_final_loss": last_logs(sft, ("loss",)).get("loss"),
-        "grpo_final_logs": grpo_logs, "sft_seconds": round(sft_seconds),
+        "sft_final_loss": sft_info.get("sft_final_loss"),
+        "grpo_final_logs": grpo_logs, "sft_seconds": sft_info.get("sft_seconds"),
         "grpo_seconds": round(grpo_seconds), "total_seconds": round(time.time() - started),
         "hardware": "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} "
                                                             "torch threads",

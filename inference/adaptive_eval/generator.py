@@ -514,8 +514,21 @@ def predict_items(predictor: DifficultyPredictor, items: Sequence[ParsedItem],
 
 
 def format_reward(completions: Sequence[Any], **_: Any) -> list[float]:
-    """1.0 for a well-formed item (``parse_item``), else 0.0. TRL reward-function signature."""
-    return [1.0 if is_well_formed(_completion_text(c)) else 0.0 for c in completions]
+    """1.0 for a well-formed item (``parse_item``); a malformed one gets partial credit, 0.1 for
+    each part it has (starts with ``"Question: "``, has an ``"A. "`` line, has 4+ option lines,
+    has an ``"Answer: "`` line), so RL gets a signal before the format is learnt. TRL
+    reward-function signature."""
+    return [_format_score(_completion_text(c)) for c in completions]
+
+
+def _format_score(text: str) -> float:
+    if is_well_formed(text):
+        return 1.0
+    lines = text.strip().split("\n")
+    parts = [lines[0].startswith("Question: "), any(line.startswith("A. ") for line in lines),
+             sum(bool(_OPTION.match(line)) for line in lines) >= MIN_OPTIONS,
+             any(line.startswith("Answer: ") for line in lines)]
+    return 0.1 * sum(parts)
 
 
 class DifficultyReward:
