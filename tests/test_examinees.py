@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-
 from adaptive_eval.base_models import MINILM, SMOLLM2, gguf_path, resolve_base_model
 from adaptive_eval.data import ResponseData
 from adaptive_eval.examinees import (
@@ -33,7 +32,7 @@ from adaptive_eval.examinees import (
     examinee_from_spec,
     parse_letter,
 )
-from adaptive_eval.questions import Question, load_questions
+from adaptive_eval.questions import Question, format_prompt, load_questions
 
 ITEMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu_pro" / "items.csv.gz"
 
@@ -52,6 +51,12 @@ def some_ids(questions) -> list[str]:
     for qid, q in questions.items():
         by_n.setdefault(len(q.options), []).append(qid)
     return [qid for n in sorted(by_n, reverse=True) for qid in by_n[n][:2]][:12]
+
+
+@pytest.fixture(scope="session")
+def short_ids(questions) -> list[str]:
+    """The three questions with the shortest prompts (the llama.cpp server answers them fast)."""
+    return sorted(questions, key=lambda q: len(format_prompt(questions[q])))[:3]
 
 
 @pytest.fixture(scope="session")
@@ -271,50 +276,50 @@ def llama_server(tmp_path_factory):
 
 
 @pytest.mark.server
-def test_openai_answers_real_questions(llama_server, questions, some_ids):
+def test_openai_answers_real_questions(llama_server, questions, short_ids):
     examinee = examinee_from_spec(f"openai:{llama_server}:smollm2", questions=questions)
     assert isinstance(examinee, OpenAIExaminee) and isinstance(examinee, Examinee)
     assert examinee.url == f"{llama_server}/chat/completions"
     start = time.perf_counter()
-    answers = [examinee.answer(q) for q in some_ids[:3]]
-    print(f"llama server: {(time.perf_counter() - start) / 3:.2f} s per question")
+    answers = [examinee.answer(q) for q in short_ids]
+    print(f"llama server: {(time.perf_counter() - start) / len(answers):.2f} s per question")
     assert set(answers) <= {0, 1}
     assert isinstance(examinee.last_reply, str) and examinee.last_reply.strip()
 
 
 @pytest.mark.server
-def test_openai_http_error_fails_at_once(llama_server, questions, some_ids):
+def test_openai_http_error_fails_at_once(llama_server, questions, short_ids):
     examinee = OpenAIExaminee(llama_server + "/nope", "smollm2", questions, retries=3, backoff=5)
     start = time.perf_counter()
     with pytest.raises(ExamineeError, match=r"/nope/chat/completions: HTTP 404"):
-        examinee.answer(some_ids[0])
+        examinee.answer(short_ids[0])
     assert time.perf_counter() - start < 5  # not retried
 
 
 @pytest.mark.server
-def test_openai_timeout_is_retried_then_clear_error(llama_server, questions, some_ids):
+def test_openai_timeout_is_retried_then_clear_error(llama_server, questions, short_ids):
     examinee = OpenAIExaminee(
         llama_server, "smollm2", questions, timeout=0.001, retries=1, backoff=0.01
     )
     with pytest.raises(ExamineeError) as info:
-        examinee.answer(some_ids[0])
+        examinee.answer(short_ids[0])
     assert f"{llama_server}/chat/completions: no answer after 2 attempts" in str(info.value)
     assert "Timeout" in str(info.value)
 
 
 @pytest.mark.server
-def test_openai_server_killed_mid_session(tmp_path, questions, some_ids):
+def test_openai_server_killed_mid_session(tmp_path, questions, short_ids):
     process, base_url = _start_llama_server(tmp_path / "server.log")
     try:
         examinee = OpenAIExaminee(
             base_url, "smollm2", questions, timeout=30, retries=2, backoff=0.05
         )
-        assert examinee.answer(some_ids[0]) in (0, 1)
+        assert examinee.answer(short_ids[0]) in (0, 1)
         process.kill()
         process.wait()
         start = time.perf_counter()
         with pytest.raises(ExamineeError) as info:
-            examinee.answer(some_ids[1])
+            examinee.answer(short_ids[1])
         elapsed = time.perf_counter() - start
     finally:
         _stop(process)

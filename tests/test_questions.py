@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from adaptive_eval.questions import (
     Question,
     QuestionFileError,
