@@ -74,8 +74,8 @@ class GeneratorTrainingArguments:
     torch_threads: int = field(default=0, metadata={
         "help": "torch.set_num_threads (0: torch's default). 1 is fastest on a shared CPU."})
     # data
-    n_sft_examples: int = field(default=320, metadata={"help": "SFT examples."})
-    max_item_chars: int = field(default=320, metadata={
+    n_sft_examples: int = field(default=160, metadata={"help": "SFT examples."})
+    max_item_chars: int = field(default=260, metadata={
         "help": "Longest formatted completion (characters) kept for SFT."})
     max_options: int = field(default=4, metadata={"help": "Options per SFT item (4-10)."})
     difficulty_bins: int = field(default=8, metadata={"help": "SFT examples are spread evenly "
@@ -92,14 +92,14 @@ class GeneratorTrainingArguments:
     # stage 1
     sft_epochs: float = field(default=1.0, metadata={"help": "SFT epochs."})
     sft_batch_size: int = field(default=8, metadata={"help": "SFT per-device batch size."})
-    sft_learning_rate: float = field(default=5e-4, metadata={"help": "SFT learning rate."})
+    sft_learning_rate: float = field(default=1e-3, metadata={"help": "SFT learning rate."})
     sft_max_length: int = field(default=320, metadata={"help": "SFT max tokens per example."})
     # stage 2
-    grpo_steps: int = field(default=40, metadata={"help": "GRPO optimizer steps (0: skip RL)."})
+    grpo_steps: int = field(default=20, metadata={"help": "GRPO optimizer steps (0: skip RL)."})
     grpo_batch_size: int = field(default=8, metadata={
         "help": "GRPO per-device batch (completions); prompts per step = this / num_generations."})
     num_generations: int = field(default=4, metadata={"help": "Completions per prompt."})
-    max_completion_length: int = field(default=112, metadata={"help": "GRPO max new tokens."})
+    max_completion_length: int = field(default=96, metadata={"help": "GRPO max new tokens."})
     grpo_learning_rate: float = field(default=1e-4, metadata={"help": "GRPO learning rate."})
     grpo_temperature: float = field(default=1.0, metadata={"help": "GRPO sampling temperature."})
     beta: float = field(default=0.0, metadata={"help": "KL coefficient (0: no reference model)."})

@@ -157,12 +157,9 @@ def is_well_formed(text: str) -> bool:
 
 
 INSTRUCTION = (
-    "Write one new multiple-choice question for a benchmark.\n"
-    "Category: {category}\n"
-    "Difficulty: {difficulty:.1f} (IRT difficulty: -3 is very easy, 0 is average, 3 is very hard)\n"
-    "Use exactly this format, with 4 to 10 options and one correct answer:\n"
-    "Question: <question>\nA. <option>\nB. <option>\nC. <option>\nD. <option>\n"
-    "Answer: <letter>"
+    "Write a multiple-choice question.\nCategory: {category}\n"
+    "Difficulty: {difficulty:.1f} (from -3 very easy to 3 very hard)\n"
+    "Format: Question: ..., options A. B. C. D. (up to J.), Answer: <letter>"
 )
 
 
