@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import sparse
@@ -41,8 +41,10 @@ MODELS = ("rasch", "2pl")
 
 @dataclass(frozen=True)
 class Ability:
-    theta: float
-    se: float
+    theta: float  # EAP
+    se: float  # posterior SD
+    accuracy: float  # observed share correct over the model's answered questions
+    n_answered: int
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,12 @@ def calibrate(
     fitter.e_step()
     b_se, a_se = fitter.item_standard_errors()
     eap, sd = fitter.eap()
+    answered = np.bincount(data.model_index, minlength=data.n_models)
+    accuracy = np.bincount(data.model_index, data.correct, data.n_models) / answered
+    abilities = {
+        m: Ability(float(t), float(s), float(acc), int(n))
+        for m, t, s, acc, n in zip(data.models, eap, sd, accuracy, answered)
+    }
     bank = ItemBank(
         ids=list(data.question_ids),
         b=fitter.b.copy(),
@@ -109,8 +117,8 @@ def calibrate(
                   "n_models": data.n_models, "n_observed": data.n_observed,
                   "prior_b_sd": prior_b_sd, "prior_log_a_sd": prior_log_a_sd,
                   "theta_sd": float(fitter.sigma), "n_nodes": n_nodes},
+        abilities={m: asdict(a) for m, a in abilities.items()},
     )
-    abilities = {m: Ability(float(t), float(s)) for m, t, s in zip(data.models, eap, sd)}
     seconds = time.perf_counter() - start
     progress(f"calibrate {model}: done in {iteration} iterations, {seconds:.1f} s")
     return Calibration(bank, abilities, fitter.marginal_ll, iteration, converged, seconds)

@@ -249,13 +249,13 @@ def _to_binary(values: pd.Series, source: str, threshold: float | None) -> np.nd
     if threshold is None and not binary.all():
         bad = ~binary
         raise ResponseDataError(
-            f"{source}: row {_row(values, bad)} has correct={scores[bad][0]!r}; expected 0 or 1 "
+            f"{source}: row {_row(values, bad)} has correct={float(scores[bad][0]):g}; expected 0 or 1 "
             "(for scores in [0, 1] pass threshold=..., e.g. --threshold 0.5)"
         )
     outside = (scores < 0) | (scores > 1)
     if outside.any():
         raise ResponseDataError(
-            f"{source}: row {_row(values, outside)} has score {scores[outside][0]!r} "
+            f"{source}: row {_row(values, outside)} has score {float(scores[outside][0]):g} "
             "outside [0, 1]"
         )
     if threshold is not None:

@@ -1,0 +1,406 @@
+"""Computerised adaptive testing (CAT) of a language model on an item bank.
+
+Each step: pick the most useful unanswered item for the current ability estimate (selection
+rule, with optional exposure control and content balancing), ask the examinee, add the answer's
+log-likelihood to the grid posterior, re-estimate, and stop when the stopping rule says so.
+
+The report: ability ``theta`` (the chosen estimator on the one-dimensional model) with SE,
+and the predicted accuracy on the whole bank. A multi-subject benchmark is not one-dimensional,
+so the score uses a hierarchical model: category ``c`` has ability ``theta_c = theta + delta_c``,
+``delta_c ~ N(0, category_sd^2)``. On the grid, with ``K`` the ``N(0, category_sd^2)`` kernel and
+``L_c`` the likelihood of the answers in category ``c``:
+
+    p(theta | answers)       ~ prior(theta) prod_c (K * L_c)(theta)
+    E[A_c(theta_c) | theta]  = (K * (L_c A_c))(theta) / (K * L_c)(theta)
+    A_c(theta_c)             = sum_{unanswered i in c} P_i(theta_c) + r(theta_c) (N_c - n_c)
+    acc                      = (sum_{answered} y_i + sum_c A_c) / N                 (score="hybrid")
+
+(``score="irt"`` counts every item by its model probability, answered or not.) ``r(theta)``
+corrects the systematic error of the IRT curve at the extremes (a 2PL has no guessing floor): the
+residual ``accuracy_j - sum_i P_i(theta_j) / N`` of the bank's calibration models, interpolated in
+theta (flat beyond the ends), when the bank records their observed accuracies.
+
+The 95% interval maps the 2.5% and 97.5% posterior quantiles of theta through
+``E[acc | theta]`` (monotone), widened in quadrature by the spread of the category terms given
+theta, the Bernoulli spread of the unanswered items ``sqrt(sum P_i (1 - P_i)) / N``, and
+``misfit_sd`` (default: the leave-one-model-out error of ``r``).
+
+With ``use_item_se`` every probability is marginalised over the difficulty's calibration
+uncertainty: ``E_b[sigmoid(a (theta - b))] ~= sigmoid(a (theta - b) / sqrt(1 + pi a^2 se_b^2 / 8))``,
+so poorly calibrated items count for less in selection and scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.stats import norm
+
+from .bank import ItemBank, ItemBankError
+from .estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
+from .irt import log_likelihood, prob
+from .selection import QUANTILES, SELECTORS
+
+
+
+@dataclass(frozen=True)
+class Step:
+    """One answered question and the estimate after it."""
+
+    question_id: str
+    correct: int
+    theta: float
+    se: float
+    expected_accuracy: float
+    category: str | None = None
+
+
+@dataclass
+class Result:
+    theta: float
+    se: float
+    expected_accuracy: float
+    expected_accuracy_interval: tuple[float, float]
+    n_items: int
+    observed_accuracy: float | None
+    stop_reason: str
+    history: list[Step] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["expected_accuracy_interval"] = list(self.expected_accuracy_interval)
+        return out
+
+    def plot(self, path: str | Path, title: str | None = None) -> Path:
+        """Save the trajectory: ability +/- SE and predicted accuracy against questions asked."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        k = np.arange(1, len(self.history) + 1)
+        theta = np.array([s.theta for s in self.history])
+        se = np.array([s.se for s in self.history])
+        acc = np.array([s.expected_accuracy for s in self.history])
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+        top.plot(k, theta, color="C0", label="ability estimate")
+        top.fill_between(k, theta - se, theta + se, color="C0", alpha=0.25, label="+/- SE")
+        right = [s.correct for s in self.history]
+        top.scatter(k, theta, c=["C2" if r else "C3" for r in right], s=10, zorder=3)
+        top.set_ylabel("theta")
+        top.legend(loc="best")
+        bottom.plot(k, acc, color="C1", label="predicted bank accuracy")
+        lo, hi = self.expected_accuracy_interval
+        bottom.axhspan(lo, hi, color="C1", alpha=0.15, label="final 95% interval")
+        bottom.set_xlabel("questions asked")
+        bottom.set_ylabel("accuracy")
+        bottom.legend(loc="best")
+        fig.suptitle(title or f"theta {self.theta:.2f} +/- {self.se:.2f}, "
+                     f"accuracy {self.expected_accuracy:.3f} [{lo:.3f}, {hi:.3f}]")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return Path(path)
+
+
+class SessionError(ValueError):
+    """A session file that cannot be resumed; the message names the file and line."""
+
+
+class Session:
+    """Append-only JSONL record of a test: a header line, then one line per answered question.
+
+    Each answer is flushed and fsynced before the next question is asked, so killing the
+    process loses at most the question in flight. Reopening the file resumes the test.
+    """
+
+    def __init__(self, path: str | Path, header: dict):
+        self.path = Path(path)
+        self.answers: list[tuple[str, int]] = []
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._read(header)
+        else:
+            self._write(dict(header, type="header"))
+
+    def _read(self, header: dict) -> None:
+        lines = self.path.read_text().splitlines()
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines):  # a line cut by a kill mid-write: drop it
+                    self._truncate_last_line(lines[:-1])
+                    break
+                raise SessionError(f"{self.path}: line {number} is not JSON") from None
+            if number == 1:
+                if record.get("type") != "header":
+                    raise SessionError(f"{self.path}: line 1 is not a session header")
+                for key in ("examinee", "bank"):
+                    if record.get(key) != header.get(key):
+                        raise SessionError(
+                            f"{self.path}: the session was for {key} {record.get(key)!r}, "
+                            f"not {header.get(key)!r}; use another --session file"
+                        )
+            elif "question_id" not in record or record.get("correct") not in (0, 1):
+                raise SessionError(f"{self.path}: line {number} lacks question_id/correct 0|1")
+            else:
+                self.answers.append((str(record["question_id"]), int(record["correct"])))
+
+    def _truncate_last_line(self, keep: list[str]) -> None:
+        self.path.write_text("".join(line + "\n" for line in keep))
+
+    def _write(self, record: dict) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def append(self, step: Step) -> None:
+        self._write(asdict(step))
+
+
+@dataclass
+class AdaptiveTest:
+    """A CAT on ``bank``; ``run(examinee)`` gives a ``Result`` (module docstring)."""
+
+    bank: ItemBank
+    max_items: int = 50
+    target_se: float = 0.3  # 0 turns the SE rule off: exactly max_items questions
+    min_items: int = 1
+    selection: str = "fisher"  # fisher | kl | random
+    estimator: str = "eap"  # eap | map | mle
+    randomesque: int = 1  # pick at random among the top k (exposure control)
+    content_balancing: bool = False  # keep category shares close to the bank's
+    score: str = "hybrid"  # hybrid | irt (module docstring)
+    use_item_se: bool = True
+    correct_accuracy: bool = True  # add r(theta) (module docstring) when the bank has it
+    category_sd: float = 0.25  # SD of category abilities around theta; 0: one-dimensional
+    misfit_sd: float | None = None  # None: leave-one-model-out estimate (0 without r(theta))
+    prior_mean: float = 0.0
+    prior_sd: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.bank) == 0:
+            raise ItemBankError("the item bank is empty")
+        if self.selection not in SELECTORS:
+            raise ValueError(f"selection={self.selection!r}: expected one of {list(SELECTORS)}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator={self.estimator!r}: expected one of {list(ESTIMATORS)}")
+        if self.score not in ("hybrid", "irt"):
+            raise ValueError(f"score={self.score!r}: expected 'hybrid' or 'irt'")
+        if self.max_items < 1 or self.min_items < 0 or self.target_se < 0 or self.randomesque < 1:
+            raise ValueError("max_items and randomesque must be >= 1; min_items, target_se >= 0")
+        b, a = self.bank.b, self.bank.a
+        if self.use_item_se:
+            a = a / np.sqrt(1 + np.pi * a**2 * self.bank.b_se**2 / 8)
+        self._b, self._a = b, a
+        self._selector = SELECTORS[self.selection]()
+        self._estimator = ESTIMATORS[self.estimator]()
+        self._prior = log_prior(self.prior_mean, self.prior_sd)
+        categories = self.bank.category or ["all"] * len(self.bank)
+        self._categories, self._category_code = np.unique(categories, return_inverse=True)
+        self._category_share = np.bincount(self._category_code) / len(self.bank)
+        self._category_size = np.bincount(self._category_code)
+        self._p_cat, self._pq_cat = category_curves(b, a, self._category_code,
+                                                    len(self._categories))
+        residual, loo_sd = accuracy_residual(self.bank, self._p_cat.sum(0) / len(self.bank))
+        if not self.correct_accuracy:
+            residual, loo_sd = np.zeros_like(GRID), 0.0
+        self._residual = residual
+        self._misfit_sd = loo_sd if self.misfit_sd is None else self.misfit_sd
+
+    # the state of one test ------------------------------------------------------------------
+
+    def start(self, available: np.ndarray | None = None) -> TestState:
+        """A fresh state; ``available`` masks the items the examinee can answer."""
+        return TestState(self, np.ones(len(self.bank), bool) if available is None else available)
+
+    def run(
+        self,
+        examinee,
+        *,
+        session: str | Path | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> Result:
+        """Test ``examinee`` (``answerable(ids)``, ``answer(id)``) until the stopping rule.
+
+        With ``session``, answers recorded there are replayed first (never asked again) and
+        each new answer is appended durably before the next question.
+        """
+        state = self.start(np.asarray(examinee.answerable(self.bank.ids), bool))
+        record = None
+        if session is not None:
+            header = {"examinee": getattr(examinee, "name", None),
+                      "bank": self.bank.metadata.get("name", len(self.bank))}
+            record = Session(session, header)
+            for question_id, correct in record.answers:
+                state.record(int(self.bank.index([question_id])[0]), correct)
+        while (reason := state.stop_reason()) is None:
+            item = state.next_item()
+            correct = int(examinee.answer(self.bank.ids[item]))
+            step = state.record(item, correct)
+            if record is not None:
+                record.append(step)
+            if on_step is not None:
+                on_step(step)
+        return state.result(reason)
+
+
+def category_curves(b, a, code, n_categories, chunk: int = 4096):
+    """Per category, ``sum_i P_i(theta_g)`` and ``sum_i P_i (1 - P_i)`` on the grid: (C, G) each."""
+    p_sum = np.zeros((n_categories, len(GRID)))
+    pq_sum = np.zeros((n_categories, len(GRID)))
+    for lo in range(0, len(b), chunk):
+        p = prob(GRID[:, None], b[lo : lo + chunk], a[lo : lo + chunk])
+        onehot = np.eye(n_categories)[code[lo : lo + chunk]]
+        p_sum += (p @ onehot).T
+        pq_sum += ((p * (1 - p)) @ onehot).T
+    return p_sum, pq_sum
+
+
+def accuracy_residual(bank: ItemBank, curve: np.ndarray) -> tuple[np.ndarray, float]:
+    """``r(theta)`` on the grid and its leave-one-model-out SD (module docstring).
+
+    ``curve`` is the IRT bank accuracy on ``GRID``. Needs at least 3 calibration models with
+    a recorded ``accuracy``; otherwise ``r = 0`` and SD 0.
+    """
+    known = [(m["theta"], m["accuracy"]) for m in bank.abilities.values() if "accuracy" in m]
+    if len(known) < 3:
+        return np.zeros_like(GRID), 0.0
+    theta, accuracy = np.array(sorted(known)).T
+    residual = accuracy - np.interp(theta, GRID, curve)
+    loo = [residual[j] - np.interp(theta[j], np.delete(theta, j), np.delete(residual, j))
+           for j in range(len(theta))]
+    return np.interp(GRID, theta, residual), float(np.sqrt(np.mean(np.square(loo))))
+
+
+class TestState:
+    """Answers so far, the grid log-likelihood and the estimate (see ``AdaptiveTest``)."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, test: AdaptiveTest, available: np.ndarray):
+        self.test = test
+        self.available = available.copy()
+        self.loglik = np.zeros_like(GRID)
+        self.items: list[int] = []
+        self.answers: list[int] = []
+        self.history: list[Step] = []
+        self.category_count = np.zeros(len(test._categories))
+        shape = (len(test._categories), len(GRID))
+        self.category_loglik = np.zeros(shape)  # log L_c
+        self.p_answered = np.zeros(shape)  # sum of P_i(theta) over answered items, per category
+        self.pq_answered = np.zeros(shape)  # sum of P_i (1 - P_i) over answered items
+        self.category_correct = np.zeros(len(test._categories))
+        self.theta, self.se = test._estimator.estimate(
+            self.loglik, test._prior, test._b[:0], test._a[:0]
+        )
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def posterior(self) -> np.ndarray:
+        return normalise(self.loglik + self.test._prior)
+
+    def stop_reason(self) -> str | None:
+        t = self.test
+        if self.n_items >= t.max_items:
+            return "max_items"
+        if t.target_se > 0 and self.n_items >= max(t.min_items, 1) and self.se <= t.target_se:
+            return "target_se"
+        if not self.available.any():
+            return "bank_exhausted"
+        return None
+
+    def next_item(self) -> int:
+        """Index in the bank of the item to ask next."""
+        t = self.test
+        candidates = self.available.copy()
+        if t.content_balancing:
+            deficit = t._category_share * (self.n_items + 1) - self.category_count
+            present = np.bincount(t._category_code[candidates], minlength=len(deficit)) > 0
+            deficit[~present] = -np.inf
+            candidates &= t._category_code == int(np.argmax(deficit))
+        index = np.flatnonzero(candidates)
+        rng = np.random.default_rng([t.seed, self.n_items])
+        points = posterior_quantile(self.posterior(), QUANTILES)
+        scores = t._selector.scores(self.theta, points, t._b[index], t._a[index], rng)
+        k = min(t.randomesque, len(index))
+        top = np.argpartition(-scores, k - 1)[:k] if k > 1 else [int(np.argmax(scores))]
+        return int(index[top[rng.integers(len(top))] if k > 1 else top[0]])
+
+    def record(self, item: int, correct: int, with_accuracy: bool = True) -> Step:
+        """Add one answer; returns the step with the updated estimate (and, unless
+        ``with_accuracy`` is false, the predicted bank accuracy; NaN otherwise)."""
+        t = self.test
+        if not self.available[item] and item in self.items:
+            raise ValueError(f"question {t.bank.ids[item]!r} was already answered")
+        self.available[item] = False
+        self.items.append(item)
+        self.answers.append(int(correct))
+        c = t._category_code[item]
+        item_loglik = log_likelihood(correct, GRID, t._b[item], t._a[item])
+        self.loglik += item_loglik
+        self.category_loglik[c] += item_loglik
+        p = prob(GRID, t._b[item], t._a[item])
+        self.p_answered[c] += p
+        self.pq_answered[c] += p * (1 - p)
+        self.category_count[c] += 1
+        self.category_correct[c] += correct
+        idx = np.array(self.items)
+        self.theta, self.se = t._estimator.estimate(self.loglik, t._prior, t._b[idx], t._a[idx])
+        accuracy = self.expected_accuracy()[0] if with_accuracy else float("nan")
+        step = Step(t.bank.ids[item], int(correct), self.theta, self.se, accuracy,
+                    None if t.bank.category is None else t.bank.category[item])
+        self.history.append(step)
+        return step
+
+    def expected_accuracy(self, level: float = 0.95) -> tuple[float, tuple[float, float]]:
+        """Posterior mean of the bank accuracy and its ``level`` interval (module docstring)."""
+        t = self.test
+        n = len(t.bank)
+        unanswered = (t._category_size - self.category_count)[:, None]
+        if t.score == "hybrid":
+            total = t._p_cat - self.p_answered + unanswered * t._residual  # A_c, (C, G)
+            base = self.category_correct.sum()
+        else:
+            total = t._p_cat + t._category_size[:, None] * t._residual
+            base = 0.0
+        shift = self.category_loglik.max(axis=1, keepdims=True)
+        lik = np.exp(self.category_loglik - shift)  # L_c, scaled
+        smoothed = np.concatenate([lik, lik * total, lik * total**2])
+        if t.category_sd > 0:  # K * f: a Gaussian filter along theta
+            smoothed = gaussian_filter1d(smoothed, t.category_sd / (GRID[1] - GRID[0]), axis=1,
+                                         mode="nearest", truncate=4.0)
+        k = len(lik)
+        norm_c = np.maximum(smoothed[:k], 1e-300)
+        mean_c = smoothed[k : 2 * k] / norm_c  # E[A_c | theta]
+        var_c = np.maximum(smoothed[2 * k :] / norm_c - mean_c**2, 0.0)
+        log_post = t._prior + (np.log(norm_c) + shift).sum(axis=0)
+        w = normalise(log_post)
+        curve = (base + mean_c.sum(axis=0)) / n  # E[acc | theta], monotone in theta
+        mean = float(w @ curve)
+        lo_q, hi_q = posterior_quantile(w, [(1 - level) / 2, (1 + level) / 2])
+        lo, hi = np.interp([lo_q, hi_q], GRID, curve)
+        within = float(w @ var_c.sum(axis=0)) / n**2
+        pq_unanswered = float(w @ (t._pq_cat - self.pq_answered).sum(axis=0))
+        bernoulli = max(pq_unanswered, 0.0) / n**2
+        misfit = t._misfit_sd * (n - self.n_items) / n
+        extra = norm.ppf((1 + level) / 2) * np.sqrt(within + bernoulli + misfit**2)
+        lo = mean - np.hypot(mean - lo, extra)
+        hi = mean + np.hypot(hi - mean, extra)
+        return mean, (float(max(lo, 0.0)), float(min(hi, 1.0)))
+
+    def result(self, reason: str) -> Result:
+        mean, interval = self.expected_accuracy()
+        observed = float(np.mean(self.answers)) if self.answers else None
+        return Result(self.theta, self.se, mean, interval, self.n_items, observed, reason,
+                      list(self.history))

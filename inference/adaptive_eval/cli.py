@@ -1,0 +1,247 @@
+"""The ``adaptive-eval`` command line: calibrate, evaluate, predict, generate, publish.
+
+Every command takes ``--json`` (machine-readable result on stdout) and shows progress on
+stderr. Errors a user can cause print one line, ``adaptive-eval: error: ...``, and exit 2
+(set ``ADAPTIVE_EVAL_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _emit(args: argparse.Namespace, payload, human: str) -> None:
+    print(json.dumps(payload, indent=1) if args.json else human)
+
+
+# commands -------------------------------------------------------------------------------------
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .calibration import calibrate
+    from .data import ResponseData
+
+    data = ResponseData.from_file(args.responses, threshold=args.threshold)
+    _progress(f"read {data} from {args.responses}")
+    fit = calibrate(data, args.model, progress=_progress)
+    if args.items:
+        items = pd.read_csv(args.items, usecols=["question_id", "category"], dtype=str)
+        category = dict(zip(items.question_id, items.category))
+        fit.bank.category = [category.get(i, "unknown") for i in fit.bank.ids]
+    fit.bank.save(args.out, card_variables={"data_description": f"Calibrated from `{args.responses}`."})
+    abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}
+    payload = {"model": args.model, "n_items": len(fit.bank), "n_models": data.n_models,
+               "out": str(args.out), "converged": fit.converged, "n_iter": fit.n_iter,
+               "seconds": round(fit.seconds, 3), "abilities": abilities}
+    summary = fit.bank.summary()
+    ranked = sorted(abilities.items(), key=lambda kv: -kv[1]["theta"])
+    human = "\n".join(
+        [f"{fit.bank!r} saved to {args.out} ({fit.n_iter} EM iterations, {fit.seconds:.1f} s)",
+         f"difficulty b 5/50/95%: {summary['b_quantiles_5_50_95']}, "
+         f"discrimination a 5/50/95%: {summary['a_quantiles_5_50_95']}",
+         "abilities (theta +/- SE):"]
+        + [f"  {m:40s} {a['theta']:+.3f} +/- {a['se']:.3f}" for m, a in ranked]
+    )
+    _emit(args, payload, human)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .adaptive import AdaptiveTest
+    from .bank import ItemBank
+    from .examinees import examinee_from_spec
+
+    bank = ItemBank.load(args.bank)
+    examinee = examinee_from_spec(args.examinee, questions=args.items)
+    questions = getattr(examinee, "questions", None)
+    if questions is not None:
+        missing = [i for i in bank.ids if i not in questions]
+        if len(missing) == len(bank.ids):
+            raise ValueError(f"the items file {args.items!r} has none of the bank's question ids "
+                             f"(bank ids look like {bank.ids[:3]})")
+        if missing:
+            _progress(f"note: {len(missing)} bank questions have no text in the items file "
+                      f"(e.g. {missing[:3]}); the test uses the other {len(bank) - len(missing)}")
+    test = AdaptiveTest(
+        bank, max_items=args.max_items, target_se=args.target_se, min_items=args.min_items,
+        selection=args.selection, estimator=args.estimator, randomesque=args.randomesque,
+        content_balancing=args.content_balancing, seed=args.seed,
+    )
+    if args.session and Path(args.session).exists():
+        _progress(f"resuming session {args.session}")
+
+    def show(step) -> None:
+        n = show.count = getattr(show, "count", 0) + 1
+        _progress(f"[{n:3d}] {step.question_id:>10} {step.category or '':18s} "
+                  f"{'right' if step.correct else 'wrong'}  theta {step.theta:+.2f} "
+                  f"+/- {step.se:.2f}  accuracy {step.expected_accuracy:.3f}")
+
+    result = test.run(examinee, session=args.session, on_step=show)
+    if args.plot:
+        result.plot(args.plot, title=f"{examinee.name}: adaptive evaluation")
+        _progress(f"plot saved to {args.plot}")
+    payload = result.to_dict()
+    lo, hi = result.expected_accuracy_interval
+    human = (f"{examinee.name}: theta {result.theta:+.3f} +/- {result.se:.3f}; predicted accuracy "
+             f"on the {len(bank)}-question bank {result.expected_accuracy:.3f} "
+             f"(95% interval {lo:.3f}-{hi:.3f}) from {result.n_items} questions "
+             f"(stopped: {result.stop_reason})")
+    _emit(args, payload, human)
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .predictor import DifficultyPredictor, extend_bank
+
+    predictor = DifficultyPredictor.from_pretrained(args.predictor)
+    ids, texts, categories = _predict_inputs(args)
+    b, se = predictor.predict(texts, categories)
+    payload = [{"text": t, "difficulty": float(d), "se": float(s)} for t, d, s in zip(texts, b, se)]
+    if ids is not None:
+        for row, question_id in zip(payload, ids):
+            row["question_id"] = question_id
+    if args.bank and args.out:
+        from .bank import ItemBank
+
+        extended = extend_bank(ItemBank.load(args.bank), ids or [f"new-{k}" for k in
+                               range(len(texts))], texts, predictor, categories)
+        extended.save(args.out)
+        _progress(f"saved {extended!r} to {args.out}")
+    human = "\n".join(f"{r['difficulty']:+.2f} +/- {r['se']:.2f}  {r['text'][:90]}" for r in payload)
+    _emit(args, payload, human)
+
+
+def _predict_inputs(args):
+    """(ids or None, texts, categories or None) from the positional texts or ``--file``."""
+    from .predictor import question_text
+
+    if bool(args.texts) == bool(args.file):
+        raise ValueError("give question texts as arguments or --file QUESTIONS, not both/neither")
+    if args.texts:
+        return None, list(args.texts), None
+    from .questions import load_questions
+
+    questions = load_questions(args.file)
+    ids = list(questions)
+    texts = [question_text(q.text, q.options) for q in questions.values()]
+    return ids, texts, [q.category for q in questions.values()]
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from .generator import QuestionGenerator
+
+    generator = QuestionGenerator.from_pretrained(args.generator)
+    items = generator.generate(difficulty=args.difficulty, n=args.n, category=args.category,
+                               seed=args.seed)
+    payload = [item.to_dict() for item in items]
+    human = "\n\n".join(
+        f"[target {r['target_difficulty']:+.2f}, predicted {r['predicted_difficulty']:+.2f}] "
+        f"{r['question']}\n" + "\n".join(f"  {chr(65 + k)}. {o}" for k, o in
+                                         enumerate(r["options"])) + f"\n  answer: {r['answer']}"
+        for r in payload
+    )
+    _emit(args, payload, human)
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    from .hub import check_publishable, publish
+
+    kind = check_publishable(args.model_dir)
+    url = publish(args.model_dir, args.repo_id, private=args.private,
+                  revision_note=args.revision_note, token=args.token)
+    _emit(args, {"repo_id": args.repo_id, "commit_url": url, "kind": kind},
+          f"published {kind} {args.model_dir} to {args.repo_id}: {url}")
+
+
+# parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adaptive-eval",
+        description="Evaluate language models reliably on a fraction of a benchmark: IRT "
+        "calibration, difficulty prediction, question generation, adaptive testing.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        sub.set_defaults(func=func)
+        return sub
+
+    p = command("calibrate", cmd_calibrate, "Fit an IRT model to response data; save a bank.")
+    p.add_argument("responses", help="long CSV/CSV.gz/parquet/JSONL, wide matrix, or lm-eval "
+                   "samples_*.jsonl (file or folder)")
+    p.add_argument("--model", choices=["rasch", "2pl"], default="2pl")
+    p.add_argument("--out", required=True, help="bank folder to write")
+    p.add_argument("--items", help="items file with question_id,category (for categories)")
+    p.add_argument("--threshold", type=float, help="scores in [0,1]: correct = score >= this")
+
+    p = command("evaluate", cmd_evaluate, "Adaptive test of a model on a bank.")
+    p.add_argument("--bank", default=None, help="bank folder or Hub dataset id (default: the "
+                   "embedded MMLU-Pro bank)")
+    p.add_argument("--examinee", required=True, help="replay:RESPONSES:MODEL, "
+                   "hf:MODEL_PATH_OR_ID or openai:BASE_URL:MODEL")
+    p.add_argument("--items", help="question text (items CSV/JSONL/parquet); default: download "
+                   "MMLU-Pro (needs internet)")
+    p.add_argument("--max-items", type=int, default=50)
+    p.add_argument("--target-se", type=float, default=0.3, help="0 turns the SE rule off")
+    p.add_argument("--min-items", type=int, default=1)
+    p.add_argument("--selection", choices=["fisher", "kl", "random"], default="fisher")
+    p.add_argument("--estimator", choices=["eap", "map", "mle"], default="eap")
+    p.add_argument("--randomesque", type=int, default=1, help="pick among the top k items")
+    p.add_argument("--content-balancing", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--session", help="JSONL file: answers are appended; rerun to resume")
+    p.add_argument("--plot", help="save the trajectory plot to this PNG")
+
+    p = command("predict", cmd_predict, "Predict question difficulty from text.")
+    p.add_argument("texts", nargs="*", help="question texts")
+    p.add_argument("--file", help="questions file (question_id, question, options, ...)")
+    p.add_argument("--predictor", default=None, help="folder or Hub id (default: embedded)")
+    p.add_argument("--bank", help="with --out: extend this bank with the predicted items")
+    p.add_argument("--out", help="folder for the extended bank")
+
+    p = command("generate", cmd_generate, "Generate questions at a difficulty.")
+    p.add_argument("--difficulty", type=float, required=True)
+    p.add_argument("-n", type=int, default=4)
+    p.add_argument("--category", default=None)
+    p.add_argument("--generator", default=None, help="folder or Hub id (default: embedded)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = command("publish", cmd_publish, "Check an artifact folder and upload it to the Hub.")
+    p.add_argument("model_dir")
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--revision-note", default=None, help="commit message")
+    p.add_argument("--token", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as err:
+        if os.environ.get("ADAPTIVE_EVAL_DEBUG"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"adaptive-eval: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("adaptive-eval: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Adaptive testing: maths against closed forms, stopping rules, sessions, replay on real data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from adaptive_eval.adaptive import AdaptiveTest, Session, SessionError
+from adaptive_eval.bank import ItemBank, ItemBankError
+from adaptive_eval.estimation import EAP, GRID, MAP, MLE, log_prior
+from adaptive_eval.irt import information, log_likelihood
+from adaptive_eval.selection import KL, MaxInfo
+
+
+class Simulated:
+    """An examinee answering by the 2PL model at a true ability (seeded)."""
+
+    def __init__(self, bank, theta, seed=0):
+        self.name, self.bank, self.theta = f"sim{theta}", bank, theta
+        self.rng = np.random.default_rng(seed)
+        self.asked: list[str] = []
+
+    def answerable(self, ids):
+        return np.ones(len(ids), bool)
+
+    def answer(self, question_id):
+        self.asked.append(question_id)
+        k = self.bank.index([question_id])[0]
+        return int(self.rng.random() < expit(self.bank.a[k] * (self.theta - self.bank.b[k])))
+
+
+def make_bank(n=2000, seed=0, categories=("math", "law", "physics")):
+    rng = np.random.default_rng(seed)
+    return ItemBank(ids=[f"q{k}" for k in range(n)], b=rng.normal(0, 1.5, n),
+                    a=np.exp(rng.normal(0, 0.3, n)),
+                    category=[categories[k % len(categories)] for k in range(n)])
+
+
+def test_information_closed_form():
+    p = expit(1.5 * (0.3 - -0.2))
+    assert information(0.3, -0.2, 1.5) == pytest.approx(1.5**2 * p * (1 - p))
+    assert log_likelihood(1, 0.3, -0.2, 1.5) == pytest.approx(np.log(p))
+    assert log_likelihood(0, 0.3, -0.2, 1.5) == pytest.approx(np.log(1 - p))
+    assert np.isfinite(log_likelihood(0, 50.0, -50.0, 3.0))  # no overflow
+
+
+def test_estimators_match_closed_forms():
+    # one Rasch item at b = 0 answered right, N(0, 1) prior
+    b, a = np.array([0.0]), np.array([1.0])
+    loglik = log_likelihood(1, GRID, 0.0, 1.0)
+    prior = log_prior(0, 1)
+    w = np.exp(loglik + prior)
+    w /= w.sum()
+    theta, se = EAP().estimate(loglik, prior, b, a)
+    assert theta == pytest.approx(float(w @ GRID), abs=1e-9) and theta > 0
+    # MAP solves theta = 1 - sigmoid(theta) (gradient of log posterior is zero)
+    theta_map, se_map = MAP().estimate(loglik, prior, b, a)
+    assert theta_map == pytest.approx(1 - expit(theta_map), abs=2e-3)
+    p = expit(theta_map)
+    assert se_map == pytest.approx(1 / np.sqrt(p * (1 - p) + 1), rel=1e-3)
+    # MLE with all answers right stays finite (grid bound), mixed answers: the Rasch MLE
+    assert MLE().estimate(loglik, prior, b, a)[0] == GRID[-1]
+    mixed = log_likelihood(1, GRID, -1.0, 1.0) + log_likelihood(0, GRID, 1.0, 1.0)
+    assert MLE().estimate(mixed, prior, np.array([-1.0, 1.0]), np.ones(2))[0] == pytest.approx(
+        0.0, abs=1e-3)
+
+
+def test_selection_rules():
+    b = np.array([-2.0, 0.1, 3.0])
+    a = np.ones(3)
+    rng = np.random.default_rng(0)
+    assert np.argmax(MaxInfo().scores(0.0, None, b, a, rng)) == 1
+    assert np.argmax(KL().scores(0.0, np.linspace(-1, 1, 9), b, a, rng)) == 1
+
+
+def test_maximum_information_recovers_ability_and_stops_on_se():
+    bank = make_bank()
+    for true in (-1.5, 0.0, 1.5):
+        result = AdaptiveTest(bank, max_items=200, target_se=0.3).run(Simulated(bank, true))
+        assert result.stop_reason == "target_se" and result.se <= 0.3
+        assert abs(result.theta - true) < 3 * result.se + 0.1
+        assert result.n_items == len(result.history) < 40
+        lo, hi = result.expected_accuracy_interval
+        assert lo <= result.expected_accuracy <= hi
+
+
+def test_target_se_zero_asks_exactly_max_items_without_repeats():
+    bank = make_bank()
+    examinee = Simulated(bank, 0.5)
+    result = AdaptiveTest(bank, max_items=37, target_se=0).run(examinee)
+    assert result.n_items == 37 and result.stop_reason == "max_items"
+    assert len(set(examinee.asked)) == 37
+
+
+def test_content_balancing_and_randomesque():
+    bank = make_bank()
+    result = AdaptiveTest(bank, max_items=30, target_se=0, content_balancing=True,
+                          randomesque=5, seed=3).run(Simulated(bank, 0.0))
+    counts = {c: sum(s.category == c for s in result.history) for c in ("math", "law", "physics")}
+    assert set(counts.values()) == {10}
+    other = AdaptiveTest(bank, max_items=30, target_se=0, content_balancing=True,
+                         randomesque=5, seed=4).run(Simulated(bank, 0.0))
+    assert [s.question_id for s in other.history] != [s.question_id for s in result.history]
+
+
+def test_bank_exhausted_and_bad_settings():
+    bank = make_bank(n=5)
+    assert AdaptiveTest(bank, max_items=50, target_se=0).run(Simulated(bank, 0)).stop_reason \
+        == "bank_exhausted"
+    with pytest.raises(ValueError, match="selection='best'"):
+        AdaptiveTest(bank, selection="best")
+    with pytest.raises(ValueError, match="max_items"):
+        AdaptiveTest(bank, max_items=0)
+    with pytest.raises(ItemBankError):
+        ItemBank(ids=[], b=[])
+
+
+def test_expected_accuracy_tracks_the_truth_and_full_bank_is_exact():
+    bank = make_bank(n=300)
+    test = AdaptiveTest(bank, max_items=300, target_se=0)
+    examinee = Simulated(bank, 0.7, seed=1)
+    result = test.run(examinee)
+    observed = np.mean([s.correct for s in result.history])
+    # every item answered: the hybrid score is the observed accuracy, with a tight interval
+    assert result.expected_accuracy == pytest.approx(observed, abs=1e-6)
+    lo, hi = result.expected_accuracy_interval
+    assert hi - lo < 0.01
+
+
+def test_session_resumes_without_asking_twice(tmp_path):
+    bank = make_bank()
+    path = tmp_path / "run.jsonl"
+    first = Simulated(bank, 0.2)
+    AdaptiveTest(bank, max_items=10, target_se=0).run(first, session=path)
+    second = Simulated(bank, 0.2, seed=1)
+    result = AdaptiveTest(bank, max_items=25, target_se=0).run(second, session=path)
+    assert result.n_items == 25 and len(second.asked) == 15
+    assert not set(first.asked) & set(second.asked)
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[0])["type"] == "header" and len(lines) == 26
+
+
+def test_malformed_and_mismatched_sessions(tmp_path):
+    bank = make_bank()
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"type": "header", "examinee": "sim0", "bank": 2000}\nnot json\n{}\n')
+    with pytest.raises(SessionError, match="line 2 is not JSON"):
+        AdaptiveTest(bank).run(Simulated(bank, 0), session=path)
+    path.write_text('{"type": "header", "examinee": "someone-else", "bank": 2000}\n')
+    with pytest.raises(SessionError, match="examinee 'someone-else'"):
+        AdaptiveTest(bank).run(Simulated(bank, 0), session=path)
+
+
+def test_a_line_cut_by_a_kill_is_dropped(tmp_path):
+    bank = make_bank()
+    path = tmp_path / "cut.jsonl"
+    AdaptiveTest(bank, max_items=5, target_se=0).run(Simulated(bank, 0), session=path)
+    with open(path, "a") as handle:
+        handle.write('{"question_id": "q1", "corr')  # killed mid-write
+    result = AdaptiveTest(bank, max_items=8, target_se=0).run(Simulated(bank, 0), session=path)
+    assert result.n_items == 8
+
+
+SLOW_EXAMINEE = """
+import sys, time, numpy as np
+sys.path.insert(0, {tests!r})
+from test_adaptive import Simulated, make_bank
+from adaptive_eval.adaptive import AdaptiveTest
+bank = make_bank()
+class Slow(Simulated):
+    def answer(self, qid):
+        print("asked", qid, flush=True)
+        time.sleep(0.2)
+        return super().answer(qid)
+AdaptiveTest(bank, max_items=30, target_se=0).run(Slow(bank, 0.0), session={path!r})
+"""
+
+
+def test_sigkill_mid_session_then_resume(tmp_path):
+    path = tmp_path / "killed.jsonl"
+    code = SLOW_EXAMINEE.format(tests=os.path.dirname(__file__), path=str(path))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    asked = [proc.stdout.readline() for _ in range(6)]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    recorded = [json.loads(x)["question_id"] for x in path.read_text().splitlines()[1:]]
+    asked_ids = [x.split()[1] for x in asked]
+    assert 4 <= len(recorded) <= 6 and recorded == asked_ids[: len(recorded)]
+    bank = make_bank()
+    again = Simulated(bank, 0.0)
+    result = AdaptiveTest(bank, max_items=30, target_se=0).run(again, session=path)
+    assert result.n_items == 30
+    assert not set(again.asked) & set(recorded)
+
+
+def test_replay_real_model_on_the_embedded_bank(mmlu_responses):
+    from adaptive_eval.examinees import ReplayExaminee
+
+    bank = ItemBank.load()
+    examinee = ReplayExaminee(mmlu_responses, "Meta-Llama-3-8B")
+    truth = np.mean(list(mmlu_responses.responses_of("Meta-Llama-3-8B").values()))
+    result = AdaptiveTest(bank, max_items=100, target_se=0).run(examinee)
+    lo, hi = result.expected_accuracy_interval
+    assert lo <= truth <= hi and abs(result.expected_accuracy - truth) < 0.05
+
+
+def test_plot(tmp_path):
+    bank = make_bank()
+    result = AdaptiveTest(bank, max_items=20, target_se=0).run(Simulated(bank, 0))
+    path = result.plot(tmp_path / "trajectory.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000

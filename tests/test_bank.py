@@ -1,0 +1,71 @@
+"""ItemBank: exact save/load round trip, no pickle, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from adaptive_eval.bank import ItemBank, ItemBankError
+
+
+def make_bank(n=20):
+    rng = np.random.default_rng(0)
+    return ItemBank(
+        ids=[f"q{k}" for k in range(n)], b=rng.normal(size=n), a=np.exp(rng.normal(0, .3, n)),
+        b_se=rng.random(n), a_se=rng.random(n) / 10, predicted=rng.random(n) < 0.3,
+        category=["math" if k % 2 else "law" for k in range(n)],
+        metadata={"method": "test"}, abilities={"m": {"theta": 0.5, "se": 0.1, "accuracy": .4}},
+    )
+
+
+def test_exact_round_trip(tmp_path):
+    bank = make_bank()
+    bank.save(tmp_path / "bank")
+    files = sorted(p.name for p in (tmp_path / "bank").iterdir())
+    assert files == ["README.md", "config.json", "items.json", "params.safetensors"]
+    loaded = ItemBank.load(tmp_path / "bank")
+    assert loaded.ids == bank.ids and loaded.category == bank.category
+    for name in ("b", "a", "b_se", "a_se", "predicted"):
+        assert np.array_equal(getattr(loaded, name), getattr(bank, name)), name
+    assert loaded.abilities == bank.abilities and loaded.metadata == bank.metadata
+    assert json.loads((tmp_path / "bank" / "config.json").read_text())["artifact"] == "item-bank"
+    card = (tmp_path / "bank" / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name: adaptive-eval" in card
+
+
+def test_subset_index_and_expected_accuracy():
+    bank = make_bank()
+    sub = bank.subset(["q3", "q1"])
+    assert sub.ids == ["q3", "q1"] and sub.b[0] == bank.b[3]
+    with pytest.raises(ItemBankError, match="'nope' is not in the bank"):
+        bank.index(["nope"])
+    acc = bank.expected_accuracy(np.array([-10.0, 0.0, 10.0]))
+    assert acc[0] < 0.01 and acc[2] > 0.99 and 0 < acc[1] < 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(ids=[], b=[]), "at least one item"),
+        (dict(ids=["a", "a"], b=[0, 1]), "unique"),
+        (dict(ids=["a", "b"], b=[0]), r"b has shape \(1,\)"),
+        (dict(ids=["a"], b=[np.nan]), "finite"),
+    ],
+)
+def test_bad_banks(kwargs, message):
+    with pytest.raises(ItemBankError, match=message):
+        ItemBank(**kwargs)
+
+
+def test_not_a_bank_folder(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ItemBankError, match="not a readable item bank"):
+        ItemBank.load(tmp_path)
+
+
+def test_embedded_mmlu_pro_bank_loads_by_default():
+    bank = ItemBank.load()
+    assert len(bank) == 12032 and bank.model == "2pl"
+    assert len(set(bank.category)) == 14 and len(bank.abilities) == 23
