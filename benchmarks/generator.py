@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--stages", default="base,sft,rl")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "generator.md"))
+    parser.add_argument("--update-card", action="store_true",
+                        help="re-render the generator's model card with these numbers")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -220,11 +222,40 @@ def main(argv: list[str] | None = None) -> dict:
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.write_text(render(report))
     print(out.read_text())
+    if args.update_card:
+        folder = resolve_artifact(args.generator, kind="question-generator")
+        evaluation = ("`benchmarks/generator.py`, " + str(len(targets)) + " targets from "
+                      f"{lo} to {hi}, {args.samples} samples each; difficulty predicted by the "
+                      "difficulty predictor:\n\n" + render_table(results))
+        final.save_pretrained(folder, card_variables={
+            "evaluation": evaluation, "training_description": _training_description(folder)})
     return report
+
+
+def _training_description(folder: Path) -> str | None:
+    """The card's training paragraph, kept as it was written at training time."""
+    text = (Path(folder) / "README.md").read_text()
+    if "## Training" not in text:
+        return None
+    return text.split("## Training", 1)[1].split("\n\n")[1].strip()
 
 
 def render(report: dict) -> str:
     stages = report["stages"]
+    names = {"base": "base model, prompted (no training)", "sft": "after SFT",
+             "rl": "after SFT + GRPO"}
+    examples = []
+    for name, s in stages.items():
+        for e in s["examples"][:2]:
+            examples.append(f"**{names.get(name, name)}**, target {e['target']:+.2f}, predicted "
+                            f"{e['predicted']:+.2f}:\n\n```\n{e['text']}\n```\n")
+    return TEMPLATE.format(table=render_table(stages),
+                           examples="\n".join(examples) or "(no valid item)",
+                           **{k: json.dumps(v) for k, v in report.items() if k != "stages"})
+
+
+def render_table(stages: dict) -> str:
+    """The metrics table, one column per stage."""
     names = {"base": "base model, prompted (no training)", "sft": "after SFT",
              "rl": "after SFT + GRPO"}
     rows = [("well-formed (raw samples)", "well_formed", 2),
@@ -253,14 +284,7 @@ def render(report: dict) -> str:
             else:
                 cells.append(fmt(value, digits))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    examples = []
-    for name, s in stages.items():
-        for e in s["examples"][:2]:
-            examples.append(f"**{names.get(name, name)}**, target {e['target']:+.2f}, predicted "
-                            f"{e['predicted']:+.2f}:\n\n```\n{e['text']}\n```\n")
-    return TEMPLATE.format(table=table, examples="\n".join(examples) or "(no valid item)",
-                           **{k: json.dumps(v) for k, v in report.items() if k != "stages"})
+    return "\n".join(lines)
 
 
 TEMPLATE = """# Question generator: difficulty-conditioned items

@@ -13,8 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.base_models import MINILM, resolve_base_model
 from adaptive_eval.generator import (
@@ -31,6 +29,7 @@ from adaptive_eval.generator import (
     parse_item,
 )
 from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig, question_text
+from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
@@ -197,8 +196,8 @@ def tiny_lm(tmp_path_factory, tiny_data) -> Path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for step in range(60):
         rows = torch.arange(step * 8, step * 8 + 8) % len(texts)
-        loss = model(input_ids=batch["input_ids"][rows], attention_mask=batch["attention_mask"][rows],
-                     labels=labels[rows]).loss
+        loss = model(input_ids=batch["input_ids"][rows],
+                     attention_mask=batch["attention_mask"][rows], labels=labels[rows]).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()

@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.base_models import SMOLLM2
 from adaptive_eval.generator import (
@@ -65,7 +64,8 @@ class GeneratorTrainingArguments:
                       metadata={"help": "Calibrated item bank (folder or Hub id): targets b."})
     predictor: str | None = field(default=None, metadata={
         "help": "Difficulty predictor for the reward and reranking (default: embedded)."})
-    base_model: str = field(default=SMOLLM2, metadata={"help": "Base causal LM (Hub id or folder)."})
+    base_model: str = field(default=SMOLLM2,
+                            metadata={"help": "Base causal LM (Hub id or folder)."})
     output_dir: str = field(default="models/question-generator",
                             metadata={"help": "Where the trained artifact is saved."})
     sft_output_dir: str = field(default="test-output/question-generator-sft",
