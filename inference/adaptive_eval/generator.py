@@ -11,14 +11,15 @@ completion is one item in exactly this format (``format_item`` writes it, ``pars
     ...
     Answer: <one letter>
 
-Generation (``QuestionGenerator.generate``): sample ``n * best_of`` completions, keep only items
-that parse and pass the validity filter (4-10 distinct non-empty options, exactly one key that
-names an option, the model stopped by itself rather than at ``max_new_tokens``) and the
-near-duplicate filter (word 5-gram shingle Jaccard against the training questions below
-``max_jaccard``), predict each survivor's difficulty with the :class:`~adaptive_eval.predictor.DifficultyPredictor`, and
-return the ``n`` whose predicted difficulty is closest to the target (best-of-n reranking).
-Malformed generations are never returned; if too few candidates survive after ``max_rounds``
-rounds of sampling, fewer than ``n`` items are returned.
+Generation (``QuestionGenerator.generate``): sample ``n * best_of`` completions; keep only the
+items that parse and pass the validity filter (4-10 distinct non-empty options, exactly one key
+that names an option, the model stopped by itself rather than at ``max_new_tokens``) and the
+near-duplicate filter (word 5-gram shingle Jaccard with every training question below
+``max_jaccard``); predict each survivor's difficulty with the
+:class:`~adaptive_eval.predictor.DifficultyPredictor`; return the ``n`` whose predicted
+difficulty is closest to the target (best-of-n reranking). Malformed generations are never
+returned; if too few candidates survive after ``max_rounds`` rounds of sampling, fewer than ``n``
+items are returned.
 
 Artifact folder (also a Hub model repo): ``config.json`` (the :class:`GeneratorConfig`, with
 ``"artifact": "question-generator"`` and the ``base_model`` Hub id), ``adapter_model.safetensors`` +
