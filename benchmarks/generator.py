@@ -70,16 +70,37 @@ def longest_shared_ngrams(candidates: list[str], references: list[str]) -> list[
     return best
 
 
-def evaluate_stage(generator: QuestionGenerator, targets: np.ndarray, samples: int, group: int,
-                   tolerance: float, seed: int, category: str | None) -> tuple[dict, list[dict]]:
-    """Raw samples for every target -> the metrics of one stage (module docstring)."""
+def draw(generator: QuestionGenerator, stage: str, targets: np.ndarray, samples: int, seed: int,
+         category: str | None, cache: Path | None) -> list[tuple[list[str], list[str | None]]]:
+    """Raw samples ``(categories, texts)`` per target, seeded; kept in ``cache`` (JSON per stage
+    and target) so that a rerun, e.g. once the predictor exists, does not sample again."""
     rng = np.random.default_rng(seed)
     pool = generator.config.categories or ["general"]
-    rows = []
+    out = []
     started = time.time()
     for t_index, target in enumerate(targets):
         cats = [category or str(c) for c in rng.choice(pool, size=samples)]
-        texts = generator.sample([float(target)] * samples, cats, seed=seed + t_index)
+        file = cache / f"{stage}-seed{seed}-n{samples}-{target:+.2f}.json" if cache else None
+        if file is not None and file.exists() and json.loads(file.read_text())["cats"] == cats:
+            texts = json.loads(file.read_text())["texts"]
+        else:
+            texts = generator.sample([float(target)] * samples, cats, seed=seed + t_index)
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                file.write_text(json.dumps({"cats": cats, "texts": texts}))
+        print(f"  {stage} target {target:+.2f}: {sum(t is not None for t in texts)}/{samples} "
+              f"stopped ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
+        out.append((cats, texts))
+    return out
+
+
+def evaluate_stage(generator: QuestionGenerator, targets: np.ndarray,
+                   drawn: list[tuple[list[str], list[str | None]]], group: int, tolerance: float
+                   ) -> tuple[dict, list[dict]]:
+    """Raw samples for every target -> the metrics of one stage (module docstring)."""
+    rows = []
+    started = time.time()
+    for target, (cats, texts) in zip(targets, drawn, strict=True):
         for k, (text, cat) in enumerate(zip(texts, cats, strict=True)):
             row = {"target": float(target), "group": k // group, "category": cat, "text": text,
                    "well_formed": False, "valid": False, "predicted": np.nan}
@@ -92,8 +113,6 @@ def evaluate_stage(generator: QuestionGenerator, targets: np.ndarray, samples: i
                     pass
             row["valid"] = row["well_formed"] and generator.validate(text) is not None
             rows.append(row)
-        print(f"  target {target:+.2f}: {sum(r['valid'] for r in rows[-samples:])}/{samples} "
-              f"valid ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
     valid = [r for r in rows if r["valid"]]
     if valid:
         items = [parse_item(r["text"]) for r in valid]
@@ -158,6 +177,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--stages", default="base,sft,rl")
+    parser.add_argument("--cache", default=str(ROOT / "test-output" / "generator-benchmark"),
+                        help="folder for the raw samples (reused by a rerun)")
+    parser.add_argument("--sample-only", action="store_true",
+                        help="draw (and cache) the samples, compute nothing")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "generator.md"))
     parser.add_argument("--update-card", action="store_true",
                         help="re-render the generator's model card with these numbers")
@@ -168,20 +191,27 @@ def main(argv: list[str] | None = None) -> dict:
     import train_generator as tg
 
     started = time.time()
-    final = QuestionGenerator.from_pretrained(resolve_artifact(args.generator,
-                                                               kind="question-generator"))
+    names = args.stages.split(",")
+    final = QuestionGenerator.from_pretrained(
+        resolve_artifact(args.generator if "rl" in names else args.sft, kind="question-generator"))
     lo, hi = final.config.difficulty_range
     targets = np.round(np.linspace(lo, hi, args.n_targets), 2)
     stages = {}
-    for stage in args.stages.split(","):
+    for stage in names:
         if stage == "base":
             base, tokenizer = QuestionGenerator.load_base(final.config.base_model)
-            stages["base"] = QuestionGenerator(base, tokenizer, final.config, final.dedup,
-                                               final.predictor)
+            stages["base"] = QuestionGenerator(base, tokenizer, final.config, final.dedup)
         elif stage == "sft" and Path(args.sft).is_dir():
-            stages["sft"] = QuestionGenerator.from_pretrained(args.sft, predictor=final.predictor)
+            stages["sft"] = QuestionGenerator.from_pretrained(args.sft)
         elif stage == "rl":
             stages["rl"] = final
+    cache = Path(args.cache) if args.cache else None
+    drawn = {name: draw(g, name, targets, args.samples, args.seed, args.category, cache)
+             for name, g in stages.items()}
+    if args.sample_only:
+        return {}
+    for g in stages.values():
+        g._predictor = final.predictor  # one predictor for every stage
 
     (train_args,) = __import__("trl").TrlParser([tg.GeneratorTrainingArguments]) \
         .parse_args_and_config(["--config", args.training_config, "--items", args.items])
@@ -193,8 +223,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     for name, generator in stages.items():
         print(f"stage {name}", file=sys.stderr, flush=True)
-        metrics, rows = evaluate_stage(generator, targets, args.samples, args.best_of,
-                                       args.tolerance, args.seed, args.category)
+        metrics, rows = evaluate_stage(generator, targets, drawn[name], args.best_of,
+                                       args.tolerance)
         valid_texts = [r["item_text"] for r in rows if r["valid"]]
         if valid_texts:
             sft_ng = longest_shared_ngrams(valid_texts, sft_texts)
