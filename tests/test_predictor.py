@@ -136,8 +136,14 @@ def test_empty_text_is_a_clear_error(tiny_predictor):
         tiny_predictor.predict(["What is 2+2?", "   "])
     with pytest.raises(TypeError, match="text #0"):
         tiny_predictor.predict([None])
-    with pytest.raises(ValueError, match="unknown category 'poetry'"):
-        tiny_predictor.predict(["What rhymes?"], categories=["poetry"])
+    with pytest.raises(ValueError, match="2 categories given for 1 texts"):
+        tiny_predictor.predict(["What rhymes?"], categories=["math", "law"])
+
+
+def test_unknown_category_means_text_only(tiny_predictor):
+    with pytest.warns(UserWarning, match="poetry"):
+        b_unknown, _ = tiny_predictor.predict(["What rhymes?"], categories=["poetry"])
+    np.testing.assert_array_equal(b_unknown, tiny_predictor.predict(["What rhymes?"])[0])
 
 
 def test_overlong_text_is_truncated_to_max_length(tiny_predictor):
@@ -358,7 +364,7 @@ def test_training_script_end_to_end_on_a_data_subset(tiny_encoder, tmp_path):
         "README.md",
         "heldout_ids.json",
     }
-    assert len(json.loads((out / "heldout_ids.json").read_text())) == 40
+    assert 30 <= len(json.loads((out / "heldout_ids.json").read_text())) <= 50  # ~20%, per category
     assert "library_name: adaptive-eval" in (out / "README.md").read_text()
     model = DifficultyPredictor.from_pretrained(out)
     assert np.isfinite(model.predict(TEXTS)[0]).all()

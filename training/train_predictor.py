@@ -532,6 +532,7 @@ def main(args: PredictorTrainingArguments) -> dict:
         "heldout_responses": heldout,
         "heldout_responses_without_category": heldout_no_category,
         "residual_sd": model.config.residual_sd,
+        "n_models": len(models),
         "n_questions": {
             "fit": len(fit_ids),
             "validation": len(val_ids),

@@ -40,6 +40,7 @@ import os
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -322,7 +323,12 @@ class DifficultyPredictor(
 
     # ---- head ----------------------------------------------------------------------------
     def category_features(self, categories: Sequence[str | None] | None, n: int) -> torch.Tensor:
-        """One-hot (n, len(config.categories)); ``None`` (or no categories) gives a zero row."""
+        """One-hot (n, len(config.categories)).
+
+        ``None``, or a category the predictor does not know (a warning names it), gives a zero
+        row: the question is predicted from its text alone (training hides the category of a
+        share of questions, ``category_dropout``, so that this works).
+        """
         vocab = self.config.categories
         out = torch.zeros(n, len(vocab))
         if not vocab or categories is None:
@@ -331,12 +337,16 @@ class DifficultyPredictor(
         if len(categories) != n:
             raise ValueError(f"{len(categories)} categories given for {n} texts")
         index = {c: i for i, c in enumerate(vocab)}
+        unknown = sorted({c for c in categories if c is not None and c not in index})
+        if unknown:
+            warnings.warn(
+                f"categories {unknown} are not among the predictor's ({', '.join(vocab)}); "
+                "predicting those questions from their text alone",
+                stacklevel=3,
+            )
         for row, cat in enumerate(categories):
-            if cat is None:
-                continue
-            if cat not in index:
-                raise ValueError(f"unknown category {cat!r}; known: {', '.join(vocab)} (or None)")
-            out[row, index[cat]] = 1.0
+            if cat in index:
+                out[row, index[cat]] = 1.0
         return out
 
     def forward(
