@@ -1,0 +1,114 @@
+"""The command line as a user runs it: real subprocesses, ``--json`` shapes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
+
+from adaptive_eval.bank import ItemBank
+
+
+def cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "adaptive_eval.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def responses(tmp_path_factory):
+    """A small simulated response file: 15 models x 120 questions, some cells missing."""
+    rng = np.random.default_rng(0)
+    theta, b = rng.normal(size=15), rng.normal(size=120)
+    rows = ["model,question_id,correct"]
+    for j in range(15):
+        for i in range(120):
+            if rng.random() < 0.9:
+                y = int(rng.random() < 1 / (1 + np.exp(-(theta[j] - b[i]))))
+                rows.append(f"model{j},q{i},{y}")
+    path = tmp_path_factory.mktemp("data") / "responses.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_calibrate_json(responses, tmp_path):
+    out = json.loads(cli("calibrate", responses, "--model", "2pl", "--out", tmp_path / "bank",
+                         "--json").stdout)
+    assert out["model"] == "2pl" and out["n_items"] == 120 and out["n_models"] == 15
+    assert out["out"] == str(tmp_path / "bank")
+    assert set(out["abilities"]["model0"]) >= {"theta", "se"}
+    assert len(ItemBank.load(tmp_path / "bank")) == 120
+
+
+def test_evaluate_json_replay_and_session_resume(responses, tmp_path):
+    cli("calibrate", responses, "--model", "rasch", "--out", tmp_path / "bank")
+    common = ["evaluate", "--bank", tmp_path / "bank", "--examinee",
+              f"replay:{responses}:model3", "--target-se", "0", "--session",
+              tmp_path / "s.jsonl", "--json"]
+    first = json.loads(cli(*common, "--max-items", "10").stdout)
+    assert first["n_items"] == 10 and len(first["history"]) == 10
+    proc = cli(*common, "--max-items", "25", "--plot", tmp_path / "p.png")
+    second = json.loads(proc.stdout)
+    assert second["n_items"] == 25
+    ids = [h["question_id"] for h in second["history"]]
+    assert len(set(ids)) == 25 and ids[:10] == [h["question_id"] for h in first["history"]]
+    assert set(second) >= {"theta", "se", "expected_accuracy", "expected_accuracy_interval",
+                           "n_items", "history"}
+    assert set(second["history"][0]) >= {"question_id", "correct", "theta", "se"}
+    lo, hi = second["expected_accuracy_interval"]
+    assert 0 <= lo <= second["expected_accuracy"] <= hi <= 1
+    assert "resuming session" in proc.stderr and "theta" in proc.stderr  # live progress
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["calibrate", "nope.csv", "--out", "x"], "nope.csv: no such file"),
+        (["evaluate", "--examinee", "replay:{responses}:no-such-model"], "unknown model"),
+        (["evaluate", "--examinee", "bogus"], "does not parse"),
+        (["evaluate", "--bank", "{tmp}/empty", "--examinee", "replay:{responses}:model0"],
+         "not a readable item bank"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(responses, tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    args = [a.format(responses=responses, tmp=tmp_path) for a in args]
+    proc = cli(*args, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 or "read" in proc.stderr
+
+
+def test_items_file_lacking_every_bank_id(responses, tmp_path):
+    cli("calibrate", responses, "--model", "rasch", "--out", tmp_path / "bank")
+    items = tmp_path / "items.csv"
+    items.write_text('question_id,question,options,answer_index\nzzz,Q?,"[""a"", ""b""]",0\n')
+    proc = cli("evaluate", "--bank", tmp_path / "bank", "--items", items, "--examinee",
+               "openai:http://127.0.0.1:9/v1:m", check=False)
+    assert proc.returncode == 2 and "none of the bank's question ids" in proc.stderr
+
+
+def test_publish_json(hub: HubServer, tmp_path, responses):
+    cli("calibrate", responses, "--model", "rasch", "--out", tmp_path / "bank")
+    out = json.loads(cli("publish", tmp_path / "bank", "--repo-id", "org/my-bank", "--json",
+                         "--token", hub.token).stdout)
+    assert out["kind"] == "item-bank" and out["repo_id"] == "org/my-bank"
+    assert ItemBank.load("org/my-bank").ids == ItemBank.load(tmp_path / "bank").ids
+
+
+def test_evaluate_embedded_bank_replaying_a_real_model(mmlu_responses):
+    from conftest import RESPONSES
+
+    out = json.loads(cli("evaluate", "--examinee", f"replay:{RESPONSES}:Meta-Llama-3-8B",
+                         "--max-items", "40", "--target-se", "0", "--json").stdout)
+    truth = np.mean(list(mmlu_responses.responses_of("Meta-Llama-3-8B").values()))
+    lo, hi = out["expected_accuracy_interval"]
+    assert out["n_items"] == 40 and lo <= truth <= hi
