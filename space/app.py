@@ -1,0 +1,665 @@
+"""Gradio Space for adaptive-eval: watch an adaptive evaluation, predict and generate questions.
+
+Three tabs, all on the package (no model code here):
+
+- Adaptive evaluation: a recorded model (its real MMLU-Pro answers, replayed) or a small local
+  LM (SmolLM2-135M-Instruct) takes a computerised adaptive test on the embedded 2PL bank, one
+  question at a time or to the end; the plot shows ability +/- SE and the predicted benchmark
+  accuracy with its 95% interval, beside the plain mean of a random subset of the same size and
+  the model's true accuracy on all its recorded answers.
+- Difficulty: the predicted IRT difficulty of a pasted question, where it falls in the bank, and
+  the most similar calibrated questions (among a fixed random sample of the bank).
+- Generate: questions written at a chosen difficulty by the question generator.
+
+Settings (environment variables):
+
+- ``ADAPTIVE_EVAL_DATA``: folder with ``responses.csv.gz`` (recorded answers) and
+  ``items.csv.gz`` (question text); default ``../shared/data/mmlu_pro`` next to the repository.
+  Without local question text the public MMLU-Pro is downloaded where there is network.
+- ``ADAPTIVE_EVAL_PREDICTOR`` / ``ADAPTIVE_EVAL_GENERATOR``: a folder or Hub id instead of the
+  embedded defaults.
+- ``ADAPTIVE_EVAL_SIMILAR_SAMPLE``: how many bank questions the similarity search embeds (1000).
+- ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``: where to serve (127.0.0.1:7860).
+
+Run: ``python space/app.py`` (``make space``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import gradio as gr  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from adaptive_eval import AdaptiveTest, ItemBank, ResponseData  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_TEXT = 5000  # characters of question + options
+MAX_ITEMS_LIMIT = 500
+SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
+LOCAL_MODEL = "SmolLM2-135M-Instruct (local LM, slow)"
+SELECTIONS = {"Maximum Fisher information": "fisher", "Kullback-Leibler": "kl",
+              "Random (no adaptation)": "random"}
+ANY = "(any)"
+PROGRESS = gr.Progress()  # gradio passes a tracked one to handlers that take it
+
+
+class UserError(ValueError):
+    """Bad input or missing data: shown in the page as a message."""
+
+
+def data_dir() -> Path:
+    default = ROOT.parent / "shared" / "data" / "mmlu_pro"
+    return Path(os.environ.get("ADAPTIVE_EVAL_DATA") or default)
+
+
+# ---- resources, loaded once on first use ------------------------------------------------------
+
+_cache: dict[str, object] = {}
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _once(key: str, make: Callable[[], object]):
+    """``make()`` once per process (thread-safe); a failure is not cached (tried again)."""
+    with _locks_guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _cache:
+            _cache[key] = make()
+        return _cache[key]
+
+
+def bank() -> ItemBank:
+    return _once("bank", ItemBank.load)
+
+
+def responses() -> ResponseData:
+    path = data_dir() / "responses.csv.gz"
+    if not path.is_file():
+        raise UserError(f"Recorded answers not found ({path}); set ADAPTIVE_EVAL_DATA to the "
+                        "folder holding responses.csv.gz to replay recorded models.")
+    return _once("responses", lambda: ResponseData.from_file(path))
+
+
+def questions() -> dict:
+    """Question text: the local items file, else the public MMLU-Pro (needs network)."""
+    from adaptive_eval.questions import download_mmlu_pro, load_questions
+
+    path = data_dir() / "items.csv.gz"
+    if path.is_file():
+        return _once("questions", lambda: load_questions(path))
+    if "questions-download-failed" in _cache:
+        raise UserError(str(_cache["questions-download-failed"]))
+
+    def download():
+        try:
+            return download_mmlu_pro()
+        except Exception as err:  # noqa: BLE001 - offline: remember and say so
+            _cache["questions-download-failed"] = (
+                f"Question text not found ({path}) and MMLU-Pro could not be downloaded: {err}")
+            raise UserError(_cache["questions-download-failed"]) from None
+
+    return _once("questions", download)
+
+
+def try_questions() -> dict | None:
+    try:
+        return questions()
+    except UserError:
+        return None
+
+
+def predictor():
+    from adaptive_eval import DifficultyPredictor
+
+    def load():
+        try:
+            return DifficultyPredictor.from_pretrained(os.environ.get("ADAPTIVE_EVAL_PREDICTOR"))
+        except Exception as err:  # noqa: BLE001 - any load failure: the tab says so
+            raise UserError(f"Difficulty predictor not available: {first_line(err)}") from None
+
+    return _once("predictor", load)
+
+
+def generator():
+    from adaptive_eval import QuestionGenerator
+
+    def load():
+        try:
+            shared = predictor()  # the Difficulty tab's, when it loads
+        except UserError:
+            shared = None  # the generator then loads the one its config names
+        try:
+            return QuestionGenerator.from_pretrained(os.environ.get("ADAPTIVE_EVAL_GENERATOR"),
+                                                     predictor=shared)
+        except Exception as err:  # noqa: BLE001
+            raise UserError(f"Question generator not available: {first_line(err)}") from None
+
+    return _once("generator", load)
+
+
+def local_examinee():
+    from adaptive_eval.examinees import HFExaminee
+
+    qs = questions()
+
+    def load():
+        try:
+            return HFExaminee(SMOLLM2, qs, batch_size=1)
+        except Exception as err:  # noqa: BLE001
+            raise UserError(f"The local model could not be loaded: {first_line(err)}") from None
+
+    return _once("smollm2", load)
+
+
+def first_line(err: BaseException) -> str:
+    """One line for the page: the error's type and message (an artifact search: where it looked)."""
+    tried = getattr(err, "tried", None)
+    if tried:
+        return "not found; tried " + "; ".join(tried)
+    text = " ".join(line.strip() for line in str(err).strip().splitlines())
+    return f"{type(err).__name__}: {text}"[:500]
+
+
+# ---- adaptive evaluation ----------------------------------------------------------------------
+
+
+def examinee_choices() -> list[str]:
+    """Recorded models (when the responses are here), then the local LM."""
+    try:
+        models = [f"replay: {m}" for m in responses().models]
+    except UserError:
+        models = []
+    return models + [LOCAL_MODEL]
+
+
+def check_settings(max_items, target_se) -> tuple[int, float]:
+    """Validated ``(max_items, target_se)``; ``UserError`` says what is wrong."""
+    try:
+        max_items_f, target_se = float(max_items), float(target_se)
+    except (TypeError, ValueError):
+        raise UserError("Max items and target SE must be numbers.") from None
+    if not math.isfinite(max_items_f) or max_items_f != int(max_items_f):
+        raise UserError(f"Max items must be a whole number, got {max_items}.")
+    if not 1 <= max_items_f <= MAX_ITEMS_LIMIT:
+        raise UserError(f"Max items must be between 1 and {MAX_ITEMS_LIMIT}, "
+                        f"got {int(max_items_f)}.")
+    if not math.isfinite(target_se) or target_se < 0:
+        raise UserError(f"Target SE must be 0 (off) or positive, got {target_se}.")
+    return int(max_items_f), target_se
+
+
+@dataclass
+class Run:
+    """One adaptive test in progress, with the random-subset comparison for a replayed model."""
+
+    label: str
+    settings: tuple
+    test: AdaptiveTest
+    state: object  # adaptive_eval.adaptive.TestState
+    examinee: object
+    random_answers: list[int] | None = None  # a replayed model's answers in a random order
+    true_accuracy: float | None = None
+    rows: list[dict] = field(default_factory=list)
+    last_question: str = ""
+    finished: str | None = None
+
+
+def start_run(choice: str, selection: str, max_items, target_se, seed: int = 0,
+              progress: Callable | None = None) -> Run:
+    """A fresh test of the chosen examinee (``UserError`` for bad settings or missing data)."""
+    from adaptive_eval.examinees import ReplayExaminee
+
+    max_items, target_se = check_settings(max_items, target_se)
+    if selection not in SELECTIONS.values():
+        selection = SELECTIONS.get(selection, "")
+        if not selection:
+            raise UserError(f"Unknown selection rule; pick one of {', '.join(SELECTIONS)}.")
+    if progress:
+        progress(0.1, desc="loading the item bank")
+    the_bank = bank()
+    random_answers = true_accuracy = None
+    if choice == LOCAL_MODEL:
+        if progress:
+            progress(0.3, desc="loading SmolLM2 (first time: converting its weights, ~1 min)")
+        examinee = local_examinee()
+    elif choice and choice.startswith("replay: "):
+        examinee = ReplayExaminee(responses(), choice.removeprefix("replay: "))
+        recorded = np.flatnonzero(examinee.answerable(the_bank.ids))
+        answers = np.array([examinee.answer(the_bank.ids[i]) for i in recorded])
+        true_accuracy = float(answers.mean())
+        random_answers = answers[np.random.default_rng(seed).permutation(len(answers))].tolist()
+    else:
+        raise UserError("Pick a model to evaluate.")
+    test = AdaptiveTest(the_bank, max_items=max_items, target_se=target_se, selection=selection,
+                        seed=seed)
+    state = test.start(np.asarray(examinee.answerable(the_bank.ids), bool))
+    if not state.available.any():
+        raise UserError(f"{choice} can answer none of the bank's questions (no question text?).")
+    return Run(choice, (choice, selection, max_items, target_se), test, state, examinee,
+               random_answers, true_accuracy)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson 95% interval of a proportion ``k / n``."""
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return mid - half, mid + half
+
+
+def step_run(run: Run) -> Run:
+    """Ask one question and record the answer and the new estimates (no-op when finished)."""
+    state = run.state
+    if run.finished or (reason := state.stop_reason()) is not None:
+        run.finished = run.finished or reason
+        return run
+    the_bank = run.test.bank
+    item = state.next_item()
+    qid = the_bank.ids[item]
+    question = (try_questions() or {}).get(qid)
+    chosen = None
+    if hasattr(run.examinee, "choose_batch"):  # a local LM: show which option it picked
+        chosen = int(run.examinee.choose_batch([qid])[0])
+        correct = int(chosen == question.answer_index)
+    else:
+        correct = int(run.examinee.answer(qid))
+    step = state.record(item, correct, with_accuracy=False)
+    acc, (lo, hi) = state.expected_accuracy()
+    k = state.n_items
+    row = {"#": k, "question": qid, "category": step.category or "",
+           "difficulty b": round(float(the_bank.b[item]), 2),
+           "answer": "correct" if correct else "wrong", "theta": round(step.theta, 3),
+           "SE": round(step.se, 3), "predicted accuracy": round(acc, 3), "lo": lo, "hi": hi}
+    if run.random_answers is not None and k <= len(run.random_answers):
+        hits = sum(run.random_answers[:k])
+        row["random-subset accuracy"] = round(hits / k, 3)
+        row["random lo"], row["random hi"] = wilson(hits, k)
+    run.rows.append(row)
+    run.last_question = question_markdown(k, qid, question, correct, chosen, step.category,
+                                          float(the_bank.b[item]))
+    run.finished = state.stop_reason()
+    return run
+
+
+def question_markdown(k: int, qid: str, question, correct: int, chosen: int | None,
+                      category: str | None, b: float) -> str:
+    from adaptive_eval.questions import LETTERS
+
+    verdict = "**correct**" if correct else "**wrong**"
+    head = f"#### Question {k} · id {qid} · {category or 'no category'} · difficulty b = {b:.2f}"
+    if question is None:
+        return f"{head}\n\n_(question text not available here)_\n\nThe answer was {verdict}."
+    lines = [head, "", question.text.strip(), ""]
+    for i, option in enumerate(question.options):
+        mark = " ← key" if i == question.answer_index else ""
+        mark += " ← model's choice" if chosen == i else ""
+        lines.append(f"- **{LETTERS[i]}.** {str(option).strip()}{mark}")
+    who = "The model" if chosen is not None else "The model's recorded answer"
+    lines += ["", f"{who} was {verdict}."]
+    return "\n".join(lines)
+
+
+def run_figure(run: Run | None):
+    """Ability +/- SE (top) and predicted accuracy with its interval (bottom) vs questions."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    rows = run.rows if run else []
+    if rows:
+        k = np.array([r["#"] for r in rows])
+        theta = np.array([r["theta"] for r in rows])
+        se = np.array([r["SE"] for r in rows])
+        top.plot(k, theta, color="C0", label="ability estimate θ")
+        top.fill_between(k, theta - se, theta + se, color="C0", alpha=0.25, label="± SE")
+        colours = ["C2" if r["answer"] == "correct" else "C3" for r in rows]
+        top.scatter(k, theta, c=colours, s=14, zorder=3)
+        acc = np.array([r["predicted accuracy"] for r in rows])
+        bottom.plot(k, acc, color="C1", label="adaptive test: predicted accuracy")
+        bottom.fill_between(k, [r["lo"] for r in rows], [r["hi"] for r in rows], color="C1",
+                            alpha=0.2, label="95% interval")
+        if "random-subset accuracy" in rows[0]:
+            rnd = [r for r in rows if "random-subset accuracy" in r]
+            kr = [r["#"] for r in rnd]
+            bottom.plot(kr, [r["random-subset accuracy"] for r in rnd], color="C4", ls="--",
+                        label="random subset: plain mean")
+            bottom.fill_between(kr, [r["random lo"] for r in rnd], [r["random hi"] for r in rnd],
+                                color="C4", alpha=0.1, label="its 95% interval")
+    if run and run.true_accuracy is not None:
+        bottom.axhline(run.true_accuracy, color="black", ls=":",
+                       label="true accuracy (all answers)")
+    bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    top.set_ylabel("ability θ")
+    bottom.set_ylabel("accuracy")
+    bottom.set_xlabel("questions asked")
+    bottom.set_ylim(0, 1)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        if rows:
+            ax.legend(loc="best", fontsize=8)
+    top.set_title(run.label if run else "no test yet")
+    fig.tight_layout()
+    return fig
+
+
+def summary_markdown(run: Run | None) -> str:
+    if run is None or not run.rows:
+        return "Pick a model and press **Next question** or **Run to end**."
+    last = run.rows[-1]
+    n = last["#"]
+    status = (f"**Finished** ({run.finished.replace('_', ' ')}) after {n} questions."
+              if run.finished else f"Running: {n} of at most {run.test.max_items} questions.")
+    lines = [status, "",
+             f"- Ability θ = **{last['theta']:.2f} ± {last['SE']:.2f}**",
+             f"- Predicted accuracy on all {len(run.test.bank):,} questions: "
+             f"**{last['predicted accuracy']:.3f}** "
+             f"(95% interval {last['lo']:.3f}–{last['hi']:.3f})"]
+    if "random-subset accuracy" in last:
+        lines.append(f"- Random subset of {n}: plain mean **{last['random-subset accuracy']:.3f}** "
+                     f"(95% interval {last['random lo']:.3f}–{last['random hi']:.3f})")
+    if run.true_accuracy is not None:
+        lines.append(f"- True accuracy on all {len(run.random_answers):,} recorded answers: "
+                     f"**{run.true_accuracy:.3f}** (this model is one of the bank's calibration "
+                     "models, so the replay is in-sample)")
+    elif run.label == LOCAL_MODEL:
+        lines.append("- No random subset or true accuracy for the local model: that would mean "
+                     "asking it thousands more questions on this CPU.")
+    return "\n".join(lines)
+
+
+def history_frame(run: Run | None) -> pd.DataFrame:
+    columns = ["#", "question", "category", "difficulty b", "answer", "theta", "SE",
+               "predicted accuracy"]
+    if run is None or not run.rows:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(run.rows)[columns].iloc[::-1]
+
+
+def _view(run: Run | None, message: str = ""):
+    """The outputs of the adaptive tab: state, status, summary, question, plot, history."""
+    return (run, message, summary_markdown(run), run.last_question if run else "", run_figure(run),
+            history_frame(run))
+
+
+def _fresh(run: Run | None, choice, selection, max_items, target_se, progress) -> Run:
+    settings = (choice, SELECTIONS.get(selection, selection), *check_settings(max_items, target_se))
+    if run is None or run.settings != settings or run.finished:
+        run = start_run(choice, selection, max_items, target_se, progress=progress)
+    return run
+
+
+def next_question(choice, selection, max_items, target_se, run=None, progress=PROGRESS):
+    """'Next question': start (or restart after a settings change) and ask one question."""
+    try:
+        run = _fresh(run, choice, selection, max_items, target_se, progress)
+        if progress:
+            progress(0.9, desc="asking the next question")
+        return _view(step_run(run))
+    except UserError as err:
+        return _view(run, warn(str(err)))
+    except Exception as err:  # noqa: BLE001 - never a stack trace in the page
+        return _view(run, warn(f"Something went wrong: {first_line(err)}"))
+
+
+def run_to_end(choice, selection, max_items, target_se, run=None, progress=PROGRESS):
+    """'Run to end': a generator that yields the page after each question (at most ~4/s)."""
+    try:
+        run = _fresh(run, choice, selection, max_items, target_se, progress)
+        shown = 0.0
+        while not run.finished:
+            step_run(run)
+            if time.monotonic() - shown > 0.25 and not run.finished:
+                shown = time.monotonic()
+                yield _view(run)
+        yield _view(run)
+    except UserError as err:
+        yield _view(run, warn(str(err)))
+    except Exception as err:  # noqa: BLE001
+        yield _view(run, warn(f"Something went wrong: {first_line(err)}"))
+
+
+def reset_run(*_):
+    return _view(None)
+
+
+def warn(message: str) -> str:
+    """Show ``message`` as a toast and return it for the tab's status line."""
+    gr.Warning(message)
+    return f"⚠️ {message}"
+
+
+# ---- difficulty -------------------------------------------------------------------------------
+
+
+def predictor_input(question: str, options: str) -> str:
+    """The predictor's text of a question and its options (one per line); ``UserError`` for
+    empty or oversized input."""
+    from adaptive_eval.predictor import question_text
+
+    question = (question or "").strip()
+    opts = [line.strip() for line in (options or "").splitlines() if line.strip()]
+    if not question:
+        raise UserError("Enter a question to predict its difficulty.")
+    size = len(question) + sum(len(o) for o in opts)
+    if size > MAX_TEXT:
+        raise UserError(f"The question is too long ({size:,} characters); at most {MAX_TEXT:,}.")
+    if len(opts) > 26:
+        raise UserError(f"At most 26 options, got {len(opts)}.")
+    return question_text(question, opts or None)
+
+
+def similar_sample(progress: Callable | None = None) -> tuple[list, np.ndarray]:
+    """``(questions, embeddings)`` of a fixed random sample of the bank's questions that have
+    text (``ADAPTIVE_EVAL_SIMILAR_SAMPLE``, default 1000), embedded once (and cached on disk by
+    the predictor)."""
+    from adaptive_eval.predictor import question_text
+
+    model, qs, the_bank = predictor(), questions(), bank()
+
+    def embed():
+        size = int(os.environ.get("ADAPTIVE_EVAL_SIMILAR_SAMPLE", "1000"))
+        ids = [i for i in the_bank.ids if i in qs]
+        rng = np.random.default_rng(0)
+        picked = [qs[ids[k]] for k in sorted(rng.choice(len(ids), min(size, len(ids)), False))]
+        texts = [question_text(q.text, q.options) for q in picked]
+        chunks = []
+        for start in range(0, len(texts), 100):
+            if progress:
+                progress(start / len(texts), desc=f"embedding {len(texts)} bank questions "
+                         "for the similarity search (once)")
+            chunks.append(model.embed(texts[start : start + 100]))
+        emb = np.concatenate(chunks)
+        return picked, emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+    return _once("similar-sample", embed)
+
+
+def difficulty_figure(b: float, se: float):
+    values = bank().b
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.hist(values, bins=80, color="C0", alpha=0.6, label=f"{len(values):,} calibrated questions")
+    ax.axvspan(b - se, b + se, color="C3", alpha=0.15, label="± SE")
+    ax.axvline(b, color="C3", lw=2, label=f"this question: b = {b:.2f}")
+    ax.set_xlabel("IRT difficulty b (higher is harder)")
+    ax.set_ylabel("questions")
+    ax.set_title(f"b = {b:.2f} ± {se:.2f} among the bank's difficulties")
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    fig.tight_layout()
+    return fig
+
+
+def predict_difficulty(question, options="", category=ANY, progress=PROGRESS):
+    """Returns (message, plot, similar questions table)."""
+    empty = pd.DataFrame(columns=["similarity", "difficulty b", "category", "question"])
+    try:
+        text = predictor_input(question, options)
+        if progress:
+            progress(0.05, desc="loading the difficulty predictor")
+        model = predictor()
+        cat = None if category in (None, "", ANY) else category
+        b, se = model.predict([text], [cat])
+        b, se = float(b[0]), float(se[0])
+        share = float(np.mean(bank().b < b))
+        message = (f"Predicted difficulty **b = {b:.2f} ± {se:.2f}**: harder than "
+                   f"**{share:.0%}** of the {len(bank()):,} calibrated MMLU-Pro questions.")
+        table = empty
+        try:
+            picked, emb = similar_sample(progress)
+            query = model.embed([text])[0]
+            sims = emb @ (query / max(np.linalg.norm(query), 1e-12))
+            top = np.argsort(-sims)[:5]
+            b_of = bank().b[bank().index([q.question_id for q in picked])]
+            rows = [{"similarity": round(float(sims[k]), 3),
+                     "difficulty b": round(float(b_of[k]), 2),
+                     "category": picked[k].category or "",
+                     "question": picked[k].text[:300]} for k in top]
+            table = pd.DataFrame(rows)
+            message += (f"\n\nThe most similar questions among a fixed random sample of "
+                        f"{len(picked):,} calibrated ones are listed below.")
+        except UserError as err:
+            message += f"\n\nNo similar questions: {err}"
+        return message, difficulty_figure(b, se), table
+    except UserError as err:
+        return warn(str(err)), None, empty
+    except Exception as err:  # noqa: BLE001
+        return warn(f"Something went wrong: {first_line(err)}"), None, empty
+
+
+# ---- generate ---------------------------------------------------------------------------------
+
+
+def generate_questions(difficulty, category=ANY, n=1, progress=PROGRESS) -> str:
+    """Markdown of generated questions, or a message."""
+    from adaptive_eval.questions import LETTERS
+
+    try:
+        try:
+            difficulty, n = float(difficulty), int(n)
+        except (TypeError, ValueError):
+            raise UserError("Difficulty and number of questions must be numbers.") from None
+        if not math.isfinite(difficulty) or abs(difficulty) > 6:
+            raise UserError(f"Difficulty must be between -6 and 6, got {difficulty}.")
+        if not 1 <= n <= 8:
+            raise UserError(f"Ask for 1 to 8 questions, got {n}.")
+        if progress:
+            progress(0.05, desc="loading the question generator")
+        gen = generator()
+        if progress:
+            progress(0.3, desc=f"writing and checking candidates (about {n * gen.config.best_of})")
+        cat = None if category in (None, "", ANY) else category
+        items = gen.generate(difficulty, n=n, category=cat)
+        if not items:
+            return warn("The generator produced no well-formed question this time; try again or "
+                        "another difficulty.")
+        parts = [f"Target difficulty **{difficulty:.1f}**; {len(items)} question(s):"]
+        for k, item in enumerate(items, start=1):
+            options = "\n".join(f"- **{LETTERS[i]}.** {o}" + (" ← key" if LETTERS[i] == item.answer
+                                                               else "")
+                                for i, o in enumerate(item.options))
+            se = f" ± {item.predicted_se:.2f}" if item.predicted_se is not None else ""
+            parts.append(f"#### {k}. {item.category or ''} · predicted difficulty "
+                         f"{item.predicted_difficulty:.2f}{se}\n\n{item.question}\n\n{options}")
+        return "\n\n".join(parts)
+    except UserError as err:
+        return warn(str(err))
+    except Exception as err:  # noqa: BLE001
+        return warn(f"Something went wrong: {first_line(err)}")
+
+
+# ---- the page ---------------------------------------------------------------------------------
+
+
+def build_app() -> gr.Blocks:
+    choices = examinee_choices()
+    categories = [ANY, *sorted(set(bank().category or []))]
+    data_note = ("" if len(choices) > 1 else
+                 f"\n\n⚠️ No recorded answers found in `{data_dir()}`: only the local model is "
+                 "offered (set `ADAPTIVE_EVAL_DATA`).")
+    with gr.Blocks(title="adaptive-eval") as demo:
+        gr.Markdown("# adaptive-eval\nEvaluate a language model on a fraction of MMLU-Pro: an "
+                    "adaptive test picks the most informative question next, and item response "
+                    "theory turns the answers into an ability and a predicted benchmark accuracy.")
+        with gr.Tab("Adaptive evaluation", elem_id="tab-adaptive"):
+            gr.Markdown("Replay a recorded model's real answers (instant) or let SmolLM2-135M "
+                        "answer here (several seconds a question)." + data_note)
+            run_state = gr.State(None)
+            with gr.Row():
+                choice = gr.Dropdown(choices, value=choices[0], label="Model",
+                                     elem_id="cat-model")
+                selection = gr.Radio(list(SELECTIONS), value=next(iter(SELECTIONS)),
+                                     label="Selection rule", elem_id="cat-selection")
+                max_items = gr.Number(50, label="Max items", precision=None,
+                                      elem_id="cat-max-items")
+                target_se = gr.Number(0.3, label="Target SE (0: off)", elem_id="cat-target-se")
+            with gr.Row():
+                next_button = gr.Button("Next question", elem_id="cat-next")
+                run_button = gr.Button("Run to end", variant="primary", elem_id="cat-run")
+                reset_button = gr.Button("Reset", elem_id="cat-reset")
+            status = gr.Markdown("", elem_id="cat-status")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    plot = gr.Plot(label="Trajectory", elem_id="cat-plot")
+                with gr.Column(scale=2):
+                    summary = gr.Markdown(summary_markdown(None), elem_id="cat-summary")
+                    question = gr.Markdown("", elem_id="cat-question")
+            history = gr.Dataframe(history_frame(None), label="Questions asked (latest first)",
+                                   interactive=False, elem_id="cat-history")
+            inputs = [choice, selection, max_items, target_se, run_state]
+            outputs = [run_state, status, summary, question, plot, history]
+            next_button.click(next_question, inputs, outputs, concurrency_limit=2)
+            run_button.click(run_to_end, inputs, outputs, concurrency_limit=2)
+            reset_button.click(reset_run, None, outputs)
+        with gr.Tab("Difficulty", elem_id="tab-difficulty"):
+            gr.Markdown("Paste a multiple-choice question: the difficulty predictor gives its IRT "
+                        "difficulty from the text alone.")
+            with gr.Row():
+                with gr.Column():
+                    d_question = gr.Textbox(label="Question", lines=5,
+                                            elem_id="difficulty-question")
+                    d_options = gr.Textbox(label="Options (one per line, optional)", lines=4,
+                                           elem_id="difficulty-options")
+                    d_category = gr.Dropdown(categories, value=ANY, label="Category (optional)",
+                                             elem_id="difficulty-category")
+                    d_button = gr.Button("Predict difficulty", variant="primary",
+                                         elem_id="difficulty-button")
+                with gr.Column():
+                    d_result = gr.Markdown("", elem_id="difficulty-result")
+                    d_plot = gr.Plot(label="Where it falls in the bank", elem_id="difficulty-plot")
+            d_similar = gr.Dataframe(label="Most similar calibrated questions", interactive=False,
+                                     wrap=True, column_widths=["10%", "10%", "14%", "66%"],
+                                     elem_id="difficulty-similar")
+            d_button.click(predict_difficulty, [d_question, d_options, d_category],
+                           [d_result, d_plot, d_similar], concurrency_limit=1)
+        with gr.Tab("Generate", elem_id="tab-generate"):
+            gr.Markdown("Write new questions at a chosen difficulty (a LoRA-tuned SmolLM2; "
+                        "malformed and near-duplicate candidates are dropped, the rest reranked "
+                        "by predicted difficulty). Slow on a CPU: about a minute.")
+            with gr.Row():
+                g_difficulty = gr.Slider(-3, 3, value=0.0, step=0.1, label="Difficulty b",
+                                         elem_id="generate-difficulty")
+                g_category = gr.Dropdown(categories, value=ANY, label="Category",
+                                         elem_id="generate-category")
+                g_n = gr.Slider(1, 4, value=1, step=1, label="Questions", elem_id="generate-n")
+            g_button = gr.Button("Generate", variant="primary", elem_id="generate-button")
+            g_output = gr.Markdown("", elem_id="generate-output")
+            g_button.click(generate_questions, [g_difficulty, g_category, g_n], g_output,
+                           concurrency_limit=1)
+    demo.queue(max_size=32, default_concurrency_limit=1)
+    return demo
+
+
+if __name__ == "__main__":
+    build_app().launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    )

@@ -1,0 +1,297 @@
+"""The Gradio Space (space/app.py): its functions directly, and the page in headless Chromium.
+
+The Difficulty tab runs on the embedded predictor when it is trained in this checkout, else on a
+tiny random-weight predictor (``ADAPTIVE_EVAL_PREDICTOR``); the Generate tab on the embedded
+generator when it exists, else the test checks that the tab says it is not available.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "mmlu_pro"
+SHOTS = ROOT / "test-output" / "space"
+CHROMIUM = Path("/usr/bin/chromium")
+HAS_PREDICTOR = (ROOT / "models" / "difficulty-predictor" / "config.json").is_file()
+HAS_GENERATOR = (ROOT / "models" / "question-generator" / "adapter_model.safetensors").is_file()
+needs_data = pytest.mark.skipif(
+    not (DATA / "responses.csv.gz").is_file() or not (DATA / "items.csv.gz").is_file(),
+    reason=f"MMLU-Pro responses/items not found in {DATA} (only in the project's CI)",
+)
+
+
+def load_app():
+    spec = importlib.util.spec_from_file_location("space_app", ROOT / "space" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor_dir(tmp_path_factory) -> Path:
+    """A saved 2-layer random-weight predictor with the MiniLM tokenizer (fast, offline)."""
+    import torch
+    from adaptive_eval.base_models import MINILM, resolve_base_model
+    from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig
+    from transformers import BertConfig, BertModel
+
+    encoder = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(encoder)
+    minilm = resolve_base_model(MINILM)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (minilm / name).exists():
+            shutil.copy(minilm / name, encoder / name)
+    config = PredictorConfig(encoder=str(encoder), max_length=64, hidden_sizes=[16],
+                             categories=["math", "law"], residual_sd=0.8)
+    folder = tmp_path_factory.mktemp("tiny-predictor")
+    DifficultyPredictor(config).eval().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def app_env(tmp_path_factory, tiny_predictor_dir) -> dict[str, str]:
+    env = {"ADAPTIVE_EVAL_DATA": str(DATA), "ADAPTIVE_EVAL_SIMILAR_SAMPLE": "200",
+           "ADAPTIVE_EVAL_CACHE": str(tmp_path_factory.mktemp("cache")),
+           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    if not HAS_PREDICTOR:
+        env["ADAPTIVE_EVAL_PREDICTOR"] = str(tiny_predictor_dir)
+    return env
+
+
+@pytest.fixture(scope="session")
+def app(app_env):
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in app_env.items():
+            mp.setenv(key, value)
+        yield load_app()
+
+
+# ---- the functions ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_items", "target_se", "message"),
+    [(0, 0.3, "between 1 and"), (2.5, 0.3, "whole number"), (50, -1, "Target SE"),
+     ("x", 0.3, "numbers"), (10**6, 0.3, "between 1 and"), (50, float("nan"), "Target SE")],
+)
+def test_impossible_settings_are_refused(app, max_items, target_se, message):
+    with pytest.raises(app.UserError, match=message):
+        app.check_settings(max_items, target_se)
+    out = app.next_question("replay: anything", "fisher", max_items, target_se)
+    assert out[0] is None and message in out[1]  # state, status
+
+
+def test_bad_text_is_refused(app):
+    for question, options, message in [("", "", "Enter a question"), ("   ", "a", "Enter"),
+                                       ("x" * 5001, "", "too long"),
+                                       ("q", "\n".join(["o"] * 27), "At most 26")]:
+        with pytest.raises(app.UserError, match=message):
+            app.predictor_input(question, options)
+        text, plot, table = app.predict_difficulty(question, options)
+        assert message in text and plot is None and table.empty
+    assert app.predictor_input(" Why? ", "yes\n\nno\n") == "Why?\nA. yes\nB. no"
+
+
+def test_bad_generate_input_is_refused(app):
+    assert "between -6 and 6" in app.generate_questions(float("nan"))
+    assert "1 to 8" in app.generate_questions(0.0, n=0)
+
+
+def test_missing_data_is_said_in_the_page(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAPTIVE_EVAL_DATA", str(tmp_path))
+    monkeypatch.setattr(app, "_cache", {"bank": app.bank()})
+    assert app.examinee_choices() == [app.LOCAL_MODEL]
+    out = app.next_question("replay: Yi-34B", "fisher", 5, 0.3)
+    assert "Recorded answers not found" in out[1] and str(tmp_path) in out[1]
+    with pytest.raises(app.UserError, match="responses.csv.gz"):
+        app.responses()
+
+
+@needs_data
+def test_replay_runs_to_the_end_with_the_comparison(app):
+    model = "Yi-34B"
+    outputs = list(app.run_to_end(f"replay: {model}", "Maximum Fisher information", 30, 0.0))
+    run, status, summary, question, figure, history = outputs[-1]
+    assert status == "" and run.finished == "max_items" and len(run.rows) == 30
+    assert "Finished" in summary and "Predicted accuracy" in summary
+    assert "Random subset of 30" in summary and "True accuracy" in summary
+    assert "Question 30" in question and "← key" in question
+    assert len(history) == 30 and list(history["#"])[:2] == [30, 29]
+    assert len(figure.axes) == 2 and figure.axes[1].get_legend() is not None
+    # the true accuracy is the mean of all the model's recorded answers
+    data = app.responses()
+    answers = np.array(list(data.responses_of(model).values()))
+    assert run.true_accuracy == pytest.approx(answers.mean())
+    last = run.rows[-1]
+    assert last["lo"] <= last["predicted accuracy"] <= last["hi"]
+    assert abs(last["predicted accuracy"] - run.true_accuracy) < 0.15
+    random_mean = np.mean(run.random_answers[:30])
+    assert last["random-subset accuracy"] == pytest.approx(random_mean, abs=1e-3)
+
+
+@needs_data
+def test_step_by_step_and_restart_on_new_settings(app):
+    out = app.next_question("replay: gemma-7b", "kl", 3, 0.0)
+    run = out[0]
+    assert run.state.n_items == 1 and "Running: 1 of at most 3" in out[2]
+    for n in (2, 3):
+        out = app.next_question("replay: gemma-7b", "kl", 3, 0.0, run)
+        assert out[0] is run and run.state.n_items == n
+    assert run.finished == "max_items" and "Finished" in out[2]
+    out = app.next_question("replay: gemma-7b", "random", 3, 0.0, run)  # a new rule: a new test
+    assert out[0] is not run and out[0].state.n_items == 1
+    assert app.reset_run()[0] is None
+
+
+@needs_data
+def test_difficulty_prediction_with_similar_questions(app):
+    text, figure, table = app.predict_difficulty(
+        "What is the derivative of x^2 with respect to x?", "x\n2x\nx^2\n2", "math")
+    assert "Predicted difficulty" in text and "harder than" in text
+    assert "similar" in text and len(table) == 5
+    assert table["similarity"].is_monotonic_decreasing
+    assert figure is not None and figure.axes[0].get_xlabel().startswith("IRT difficulty")
+
+
+def test_generate_tab_says_what_is_true(app):
+    text = app.generate_questions(0.5, "math", 1)
+    if HAS_GENERATOR:
+        assert "predicted difficulty" in text, text
+    else:
+        assert "Question generator not available" in text, text
+
+
+@pytest.mark.slow
+@needs_data
+def test_local_model_answers_a_question(app):
+    out = app.next_question(app.LOCAL_MODEL, "fisher", 2, 0.0)
+    assert out[1] == "", out[1]
+    assert "model's choice" in out[3] and "Question 1" in out[3]
+    assert "No random subset" in out[2]
+
+
+def test_build_app_has_ids_and_a_queue(app):
+    demo = app.build_app()
+    ids = {c.get("props", {}).get("elem_id") for c in demo.config["components"]}
+    for name in ("cat-model", "cat-next", "cat-run", "cat-plot", "cat-summary", "cat-status",
+                 "difficulty-question", "difficulty-button", "difficulty-plot",
+                 "difficulty-similar", "generate-button", "generate-output"):
+        assert name in ids
+    assert demo._queue.max_size == 32  # concurrent users wait in the queue
+
+
+# ---- the page in headless Chromium -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(app_env, tmp_path_factory):
+    port = free_port()
+    env = dict(os.environ, **app_env, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
+    log = tmp_path_factory.mktemp("space") / "server.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, str(ROOT / "space" / "app.py")], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 180
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    pytest.fail(f"the app did not answer on {url}:\n{log.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.browser
+@needs_data
+def test_the_page_in_chromium(server):
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y "
+                    "chromium); the browser test drives it with playwright")
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        try:
+            page.goto(server)
+            # adaptive evaluation of a replayed model, to the end
+            page.locator("#cat-model input").fill("replay: Yi-34B")
+            page.keyboard.press("Enter")
+            page.locator("#cat-max-items input").fill("40")
+            page.locator("#cat-target-se input").fill("0.2")
+            page.locator("#cat-run").click()
+            expect(page.locator("#cat-summary")).to_contain_text("Finished", timeout=60_000)
+            expect(page.locator("#cat-summary")).to_contain_text("True accuracy")
+            expect(page.locator("#cat-plot img")).to_be_visible()
+            expect(page.locator("#cat-question")).to_contain_text("Question")
+            assert "Yi-34B" in page.locator("#cat-model input").input_value()
+            page.screenshot(path=str(SHOTS / "adaptive.png"), full_page=True)
+            # impossible settings: a message, no stack trace
+            page.locator("#cat-max-items input").fill("0")
+            page.locator("#cat-next").click()
+            expect(page.locator("#cat-status")).to_contain_text("Max items must be between 1")
+            page.screenshot(path=str(SHOTS / "adaptive-bad-input.png"), full_page=True)
+            # difficulty
+            page.get_by_role("tab", name="Difficulty").click()
+            page.locator("#difficulty-button").click()  # empty text
+            expect(page.locator("#difficulty-result")).to_contain_text("Enter a question")
+            page.locator("#difficulty-question textarea").fill(
+                "Which of the following is a prime number?")
+            page.locator("#difficulty-options textarea").fill("21\n27\n29\n33")
+            page.locator("#difficulty-button").click()
+            expect(page.locator("#difficulty-result")).to_contain_text("Predicted difficulty",
+                                                                       timeout=120_000)
+            expect(page.locator("#difficulty-plot img")).to_be_visible()
+            expect(page.locator("#difficulty-similar")).to_contain_text("similarity")
+            page.screenshot(path=str(SHOTS / "difficulty.png"), full_page=True)
+            page.locator("#difficulty-question textarea").fill("x" * 5001)
+            page.locator("#difficulty-button").click()
+            expect(page.locator("#difficulty-result")).to_contain_text("too long")
+            # generate
+            page.get_by_role("tab", name="Generate").click()
+            page.locator("#generate-button").click()
+            expected = "predicted difficulty" if HAS_GENERATOR else "generator not available"
+            expect(page.locator("#generate-output")).to_contain_text(expected, timeout=300_000)
+            page.screenshot(path=str(SHOTS / "generate.png"), full_page=True)
+            assert "Traceback" not in page.content()
+        except Exception:
+            page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
