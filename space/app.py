@@ -233,7 +233,8 @@ def start_run(choice: str, selection: str, max_items, target_se, seed: int = 0,
     random_answers = true_accuracy = None
     if choice == LOCAL_MODEL:
         if progress:
-            progress(0.3, desc="loading SmolLM2 (first time: converting its weights, ~1 min)")
+            progress(0.3, desc="loading the question text and SmolLM2 (first time: converting "
+                     "its weights, ~1 min)")
         examinee = local_examinee()
     elif choice and choice.startswith("replay: "):
         examinee = ReplayExaminee(responses(), choice.removeprefix("replay: "))

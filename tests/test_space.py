@@ -176,6 +176,25 @@ def test_generate_tab_says_what_is_true(app):
         assert "Question generator not available" in text, text
 
 
+def test_generated_items_are_shown(app, monkeypatch):
+    """The tab's rendering of what ``QuestionGenerator.generate`` returns."""
+    from types import SimpleNamespace
+
+    from adaptive_eval.generator import GeneratedItem
+
+    item = GeneratedItem("What is 6 x 7?", ["42", "36", "48", "54"], "A", 1.0, 0.83, 0.7, "math")
+    calls = []
+    stub = SimpleNamespace(config=SimpleNamespace(best_of=4),
+                           generate=lambda d, n, category: calls.append((d, n, category)) or [item])
+    monkeypatch.setitem(app._cache, "generator", stub)
+    text = app.generate_questions(1.0, "math", 1)
+    assert calls == [(1.0, 1, "math")]
+    assert "predicted difficulty 0.83 ± 0.70" in text and "What is 6 x 7?" in text
+    assert "**A.** 42 ← key" in text
+    stub.generate = lambda d, n, category: []
+    assert "no well-formed question" in app.generate_questions(1.0, app.ANY, 1)
+
+
 @pytest.mark.slow
 @needs_data
 def test_local_model_answers_a_question(app):
