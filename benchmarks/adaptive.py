@@ -27,7 +27,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-
 from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
@@ -36,14 +35,12 @@ from adaptive_eval.data import ResponseData
 BUDGETS = (10, 25, 50, 100, 200, 400)
 CONFIGS = {
     "random+irt": dict(selection="random"),
-    "random+irt, one-dimensional": dict(selection="random", category_sd=0),
     "cat fisher": dict(),
-    "cat fisher, one-dimensional": dict(category_sd=0),
-    "cat fisher, one-dimensional, no r(theta)": dict(category_sd=0, correct_accuracy=False),
     "cat fisher, balanced, top-5": dict(content_balancing=True, randomesque=5),
-    "cat fisher, balanced, top-5, no item SE": dict(content_balancing=True, randomesque=5,
-                                                    use_item_se=False),
-    "cat kl, balanced": dict(selection="kl", content_balancing=True),
+    "cat fisher, balanced, top-5, w=0.5": dict(content_balancing=True, randomesque=5,
+                                               likelihood_weight=0.5),
+    "cat fisher, balanced, top-5, no item SE, w=0.5": dict(
+        content_balancing=True, randomesque=5, use_item_se=False, likelihood_weight=0.5),
 }
 
 
@@ -71,6 +68,16 @@ def random_mean(answers: dict[str, int], ids: list[str], rng, budgets=BUDGETS) -
     order = rng.permutation([i for i in ids if i in answers])
     y = np.array([answers[i] for i in order[: max(budgets)]])
     return {k: (y[:k].mean(), wilson(int(y[:k].sum()), k)) for k in budgets}
+
+
+def oracle_error(bank: ItemBank, answers: dict[str, int], truth: float) -> float:
+    """Error of the predicted accuracy at the ability estimated from ALL the model's answers
+    (scored by the IRT curve alone): the floor no adaptive test on this bank can beat."""
+    test = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt")
+    state = test.start()
+    for question_id, correct in answers.items():
+        state.record(int(bank.index([question_id])[0]), correct, with_accuracy=False)
+    return state.expected_accuracy()[0] - truth
 
 
 def overhead(bank: ItemBank, n_questions: int = 200) -> float:
@@ -107,14 +114,23 @@ def main() -> None:
         errors.setdefault(name, {}).setdefault(k, []).append(abs(estimate - truth))
         covered.setdefault(name, {}).setdefault(k, []).append(interval[0] <= truth <= interval[1])
 
-    misfits = []
-    for n, model in enumerate(models, start=1):
+    banks, truths, oracle = {}, {}, {}
+    for n, model in enumerate(models, start=1):  # pass 1: leave-one-out banks, oracle errors
         rest = data.drop_models([model])
-        fit = calibrate(rest, "2pl", progress=lambda line: None)
-        bank = fit.bank
+        bank = calibrate(rest, "2pl", progress=lambda line: None).bank
         bank.category = [category.get(i, "unknown") for i in bank.ids]
         answers = data.responses_of(model)
-        truth = float(np.mean(list(answers.values())))
+        truths[model] = float(np.mean(list(answers.values())))
+        oracle[model] = oracle_error(bank, answers, truths[model])
+        banks[model] = bank
+        print(f"[{n}/{len(models)}] {model}: true accuracy {truths[model]:.3f}, error at the "
+              f"ability from all its answers {oracle[model]:+.4f}", flush=True)
+    misfits = []
+    for n, model in enumerate(models, start=1):  # pass 2: adaptive and random tests
+        bank, truth, answers = banks[model], truths[model], data.responses_of(model)
+        # the held-out error of the other models (never this model's own)
+        misfit = float(np.sqrt(np.mean([oracle[m] ** 2 for m in models if m != model])))
+        misfits.append(misfit)
         for r in range(args.repeats):
             for k, (est, interval) in random_mean(
                 answers, bank.ids, np.random.default_rng([r, n])
@@ -123,13 +139,11 @@ def main() -> None:
         for name, config in CONFIGS.items():
             repeats = args.repeats if name.startswith("random") or "top-" in name else 1
             for r in range(repeats):
-                test = AdaptiveTest(bank, max_items=max(BUDGETS), target_se=0, seed=r, **config)
+                test = AdaptiveTest(bank, max_items=max(BUDGETS), target_se=0, seed=r,
+                                    misfit_sd=misfit, **config)
                 for k, (est, interval) in replay(test, answers).items():
                     add(name, k, est, interval, truth)
-        misfits.append(test._misfit_sd)
-        print(f"[{n}/{len(models)}] {model}: true accuracy {truth:.3f}, misfit SD "
-              f"{test._misfit_sd:.4f}",
-              flush=True)
+        print(f"[{n}/{len(models)}] {model}: tested", flush=True)
 
     table = {name: {k: (float(np.mean(errors[name][k])), float(np.mean(covered[name][k])))
                     for k in BUDGETS} for name in errors}
@@ -139,15 +153,18 @@ def main() -> None:
     timing = {"mmlu_pro_ms_per_question": overhead(ItemBank.load("models/mmlu-pro-bank")),
               "100k_items_ms_per_question": overhead(big)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    write(args.out, table, timing, peak_mb, len(models), args.repeats, float(np.mean(misfits)))
+    floor = float(np.mean(np.abs(list(oracle.values()))))
+    write(args.out, table, timing, peak_mb, len(models), args.repeats, float(np.mean(misfits)),
+          floor, oracle)
 
 
-def write(out, table, timing, peak_mb, n_models, repeats, misfit) -> None:
+def write(out, table, timing, peak_mb, n_models, repeats, misfit, floor, oracle) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "adaptive.json").write_text(json.dumps(
         {"table": table, "timing": timing, "peak_mb": peak_mb, "n_models": n_models,
-         "repeats": repeats, "mean_misfit_sd": misfit}, indent=1))
+         "repeats": repeats, "mean_misfit_sd": misfit, "oracle_mean_abs_error": floor,
+         "oracle_errors": oracle}, indent=1))
     head = "| method | " + " | ".join(f"k={k}" for k in BUDGETS) + " |"
     lines = [
         "# Adaptive testing: leave-one-model-out on MMLU-Pro",
@@ -169,8 +186,11 @@ def write(out, table, timing, peak_mb, n_models, repeats, misfit) -> None:
               "", head, "|---" * (len(BUDGETS) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(f"{row[k][1]:.2f}" for k in BUDGETS) + " |"
               for name, row in table.items()]
-    lines += ["", f"Mean leave-one-model-out misfit SD of the bank accuracy curve (widens the "
-              f"intervals): {misfit:.4f}.", "",
+    lines += ["", f"The floor: predicting each held-out model's accuracy from the ability estimated "
+              f"from *all* its answers (IRT curve) has mean absolute error {floor:.4f}; per model: "
+              + ", ".join(f"{m} {e:+.3f}" for m, e in oracle.items()) + ".", "",
+              f"Misfit SD used to widen intervals (RMS of the other models' floor errors): "
+              f"{misfit:.4f} on average.", "",
               f"Overhead per question (selection + update): {timing['mmlu_pro_ms_per_question']:.2f}"
               f" ms on the 12,032-item bank, {timing['100k_items_ms_per_question']:.2f} ms on a "
               f"100,000-item bank. Peak memory of the whole run: {peak_mb:.0f} MB."]

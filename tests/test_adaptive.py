@@ -10,13 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-from scipy.special import expit
-
-from adaptive_eval.adaptive import AdaptiveTest, Session, SessionError
+from adaptive_eval.adaptive import AdaptiveTest, SessionError
 from adaptive_eval.bank import ItemBank, ItemBankError
 from adaptive_eval.estimation import EAP, GRID, MAP, MLE, log_prior
 from adaptive_eval.irt import information, log_likelihood
 from adaptive_eval.selection import KL, MaxInfo
+from scipy.special import expit
 
 
 class Simulated:

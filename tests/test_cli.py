@@ -8,9 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
-
 from adaptive_eval.bank import ItemBank
+from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
 
 
 def cli(*args, check=True):

@@ -23,7 +23,13 @@ theta (flat beyond the ends), when the bank records their observed accuracies.
 The 95% interval maps the 2.5% and 97.5% posterior quantiles of theta through
 ``E[acc | theta]`` (monotone), widened in quadrature by the spread of the category terms given
 theta, the Bernoulli spread of the unanswered items ``sqrt(sum P_i (1 - P_i)) / N``, and
-``misfit_sd`` (default: the leave-one-model-out error of ``r``).
+``misfit_sd``: the SD of the error of the accuracy curve for a model the bank was not fitted to,
+even at its exact ability (default: the bank's ``heldout_misfit_sd``, measured at calibration by
+leaving each model out, else the leave-one-model-out error of ``r``).
+
+``likelihood_weight`` ``w <= 1`` tempers every answer's likelihood (a power likelihood,
+``L^w``): answers to adaptively chosen items are not independent given one ability, so a posterior
+from ``L`` is overconfident; ``w`` is chosen by the coverage measured in ``benchmarks/adaptive.py``.
 
 With ``use_item_se`` every probability is marginalised over the difficulty's calibration
 uncertainty: ``E_b[sigmoid(a (theta - b))] ~= sigmoid(a (theta - b) / sqrt(1 + pi a^2 se_b^2 / 8))``,
@@ -48,7 +54,6 @@ from .irt import log_likelihood, prob
 from .selection import QUANTILES, SELECTORS
 
 
-
 @dataclass(frozen=True)
 class Step:
     """One answered question and the estimate after it."""
@@ -59,6 +64,7 @@ class Step:
     se: float
     expected_accuracy: float
     category: str | None = None
+    expected_accuracy_interval: tuple[float, float] | None = None
 
 
 @dataclass
@@ -88,6 +94,7 @@ class Result:
         theta = np.array([s.theta for s in self.history])
         se = np.array([s.se for s in self.history])
         acc = np.array([s.expected_accuracy for s in self.history])
+        band = np.array([s.expected_accuracy_interval or (np.nan, np.nan) for s in self.history])
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
         top.plot(k, theta, color="C0", label="ability estimate")
         top.fill_between(k, theta - se, theta + se, color="C0", alpha=0.25, label="+/- SE")
@@ -96,8 +103,10 @@ class Result:
         top.set_ylabel("theta")
         top.legend(loc="best")
         bottom.plot(k, acc, color="C1", label="predicted bank accuracy")
+        bottom.fill_between(k, band[:, 0], band[:, 1], color="C1", alpha=0.2,
+                            label="95% interval")
+        bottom.xaxis.get_major_locator().set_params(integer=True)
         lo, hi = self.expected_accuracy_interval
-        bottom.axhspan(lo, hi, color="C1", alpha=0.15, label="final 95% interval")
         bottom.set_xlabel("questions asked")
         bottom.set_ylabel("accuracy")
         bottom.legend(loc="best")
@@ -181,7 +190,8 @@ class AdaptiveTest:
     use_item_se: bool = True
     correct_accuracy: bool = True  # add r(theta) (module docstring) when the bank has it
     category_sd: float = 0.25  # SD of category abilities around theta; 0: one-dimensional
-    misfit_sd: float | None = None  # None: leave-one-model-out estimate (0 without r(theta))
+    misfit_sd: float | None = None  # None: from the bank (module docstring)
+    likelihood_weight: float = 1.0  # w in L^w (module docstring)
     prior_mean: float = 0.0
     prior_sd: float = 1.0
     seed: int = 0
@@ -197,6 +207,8 @@ class AdaptiveTest:
             raise ValueError(f"score={self.score!r}: expected 'hybrid' or 'irt'")
         if self.max_items < 1 or self.min_items < 0 or self.target_se < 0 or self.randomesque < 1:
             raise ValueError("max_items and randomesque must be >= 1; min_items, target_se >= 0")
+        if not 0 < self.likelihood_weight <= 1:
+            raise ValueError("likelihood_weight must be in (0, 1]")
         b, a = self.bank.b, self.bank.a
         if self.use_item_se:
             a = a / np.sqrt(1 + np.pi * a**2 * self.bank.b_se**2 / 8)
@@ -214,7 +226,10 @@ class AdaptiveTest:
         if not self.correct_accuracy:
             residual, loo_sd = np.zeros_like(GRID), 0.0
         self._residual = residual
-        self._misfit_sd = loo_sd if self.misfit_sd is None else self.misfit_sd
+        if self.misfit_sd is not None:
+            self._misfit_sd = self.misfit_sd
+        else:
+            self._misfit_sd = self.bank.metadata.get("heldout_misfit_sd", loo_sd)
 
     # the state of one test ------------------------------------------------------------------
 
@@ -251,6 +266,17 @@ class AdaptiveTest:
             if on_step is not None:
                 on_step(step)
         return state.result(reason)
+
+
+def accuracy_error_at_full_ability(bank: ItemBank, answers: dict[str, int]) -> float:
+    """Predicted minus observed accuracy of a model, with the ability estimated from *all* its
+    ``answers`` and the accuracy scored by the IRT curve alone (``score="irt"``). For a model
+    left out of the bank's calibration, this is the misfit no adaptive test on the bank can beat.
+    """
+    state = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt").start()
+    for question_id, correct in answers.items():
+        state.record(int(bank.index([question_id])[0]), correct, with_accuracy=False)
+    return state.expected_accuracy()[0] - float(np.mean(list(answers.values())))
 
 
 def category_curves(b, a, code, n_categories, chunk: int = 4096):
@@ -347,7 +373,7 @@ class TestState:
         self.items.append(item)
         self.answers.append(int(correct))
         c = t._category_code[item]
-        item_loglik = log_likelihood(correct, GRID, t._b[item], t._a[item])
+        item_loglik = t.likelihood_weight * log_likelihood(correct, GRID, t._b[item], t._a[item])
         self.loglik += item_loglik
         self.category_loglik[c] += item_loglik
         p = prob(GRID, t._b[item], t._a[item])
@@ -357,9 +383,9 @@ class TestState:
         self.category_correct[c] += correct
         idx = np.array(self.items)
         self.theta, self.se = t._estimator.estimate(self.loglik, t._prior, t._b[idx], t._a[idx])
-        accuracy = self.expected_accuracy()[0] if with_accuracy else float("nan")
+        accuracy, interval = self.expected_accuracy() if with_accuracy else (float("nan"), None)
         step = Step(t.bank.ids[item], int(correct), self.theta, self.se, accuracy,
-                    None if t.bank.category is None else t.bank.category[item])
+                    None if t.bank.category is None else t.bank.category[item], interval)
         self.history.append(step)
         return step
 
