@@ -279,9 +279,31 @@ def render(report: dict) -> str:
         for e in s["examples"][:2]:
             examples.append(f"**{names.get(name, name)}**, target {e['target']:+.2f}, predicted "
                             f"{e['predicted']:+.2f}:\n\n```\n{e['text']}\n```\n")
-    return TEMPLATE.format(table=render_table(stages),
+    return TEMPLATE.format(table=render_table(stages), verdict=verdict(stages),
                            examples="\n".join(examples) or "(no valid item)",
                            **{k: json.dumps(v) for k, v in report.items() if k != "stages"})
+
+
+def verdict(stages: dict) -> str:
+    """The issue's bar, checked on the raw samples and on best-of-k, one line per condition."""
+    if "rl" not in stages or "base" not in stages:
+        return "Needs the base and RL stages."
+    rl, base = stages["rl"]["metrics"], stages["base"]["metrics"]
+    lines = []
+    for label, hit, rho in (("raw samples", "hit_rate", "spearman"),
+                            (f"best-of-{rl['best_of']}", "best_of_hit_rate", "best_of_spearman")):
+        checks = [
+            (f"hit rate {fmt(rl[hit])} >= 2 x base {fmt(base[hit])}",
+             rl[hit] >= 2 * base[hit] and rl[hit] > 0),
+            (f"Spearman {fmt(rl[rho])} >= 0.8", rl[rho] is not None and rl[rho] >= 0.8),
+        ]
+        raw = label == "raw samples"
+        wf = rl["well_formed"] if raw else rl["best_of_yield"]
+        what = "well-formed" if raw else "groups yielding a valid item"
+        checks.append((f"{what} {fmt(wf)} >= 0.90", wf >= 0.9))
+        lines.append(f"- {label}: " + "; ".join(f"{text} **{'pass' if ok else 'FAIL'}**"
+                                                 for text, ok in checks))
+    return "\n".join(lines)
 
 
 def render_table(stages: dict) -> str:
@@ -330,9 +352,9 @@ prediction from its text (the same predictor as the RL reward). See the docstrin
 The bar (issue 5): after RL, at least twice the base model's hit rate, Spearman >= 0.8,
 >= 90% well-formed.
 
-## Verdict
+## Verdict (computed by the script)
 
-VERDICT
+{verdict}
 
 ## Training run
 
