@@ -227,7 +227,7 @@ def item_table(
     c = sub.model.map(col).to_numpy()
     y = torch.zeros(n, len(models))
     mask = torch.zeros(n, len(models), dtype=torch.bool)
-    y[r, c] = torch.tensor(sub.correct.to_numpy(), dtype=torch.float32)
+    y[r, c] = torch.tensor(np.array(sub.correct, dtype=np.float32))
     mask[r, c] = True
     params = {k: torch.full((n,), float("nan")) for k in ("b", "b_se", "a", "a_se")}
     if bank is not None:
