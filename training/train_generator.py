@@ -106,6 +106,8 @@ class GeneratorTrainingArguments:
     reward_weights: list[float] = field(default_factory=lambda: [1.0, 1.0], metadata={
         "help": "Weights of [difficulty reward, format reward]."})
     bf16: bool = field(default=False, metadata={"help": "bf16 mixed precision (GPU)."})
+    gradient_checkpointing: bool = field(default=False, metadata={
+        "help": "Recompute activations in the backward pass (less memory, ~30% more compute)."})
     logging_steps: int = field(default=5, metadata={"help": "Log every N steps."})
     resume_sft: bool = field(default=False, metadata={
         "help": "Reuse the SFT adapter already saved in sft_output_dir instead of training it."})
@@ -209,6 +211,7 @@ def run_sft(model, tokenizer, examples: pd.DataFrame, args: GeneratorTrainingArg
         lr_scheduler_type="cosine", warmup_steps=0.05, max_length=args.sft_max_length,
         logging_steps=args.logging_steps, save_strategy="no", report_to="none", seed=args.seed,
         bf16=args.bf16, completion_only_loss=True, dataloader_num_workers=0,
+        gradient_checkpointing=args.gradient_checkpointing,
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer)
@@ -233,6 +236,7 @@ def run_grpo(model, tokenizer, predictor: DifficultyPredictor, value_range: list
         temperature=args.grpo_temperature, beta=args.beta, reward_weights=args.reward_weights,
         logging_steps=args.logging_steps, save_strategy="no", report_to="none", seed=args.seed,
         bf16=args.bf16, dataloader_num_workers=0,
+        gradient_checkpointing=args.gradient_checkpointing,
     )
     reward = reward or DifficultyReward(predictor)
     trainer = GRPOTrainer(model=model, reward_funcs=[reward, format_reward], args=config,
@@ -316,6 +320,7 @@ def main(args: GeneratorTrainingArguments, predictor: DifficultyPredictor | None
         "max_completion_length": args.max_completion_length,
         "grpo_learning_rate": args.grpo_learning_rate, "grpo_temperature": args.grpo_temperature,
         "beta": args.beta, "reward_weights": list(args.reward_weights), "seed": args.seed,
+        "gradient_checkpointing": args.gradient_checkpointing,
         "sft_final_loss": sft_info.get("sft_final_loss"),
         "grpo_final_logs": grpo_logs, "sft_seconds": sft_info.get("sft_seconds"),
         "grpo_seconds": round(grpo_seconds), "total_seconds": round(time.time() - started),
