@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from adaptive_eval.adaptive import AdaptiveTest
+from adaptive_eval.adaptive import AdaptiveTest, accuracy_error_at_full_ability
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
@@ -35,12 +35,11 @@ from adaptive_eval.data import ResponseData
 BUDGETS = (10, 25, 50, 100, 200, 400)
 CONFIGS = {
     "random+irt": dict(selection="random"),
-    "cat fisher": dict(),
-    "cat fisher, balanced, top-5": dict(content_balancing=True, randomesque=5),
-    "cat fisher, balanced, top-5, w=0.5": dict(content_balancing=True, randomesque=5,
-                                               likelihood_weight=0.5),
-    "cat fisher, balanced, top-5, no item SE, w=0.5": dict(
-        content_balancing=True, randomesque=5, use_item_se=False, likelihood_weight=0.5),
+    "cat: plain maximum information": dict(content_balancing=False, randomesque=1,
+                                          likelihood_weight=1.0),
+    "cat: + balanced, top-5": dict(likelihood_weight=1.0),
+    "cat: + balanced, top-5, w=0.5 (default)": dict(),
+    "cat: + balanced, top-5, w=0.35": dict(likelihood_weight=0.35),
 }
 
 
@@ -70,19 +69,9 @@ def random_mean(answers: dict[str, int], ids: list[str], rng, budgets=BUDGETS) -
     return {k: (y[:k].mean(), wilson(int(y[:k].sum()), k)) for k in budgets}
 
 
-def oracle_error(bank: ItemBank, answers: dict[str, int], truth: float) -> float:
-    """Error of the predicted accuracy at the ability estimated from ALL the model's answers
-    (scored by the IRT curve alone): the floor no adaptive test on this bank can beat."""
-    test = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt")
-    state = test.start()
-    for question_id, correct in answers.items():
-        state.record(int(bank.index([question_id])[0]), correct, with_accuracy=False)
-    return state.expected_accuracy()[0] - truth
-
-
 def overhead(bank: ItemBank, n_questions: int = 200) -> float:
     """Milliseconds per question of selection + update on ``bank`` (answers simulated)."""
-    test = AdaptiveTest(bank, max_items=n_questions, target_se=0)
+    test = AdaptiveTest(bank, max_items=n_questions, target_se=0, content_balancing=False)
     state = test.start()
     rng = np.random.default_rng(0)
     start = time.perf_counter()
@@ -121,7 +110,7 @@ def main() -> None:
         bank.category = [category.get(i, "unknown") for i in bank.ids]
         answers = data.responses_of(model)
         truths[model] = float(np.mean(list(answers.values())))
-        oracle[model] = oracle_error(bank, answers, truths[model])
+        oracle[model] = accuracy_error_at_full_ability(bank, answers)
         banks[model] = bank
         print(f"[{n}/{len(models)}] {model}: true accuracy {truths[model]:.3f}, error at the "
               f"ability from all its answers {oracle[model]:+.4f}", flush=True)

@@ -184,14 +184,14 @@ class AdaptiveTest:
     min_items: int = 1
     selection: str = "fisher"  # fisher | kl | random
     estimator: str = "eap"  # eap | map | mle
-    randomesque: int = 1  # pick at random among the top k (exposure control)
-    content_balancing: bool = False  # keep category shares close to the bank's
+    randomesque: int = 5  # pick at random among the top k (exposure control)
+    content_balancing: bool = True  # keep category shares close to the bank's
     score: str = "hybrid"  # hybrid | irt (module docstring)
     use_item_se: bool = True
     correct_accuracy: bool = True  # add r(theta) (module docstring) when the bank has it
     category_sd: float = 0.25  # SD of category abilities around theta; 0: one-dimensional
     misfit_sd: float | None = None  # None: from the bank (module docstring)
-    likelihood_weight: float = 1.0  # w in L^w (module docstring)
+    likelihood_weight: float = 0.5  # w in L^w (module docstring)
     prior_mean: float = 0.0
     prior_sd: float = 1.0
     seed: int = 0

@@ -198,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-items", type=int, default=1)
     p.add_argument("--selection", choices=["fisher", "kl", "random"], default="fisher")
     p.add_argument("--estimator", choices=["eap", "map", "mle"], default="eap")
-    p.add_argument("--randomesque", type=int, default=1, help="pick among the top k items")
-    p.add_argument("--content-balancing", action="store_true")
+    p.add_argument("--randomesque", type=int, default=5,
+                   help="pick at random among the k most informative items (1: the best)")
+    p.add_argument("--no-content-balancing", dest="content_balancing", action="store_false",
+                   help="do not keep category shares close to the bank's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--session", help="JSONL file: answers are appended; rerun to resume")
     p.add_argument("--plot", help="save the trajectory plot to this PNG")
