@@ -38,8 +38,8 @@ CONFIGS = {
     "cat: plain maximum information": dict(content_balancing=False, randomesque=1,
                                           likelihood_weight=1.0),
     "cat: + balanced, top-5": dict(likelihood_weight=1.0),
-    "cat: + balanced, top-5, w=0.5 (default)": dict(),
-    "cat: + balanced, top-5, w=0.35": dict(likelihood_weight=0.35),
+    "cat: + balanced, top-5, w=0.5": dict(likelihood_weight=0.5),
+    "cat: + balanced, top-5, w=0.35 (default)": dict(),
 }
 
 
