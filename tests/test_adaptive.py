@@ -81,11 +81,16 @@ def test_selection_rules():
 
 def test_maximum_information_recovers_ability_and_stops_on_se():
     bank = make_bank()
+    plain = dict(content_balancing=False, randomesque=1, likelihood_weight=1.0)
     for true in (-1.5, 0.0, 1.5):
-        result = AdaptiveTest(bank, max_items=200, target_se=0.3).run(Simulated(bank, true))
+        result = AdaptiveTest(bank, max_items=200, target_se=0.3, **plain).run(
+            Simulated(bank, true))
         assert result.stop_reason == "target_se" and result.se <= 0.3
         assert abs(result.theta - true) < 3 * result.se + 0.1
         assert result.n_items == len(result.history) < 40
+        # a tempered likelihood (the default, w = 0.35) needs about 1/w times the questions
+        tempered = AdaptiveTest(bank, max_items=200, target_se=0.3).run(Simulated(bank, true))
+        assert 1.5 * result.n_items < tempered.n_items < 5 * result.n_items
         lo, hi = result.expected_accuracy_interval
         assert lo <= result.expected_accuracy <= hi
 
