@@ -46,7 +46,7 @@ space: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) build dist *.egg-info inference/*.egg-info
 
-# Calibration benchmark against girth, py-irt, mirt (~40 min): benchmarks/results/calibration.md
+# Calibration benchmark against girth, py-irt, mirt (~50 min): benchmarks/results/calibration.md
 bench-calibration: $(VENV)/.installed
 	benchmarks/setup_peers.sh
 	$(PY) benchmarks/calibration.py
