@@ -186,7 +186,8 @@ class _EM:
         loglik = np.zeros_like(self.nodes)
         for j, i, y, by_j, _ in self.chunks:
             z = (a[i, None] * (self.nodes[j] - self.b[i, None])).astype(np.float32)
-            loglik += by_j @ (log_expit(z) - (1 - y)[:, None] * z).astype(np.float64)  # log P or log(1-P)
+            ll = log_expit(z) - (1 - y)[:, None] * z  # log P or log(1 - P)
+            loglik += by_j @ ll.astype(np.float64)
         log_prior = -0.5 * (self.nodes / self.sigma) ** 2 - np.log(self.sigma * np.sqrt(2 * np.pi))
         log_w = loglik + log_prior + self.log_v_adj[None, :]
         norm = logsumexp(log_w, axis=1, keepdims=True)
@@ -197,22 +198,18 @@ class _EM:
         """Gradient and 2 x 2 information of the expected complete-data log posterior,
         in ``(log a, b)``: columns ``g_log_a, g_b, I_log_a, I_b, I_cross``."""
         a = np.exp(self.log_a)
-        total = np.zeros((self.n_i, 5))
+        n_q = len(self.x)
+        sums = np.zeros((self.n_i, 5 * n_q))  # per item: sums over its cells, per node
         for j, i, y, _, by_i in self.chunks:
             d = (self.nodes[j] - self.b[i, None]).astype(np.float32)
-            ai = a[i].astype(np.float32)
-            p = expit(ai[:, None] * d)
+            p = expit(a[i, None].astype(np.float32) * d)
             w = self.weights[j].astype(np.float32)
             wr = w * (y[:, None] - p)
             wv = w * p * (1 - p)
-            columns = [
-                ai * (wr * d).sum(1),
-                -ai * wr.sum(1),
-                ai**2 * (wv * d * d).sum(1),
-                ai**2 * wv.sum(1),
-                -(ai**2) * (wv * d).sum(1),
-            ]
-            total += by_i @ np.stack(columns, 1).astype(np.float64)
+            # a_i is constant over an item's cells: sum first, scale by a_i on the small result
+            sums += by_i @ np.hstack([wr * d, wr, wv * d * d, wv, wv * d]).astype(np.float64)
+        s_rd, s_r, s_vdd, s_v, s_vd = sums.reshape(self.n_i, 5, n_q).sum(axis=2).T
+        total = np.stack([a * s_rd, -a * s_r, a**2 * s_vdd, a**2 * s_v, -(a**2) * s_vd], 1)
         g_la, g_b, i_ll, i_bb, i_lb = total.T
         g_b = g_b - self.b / self.prior_b_var
         i_bb = i_bb + 1 / self.prior_b_var
