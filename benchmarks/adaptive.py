@@ -1,6 +1,7 @@
 """Adaptive testing against random subsets, leave-one-model-out on real MMLU-Pro responses.
 
-    .venv/bin/python benchmarks/adaptive.py [--data ../shared/data/mmlu_pro] [--out benchmarks/results]
+    .venv/bin/python benchmarks/adaptive.py [--data ../shared/data/mmlu_pro] \
+        [--out benchmarks/results]
 
 For each of the 23 models: calibrate a 2PL bank on the other 22 (all 12,032 questions), then
 replay the held-out model's recorded answers. At budgets k = 10 ... 400 report, averaged over
@@ -175,12 +176,13 @@ def write(out, table, timing, peak_mb, n_models, repeats, misfit, floor, oracle)
               "", head, "|---" * (len(BUDGETS) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(f"{row[k][1]:.2f}" for k in BUDGETS) + " |"
               for name, row in table.items()]
-    lines += ["", f"The floor: predicting each held-out model's accuracy from the ability estimated "
+    lines += ["", "The floor: predicting each held-out model's accuracy from the ability estimated "
               f"from *all* its answers (IRT curve) has mean absolute error {floor:.4f}; per model: "
               + ", ".join(f"{m} {e:+.3f}" for m, e in oracle.items()) + ".", "",
               f"Misfit SD used to widen intervals (RMS of the other models' floor errors): "
               f"{misfit:.4f} on average.", "",
-              f"Overhead per question (selection + update): {timing['mmlu_pro_ms_per_question']:.2f}"
+              "Overhead per question (selection + update): "
+              f"{timing['mmlu_pro_ms_per_question']:.2f}"
               f" ms on the 12,032-item bank, {timing['100k_items_ms_per_question']:.2f} ms on a "
               f"100,000-item bank. Peak memory of the whole run: {peak_mb:.0f} MB."]
     (out / "adaptive.md").write_text("\n".join(lines) + "\n")

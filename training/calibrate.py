@@ -35,7 +35,9 @@ DATA_DESCRIPTION = (
 
 @dataclass
 class CalibrateArguments:
-    responses: str = field(metadata={"help": "Response data (long CSV/parquet/JSONL, wide, lm-eval)."})
+    responses: str = field(
+        metadata={"help": "Response data (long CSV/parquet/JSONL, wide, lm-eval)."}
+    )
     out: str = field(default="models/mmlu-pro-bank", metadata={"help": "Bank folder to write."})
     items: str | None = field(
         default=None, metadata={"help": "Items file with question_id and category columns."}
@@ -94,7 +96,8 @@ def main(args: CalibrateArguments) -> None:
     heldout = (
         f"Hiding a random {score['fraction']:.0%} of the observed cells (seed {score['seed']}, "
         f"{score['n_hidden']} cells) and fitting on the rest: held-out AUC-ROC "
-        f"**{score['auc']:.4f}**, log-loss **{score['log_loss']:.4f}**.\n\nLeaving each model out of the calibration in turn, the bank's "
+        f"**{score['auc']:.4f}**, log-loss **{score['log_loss']:.4f}**.\n\n"
+        "Leaving each model out of the calibration in turn, the bank's "
         "predicted accuracy for the left-out model, at the ability estimated from all its answers, "
         f"is off by {bank.metadata['heldout_misfit_sd']:.4f} (RMS over models; largest "
         f"{max(errors.values(), key=abs):+.4f}): a one-dimensional model of a 14-subject "

@@ -32,7 +32,8 @@ leaving each model out, else the leave-one-model-out error of ``r``).
 from ``L`` is overconfident; ``w`` is chosen by the coverage measured in ``benchmarks/adaptive.py``.
 
 With ``use_item_se`` every probability is marginalised over the difficulty's calibration
-uncertainty: ``E_b[sigmoid(a (theta - b))] ~= sigmoid(a (theta - b) / sqrt(1 + pi a^2 se_b^2 / 8))``,
+uncertainty:
+``E_b[sigmoid(a (theta - b))] ~= sigmoid(a (theta - b) / sqrt(1 + pi a^2 se_b^2 / 8))``,
 so poorly calibrated items count for less in selection and scoring.
 """
 

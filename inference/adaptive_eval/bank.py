@@ -61,7 +61,8 @@ class ItemBank:
         )
         for name in ("b", "a", "b_se", "a_se", "predicted"):
             if getattr(self, name).shape != (n,):
-                raise ItemBankError(f"{name} has shape {getattr(self, name).shape}, expected ({n},)")
+                shape = getattr(self, name).shape
+                raise ItemBankError(f"{name} has shape {shape}, expected ({n},)")
         if not np.all(np.isfinite(self.b)) or not np.all(np.isfinite(self.a)):
             raise ItemBankError("item parameters must be finite")
         if self.category is not None and len(self.category) != n:

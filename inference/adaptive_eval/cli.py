@@ -38,7 +38,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         items = pd.read_csv(args.items, usecols=["question_id", "category"], dtype=str)
         category = dict(zip(items.question_id, items.category))
         fit.bank.category = [category.get(i, "unknown") for i in fit.bank.ids]
-    fit.bank.save(args.out, card_variables={"data_description": f"Calibrated from `{args.responses}`."})
+    description = f"Calibrated from `{args.responses}`."
+    fit.bank.save(args.out, card_variables={"data_description": description})
     abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}
     payload = {"model": args.model, "n_items": len(fit.bank), "n_models": data.n_models,
                "out": str(args.out), "converged": fit.converged, "n_iter": fit.n_iter,
@@ -115,7 +116,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
                                range(len(texts))], texts, predictor, categories)
         extended.save(args.out)
         _progress(f"saved {extended!r} to {args.out}")
-    human = "\n".join(f"{r['difficulty']:+.2f} +/- {r['se']:.2f}  {r['text'][:90]}" for r in payload)
+    human = "\n".join(f"{r['difficulty']:+.2f} +/- {r['se']:.2f}  {r['text'][:90]}"
+                      for r in payload)
     _emit(args, payload, human)
 
 
@@ -140,7 +142,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     generator = QuestionGenerator.from_pretrained(args.generator)
     items = generator.generate(difficulty=args.difficulty, n=args.n, category=args.category,
-                               seed=args.seed)
+                               best_of=args.best_of, seed=args.seed)
     payload = [item.to_dict() for item in items]
     human = "\n\n".join(
         f"[target {r['target_difficulty']:+.2f}, predicted {r['predicted_difficulty']:+.2f}] "
@@ -217,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", type=float, required=True)
     p.add_argument("-n", type=int, default=4)
     p.add_argument("--category", default=None)
+    p.add_argument("--best-of", type=int, default=None,
+                   help="samples per returned item, reranked by the predictor (default: config)")
     p.add_argument("--generator", default=None, help="folder or Hub id (default: embedded)")
     p.add_argument("--seed", type=int, default=0)
 

@@ -249,7 +249,8 @@ def _to_binary(values: pd.Series, source: str, threshold: float | None) -> np.nd
     if threshold is None and not binary.all():
         bad = ~binary
         raise ResponseDataError(
-            f"{source}: row {_row(values, bad)} has correct={float(scores[bad][0]):g}; expected 0 or 1 "
+            f"{source}: row {_row(values, bad)} has correct={float(scores[bad][0]):g}; "
+            "expected 0 or 1 "
             "(for scores in [0, 1] pass threshold=..., e.g. --threshold 0.5)"
         )
     outside = (scores < 0) | (scores > 1)
