@@ -204,6 +204,19 @@ def test_sigkill_mid_session_then_resume(tmp_path):
     assert not set(again.asked) & set(recorded)
 
 
+def test_category_accuracy():
+    bank = make_bank(n=300)
+    result = AdaptiveTest(bank, max_items=300, target_se=0).run(Simulated(bank, 0.7, seed=1))
+    assert set(result.category_accuracy) == {"math", "law", "physics"}
+    for name, row in result.category_accuracy.items():
+        observed = np.mean([s.correct for s in result.history if s.category == name])
+        assert row["expected_accuracy"] == pytest.approx(observed, abs=1e-6)  # all answered
+        assert row["n_items"] == 100
+    partial = AdaptiveTest(bank, max_items=30, target_se=0).start()
+    with pytest.raises(ValueError, match="'chemistry' is not in the bank"):
+        partial.expected_accuracy(category="chemistry")
+
+
 def test_replay_real_model_on_the_embedded_bank(mmlu_responses):
     from adaptive_eval.examinees import ReplayExaminee
 

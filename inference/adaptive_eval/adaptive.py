@@ -15,7 +15,9 @@ so the score uses a hierarchical model: category ``c`` has ability ``theta_c = t
     A_c(theta_c)             = sum_{unanswered i in c} P_i(theta_c) + r(theta_c) (N_c - n_c)
     acc                      = (sum_{answered} y_i + sum_c A_c) / N                 (score="hybrid")
 
-(``score="irt"`` counts every item by its model probability, answered or not.) ``r(theta)``
+(``score="irt"`` counts every item by its model probability, answered or not.) The same sums over
+one category's items give its accuracy (``expected_accuracy(category=...)``,
+``Result.category_accuracy``). ``r(theta)``
 corrects the systematic error of the IRT curve at the extremes (a 2PL has no guessing floor): the
 residual ``accuracy_j - sum_i P_i(theta_j) / N`` of the bank's calibration models, interpolated in
 theta (flat beyond the ends), when the bank records their observed accuracies.
@@ -78,6 +80,8 @@ class Result:
     observed_accuracy: float | None
     stop_reason: str
     history: list[Step] = field(default_factory=list)
+    # per category of the bank: {"expected_accuracy": .., "interval": [lo, hi], "n_items": ..}
+    category_accuracy: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -390,17 +394,15 @@ class TestState:
         self.history.append(step)
         return step
 
-    def expected_accuracy(self, level: float = 0.95) -> tuple[float, tuple[float, float]]:
-        """Posterior mean of the bank accuracy and its ``level`` interval (module docstring)."""
+    def _score_grid(self):
+        """Posterior weights of theta and, per category, ``E[A_c | theta]``, ``Var[A_c | theta]``
+        on the grid (module docstring)."""
         t = self.test
-        n = len(t.bank)
         unanswered = (t._category_size - self.category_count)[:, None]
         if t.score == "hybrid":
             total = t._p_cat - self.p_answered + unanswered * t._residual  # A_c, (C, G)
-            base = self.category_correct.sum()
         else:
             total = t._p_cat + t._category_size[:, None] * t._residual
-            base = 0.0
         shift = self.category_loglik.max(axis=1, keepdims=True)
         lik = np.exp(self.category_loglik - shift)  # L_c, scaled
         smoothed = np.concatenate([lik, lik * total, lik * total**2])
@@ -409,18 +411,34 @@ class TestState:
                                          mode="nearest", truncate=4.0)
         k = len(lik)
         norm_c = np.maximum(smoothed[:k], 1e-300)
-        mean_c = smoothed[k : 2 * k] / norm_c  # E[A_c | theta]
+        mean_c = smoothed[k : 2 * k] / norm_c
         var_c = np.maximum(smoothed[2 * k :] / norm_c - mean_c**2, 0.0)
-        log_post = t._prior + (np.log(norm_c) + shift).sum(axis=0)
-        w = normalise(log_post)
-        curve = (base + mean_c.sum(axis=0)) / n  # E[acc | theta], monotone in theta
+        w = normalise(t._prior + (np.log(norm_c) + shift).sum(axis=0))
+        return w, mean_c, var_c
+
+    def expected_accuracy(
+        self, level: float = 0.95, category: str | None = None
+    ) -> tuple[float, tuple[float, float]]:
+        """Posterior mean of the accuracy on the whole bank (or on one ``category`` of it) and
+        its ``level`` interval (module docstring)."""
+        t = self.test
+        rows = np.ones(len(t._categories), bool)
+        if category is not None:
+            if category not in t._categories:
+                raise ValueError(f"category {category!r} is not in the bank")
+            rows = t._categories == category
+        w, mean_c, var_c = self._score_grid()
+        n = int(t._category_size[rows].sum())
+        answered = int(self.category_count[rows].sum())
+        base = self.category_correct[rows].sum() if t.score == "hybrid" else 0.0
+        curve = (base + mean_c[rows].sum(axis=0)) / n  # E[acc | theta], monotone in theta
         mean = float(w @ curve)
         lo_q, hi_q = posterior_quantile(w, [(1 - level) / 2, (1 + level) / 2])
         lo, hi = np.interp([lo_q, hi_q], GRID, curve)
-        within = float(w @ var_c.sum(axis=0)) / n**2
-        pq_unanswered = float(w @ (t._pq_cat - self.pq_answered).sum(axis=0))
+        within = float(w @ var_c[rows].sum(axis=0)) / n**2
+        pq_unanswered = float(w @ (t._pq_cat - self.pq_answered)[rows].sum(axis=0))
         bernoulli = max(pq_unanswered, 0.0) / n**2
-        misfit = t._misfit_sd * (n - self.n_items) / n
+        misfit = t._misfit_sd * (n - answered) / n
         extra = norm.ppf((1 + level) / 2) * np.sqrt(within + bernoulli + misfit**2)
         lo = mean - np.hypot(mean - lo, extra)
         hi = mean + np.hypot(hi - mean, extra)
@@ -429,5 +447,11 @@ class TestState:
     def result(self, reason: str) -> Result:
         mean, interval = self.expected_accuracy()
         observed = float(np.mean(self.answers)) if self.answers else None
+        categories = {}
+        if self.test.bank.category is not None:
+            for code, name in enumerate(self.test._categories):
+                value, (lo, hi) = self.expected_accuracy(category=str(name))
+                categories[str(name)] = {"expected_accuracy": value, "interval": [lo, hi],
+                                         "n_items": int(self.category_count[code])}
         return Result(self.theta, self.se, mean, interval, self.n_items, observed, reason,
-                      list(self.history))
+                      list(self.history), categories)

@@ -96,6 +96,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
              f"on the {len(bank)}-question bank {result.expected_accuracy:.3f} "
              f"(95% interval {lo:.3f}-{hi:.3f}) from {result.n_items} questions "
              f"(stopped: {result.stop_reason})")
+    if result.category_accuracy:
+        human += "\nby category (predicted accuracy, 95% interval, questions asked):" + "".join(
+            f"\n  {name:20s} {c['expected_accuracy']:.3f}  {c['interval'][0]:.3f}-"
+            f"{c['interval'][1]:.3f}  {c['n_items']}"
+            for name, c in result.category_accuracy.items())
     _emit(args, payload, human)
 
 
