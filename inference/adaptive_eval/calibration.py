@@ -53,7 +53,7 @@ class Calibration:
 
     bank: ItemBank
     abilities: dict[str, Ability]
-    log_likelihood: float  # marginal log-likelihood at the end (+ log priors of items)
+    log_likelihood: float  # marginal log-likelihood of the responses at the end
     n_iter: int
     converged: bool
     seconds: float
