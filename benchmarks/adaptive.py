@@ -40,7 +40,9 @@ CONFIGS = {
                                           likelihood_weight=1.0),
     "cat: + balanced, top-5": dict(likelihood_weight=1.0),
     "cat: + balanced, top-5, w=0.5": dict(likelihood_weight=0.5),
-    "cat: + balanced, top-5, w=0.35 (default)": dict(),
+    "cat: + balanced, top-5, w=0.35, category SD 0.25": dict(category_sd=0.25),
+    "cat: + balanced, top-5, w=0.35, one-dimensional score": dict(category_sd=0.0),
+    "cat: + balanced, top-5, w=0.35, category SD 0.5 (default)": dict(),
 }
 
 

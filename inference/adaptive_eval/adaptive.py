@@ -194,7 +194,7 @@ class AdaptiveTest:
     score: str = "hybrid"  # hybrid | irt (module docstring)
     use_item_se: bool = True
     correct_accuracy: bool = True  # add r(theta) (module docstring) when the bank has it
-    category_sd: float = 0.25  # SD of category abilities around theta; 0: one-dimensional
+    category_sd: float = 0.5  # SD of category abilities around theta; 0: one-dimensional
     misfit_sd: float | None = None  # None: from the bank (module docstring)
     likelihood_weight: float = 0.35  # w in L^w (module docstring)
     prior_mean: float = 0.0
