@@ -32,6 +32,7 @@ from adaptive_eval.adaptive import AdaptiveTest, accuracy_error_at_full_ability
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
+from adaptive_eval.questions import load_categories
 
 BUDGETS = (10, 25, 50, 100, 200, 400)
 CONFIGS = {
@@ -93,11 +94,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data = ResponseData.from_file(Path(args.data) / "responses.csv.gz")
-    import pandas as pd
-
-    items = pd.read_csv(Path(args.data) / "items.csv.gz", usecols=["question_id", "category"],
-                        dtype=str)
-    category = dict(zip(items.question_id, items.category))
+    category = load_categories(Path(args.data) / "items.csv.gz")
     models = data.models[: args.models or None]
     errors: dict[str, dict[int, list]] = {}
     covered: dict[str, dict[int, list]] = {}
@@ -110,7 +107,7 @@ def main() -> None:
     for n, model in enumerate(models, start=1):  # pass 1: leave-one-out banks, oracle errors
         rest = data.drop_models([model])
         bank = calibrate(rest, "2pl", progress=lambda line: None).bank
-        bank.category = [category.get(i, "unknown") for i in bank.ids]
+        bank.assign_categories(category)
         answers = data.responses_of(model)
         truths[model] = float(np.mean(list(answers.values())))
         oracle[model] = accuracy_error_at_full_ability(bank, answers)

@@ -18,11 +18,11 @@ import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from adaptive_eval.adaptive import accuracy_error_at_full_ability
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.irt import prob
+from adaptive_eval.questions import load_categories
 from transformers import HfArgumentParser
 
 DATA_DESCRIPTION = (
@@ -70,7 +70,7 @@ def heldout_misfit(data: ResponseData, model: str, category: dict[str, str] | No
     for name in data.models:
         bank = calibrate(data.drop_models([name]), model, progress=lambda line: None).bank
         if category:
-            bank.category = [category.get(i, "unknown") for i in bank.ids]
+            bank.assign_categories(category)
         errors[name] = accuracy_error_at_full_ability(bank, data.responses_of(name))
         _stderr(f"left out {name}: accuracy error at full ability {errors[name]:+.4f}")
     return errors
@@ -81,15 +81,12 @@ def main(args: CalibrateArguments) -> None:
     _stderr(f"{data}")
     score = heldout_fit(data, args.model, args.heldout_fraction, args.seed)
     _stderr(f"held-out fit: {score}")
-    category = None
-    if args.items:
-        items = pd.read_csv(args.items, usecols=["question_id", "category"], dtype=str)
-        category = dict(zip(items.question_id, items.category))
+    category = load_categories(args.items) if args.items else None
     errors = heldout_misfit(data, args.model, category)
     fit = calibrate(data, args.model, progress=_stderr)
     bank = fit.bank
     if category:
-        bank.category = [category.get(i, "unknown") for i in bank.ids]
+        bank.assign_categories(category)
     bank.metadata["heldout"] = score
     bank.metadata["heldout_misfit_sd"] = float(np.sqrt(np.mean(np.square(list(errors.values())))))
     bank.metadata["heldout_misfit_errors"] = errors

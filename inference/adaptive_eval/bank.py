@@ -95,6 +95,10 @@ class ItemBank:
             dict(self.metadata), dict(self.abilities),
         )
 
+    def assign_categories(self, category: dict[str, str]) -> None:
+        """Set each item's category from ``{question_id: category}`` ("unknown" if absent)."""
+        self.category = [category.get(i, "unknown") for i in self.ids]
+
     def expected_accuracy(self, theta: float | np.ndarray) -> np.ndarray:
         """Mean over the bank's items of ``P(correct | theta)`` (vectorised over ``theta``)."""
         theta = np.asarray(theta, dtype=np.float64)

@@ -26,18 +26,15 @@ def _emit(args: argparse.Namespace, payload, human: str) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
-    import pandas as pd
-
     from .calibration import calibrate
     from .data import ResponseData
+    from .questions import load_categories
 
     data = ResponseData.from_file(args.responses, threshold=args.threshold)
     _progress(f"read {data} from {args.responses}")
     fit = calibrate(data, args.model, progress=_progress)
     if args.items:
-        items = pd.read_csv(args.items, usecols=["question_id", "category"], dtype=str)
-        category = dict(zip(items.question_id, items.category))
-        fit.bank.category = [category.get(i, "unknown") for i in fit.bank.ids]
+        fit.bank.assign_categories(load_categories(args.items))
     description = f"Calibrated from `{args.responses}`."
     fit.bank.save(args.out, card_variables={"data_description": description})
     abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}

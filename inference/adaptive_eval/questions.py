@@ -120,6 +120,14 @@ def download_mmlu_pro(split: str = "test") -> dict[str, Question]:
     return questions_from_records(dataset, source=f"{MMLU_PRO} ({split})")
 
 
+def load_categories(path: str | Path) -> dict[str, str]:
+    """``{question_id: category}`` from an items file (any format ``load_questions`` reads)."""
+    table = _read_table(Path(path))
+    if not {"question_id", "category"} <= set(table.columns):
+        raise QuestionFileError(f"{path}: needs columns question_id and category")
+    return dict(zip(table["question_id"].astype(str), table["category"].astype(str)))
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise QuestionFileError(f"{path}: no such file")
