@@ -42,7 +42,17 @@ def test_calibrate_json(responses, tmp_path):
     assert out["model"] == "2pl" and out["n_items"] == 120 and out["n_models"] == 15
     assert out["out"] == str(tmp_path / "bank")
     assert set(out["abilities"]["model0"]) >= {"theta", "se"}
-    assert len(ItemBank.load(tmp_path / "bank")) == 120
+    bank = ItemBank.load(tmp_path / "bank")
+    assert len(bank) == 120 and 0 < out["heldout_misfit_sd"] < 0.1
+    assert len(bank.metadata["heldout_misfit_errors"]) == 15
+
+
+def test_calibrate_misfit_models_limits_the_leave_one_out_fits(responses, tmp_path):
+    cli("calibrate", responses, "--out", tmp_path / "bank", "--misfit-models", "4")
+    errors = ItemBank.load(tmp_path / "bank").metadata["heldout_misfit_errors"]
+    assert len(errors) == 4
+    cli("calibrate", responses, "--out", tmp_path / "bank0", "--misfit-models", "0")
+    assert "heldout_misfit_errors" not in ItemBank.load(tmp_path / "bank0").metadata
 
 
 def test_evaluate_json_replay_and_session_resume(responses, tmp_path):
@@ -70,6 +80,7 @@ def test_evaluate_json_replay_and_session_resume(responses, tmp_path):
     "args, message",
     [
         (["calibrate", "nope.csv", "--out", "x"], "nope.csv: no such file"),
+        (["calibrate", "{responses}", "--out", "x", "--misfit-models", "-1"], "--misfit-models -1"),
         (["evaluate", "--examinee", "replay:{responses}:no-such-model"], "unknown model"),
         (["evaluate", "--examinee", "bogus"], "does not parse"),
         (["evaluate", "--bank", "{tmp}/empty", "--examinee", "replay:{responses}:model0"],

@@ -6,8 +6,10 @@
 1. Held-out fit: hide a random 10% of the observed cells (seed 0), fit on the rest, and report
    AUC-ROC and log-loss of P(correct) on the hidden cells (these numbers go into the card).
 2. Held-out misfit: leave each model out, calibrate on the others, and measure the error of the
-   bank's predicted accuracy for the left-out model at the ability from all its answers; their
-   RMS is stored as ``heldout_misfit_sd`` and widens adaptive tests' intervals.
+   bank's predicted accuracy for the left-out model at the ability from all its answers. The
+   errors are stored in the bank: adaptive tests correct the accuracy curve by their trend in
+   ability and widen their intervals by what remains, ``heldout_misfit_sd``
+   (``adaptive_eval/misfit.py``).
 3. Fit on all cells and save the bank: parameters, their SEs, the categories of the questions
    (no question text), the calibration models' abilities, and the dataset card.
 """
@@ -18,10 +20,10 @@ import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-from adaptive_eval.adaptive import accuracy_error_at_full_ability
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.irt import prob
+from adaptive_eval.misfit import heldout_errors, record_heldout_errors
 from adaptive_eval.questions import load_categories
 from transformers import HfArgumentParser
 
@@ -64,41 +66,31 @@ def heldout_fit(data: ResponseData, model: str, fraction: float, seed: int) -> d
             "seconds": round(fit.seconds, 2)}
 
 
-def heldout_misfit(data: ResponseData, model: str, category: dict[str, str] | None) -> dict:
-    """Leave-one-model-out error of the accuracy curve at full ability (module docstring)."""
-    errors = {}
-    for name in data.models:
-        bank = calibrate(data.drop_models([name]), model, progress=lambda line: None).bank
-        if category:
-            bank.assign_categories(category)
-        errors[name] = accuracy_error_at_full_ability(bank, data.responses_of(name))
-        _stderr(f"left out {name}: accuracy error at full ability {errors[name]:+.4f}")
-    return errors
-
-
 def main(args: CalibrateArguments) -> None:
     data = ResponseData.from_file(args.responses)
     _stderr(f"{data}")
     score = heldout_fit(data, args.model, args.heldout_fraction, args.seed)
     _stderr(f"held-out fit: {score}")
     category = load_categories(args.items) if args.items else None
-    errors = heldout_misfit(data, args.model, category)
+    errors = heldout_errors(data, args.model, category, progress=_stderr)
     fit = calibrate(data, args.model, progress=_stderr)
     bank = fit.bank
     if category:
         bank.assign_categories(category)
     bank.metadata["heldout"] = score
-    bank.metadata["heldout_misfit_sd"] = float(np.sqrt(np.mean(np.square(list(errors.values())))))
-    bank.metadata["heldout_misfit_errors"] = errors
+    record_heldout_errors(bank, errors)
+    raw_rms = float(np.sqrt(np.mean(np.square(list(errors.values())))))
     heldout = (
         f"Hiding a random {score['fraction']:.0%} of the observed cells (seed {score['seed']}, "
         f"{score['n_hidden']} cells) and fitting on the rest: held-out AUC-ROC "
         f"**{score['auc']:.4f}**, log-loss **{score['log_loss']:.4f}**.\n\n"
         "Leaving each model out of the calibration in turn, the bank's "
         "predicted accuracy for the left-out model, at the ability estimated from all its answers, "
-        f"is off by {bank.metadata['heldout_misfit_sd']:.4f} (RMS over models; largest "
-        f"{max(errors.values(), key=abs):+.4f}): a one-dimensional model of a 14-subject "
-        "benchmark cannot do better for a new model, so adaptive tests widen their intervals by it."
+        f"is off by {raw_rms:.4f} (RMS over models; largest "
+        f"{max(errors.values(), key=abs):+.4f}). Adaptive tests correct the curve by "
+        "a line in ability fitted to these held-out errors; what remains, measured by "
+        f"leaving each model out of the line too, is {bank.metadata['heldout_misfit_sd']:.4f} "
+        "(RMS), by which they widen their intervals."
     )
     description = DATA_DESCRIPTION.format(
         n_models=data.n_models, n_items=data.n_items, n_observed=data.n_observed,

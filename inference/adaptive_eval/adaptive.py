@@ -17,17 +17,15 @@ so the score uses a hierarchical model: category ``c`` has ability ``theta_c = t
 
 (``score="irt"`` counts every item by its model probability, answered or not.) The same sums over
 one category's items give its accuracy (``expected_accuracy(category=...)``,
-``Result.category_accuracy``). ``r(theta)``
-corrects the systematic error of the IRT curve at the extremes (a 2PL has no guessing floor): the
-residual ``accuracy_j - sum_i P_i(theta_j) / N`` of the bank's calibration models, interpolated in
-theta (flat beyond the ends), when the bank records their observed accuracies.
+``Result.category_accuracy``). ``r(theta)`` is the correction of the curve measured by leaving
+each calibration model out (``misfit.py``), when the bank records those held-out errors.
 
 The 95% interval maps the 2.5% and 97.5% posterior quantiles of theta through
 ``E[acc | theta]`` (monotone), widened in quadrature by the spread of the category terms given
 theta, the Bernoulli spread of the unanswered items ``sqrt(sum P_i (1 - P_i)) / N``, and
 ``misfit_sd``: the SD of the error of the accuracy curve for a model the bank was not fitted to,
-even at its exact ability (default: the bank's ``heldout_misfit_sd``, measured at calibration by
-leaving each model out, else the leave-one-model-out error of ``r``).
+after the correction ``r`` (default: the bank's ``heldout_misfit_sd``, ``misfit.py``; 0 for a
+bank calibrated without it).
 
 ``likelihood_weight`` ``w <= 1`` tempers every answer's likelihood (a power likelihood,
 ``L^w``): answers to adaptively chosen items are not independent given one ability, so a posterior
@@ -54,6 +52,7 @@ from scipy.stats import norm
 from .bank import ItemBank, ItemBankError
 from .estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
 from .irt import log_likelihood, prob
+from .misfit import residual_curve
 from .selection import QUANTILES, SELECTORS
 
 
@@ -227,14 +226,14 @@ class AdaptiveTest:
         self._category_size = np.bincount(self._category_code)
         self._p_cat, self._pq_cat = category_curves(b, a, self._category_code,
                                                     len(self._categories))
-        residual, loo_sd = accuracy_residual(self.bank, self._p_cat.sum(0) / len(self.bank))
-        if not self.correct_accuracy:
-            residual, loo_sd = np.zeros_like(GRID), 0.0
-        self._residual = residual
+        if self.correct_accuracy:
+            self._residual = residual_curve(self.bank, GRID)
+        else:
+            self._residual = np.zeros_like(GRID)
         if self.misfit_sd is not None:
             self._misfit_sd = self.misfit_sd
         else:
-            self._misfit_sd = self.bank.metadata.get("heldout_misfit_sd", loo_sd)
+            self._misfit_sd = self.bank.metadata.get("heldout_misfit_sd", 0.0)
 
     # the state of one test ------------------------------------------------------------------
 
@@ -286,17 +285,6 @@ def _top_k(scores: np.ndarray, k: int) -> list[int]:
     return top
 
 
-def accuracy_error_at_full_ability(bank: ItemBank, answers: dict[str, int]) -> float:
-    """Predicted minus observed accuracy of a model, with the ability estimated from *all* its
-    ``answers`` and the accuracy scored by the IRT curve alone (``score="irt"``). For a model
-    left out of the bank's calibration, this is the misfit no adaptive test on the bank can beat.
-    """
-    state = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt").start()
-    for question_id, correct in answers.items():
-        state.record(int(bank.index([question_id])[0]), correct, with_accuracy=False)
-    return state.expected_accuracy()[0] - float(np.mean(list(answers.values())))
-
-
 def category_curves(b, a, code, n_categories, chunk: int = 4096):
     """Per category, ``sum_i P_i(theta_g)`` and ``sum_i P_i (1 - P_i)`` on the grid: (C, G) each."""
     p_sum = np.zeros((n_categories, len(GRID)))
@@ -307,22 +295,6 @@ def category_curves(b, a, code, n_categories, chunk: int = 4096):
         p_sum += (p @ onehot).T
         pq_sum += ((p * (1 - p)) @ onehot).T
     return p_sum, pq_sum
-
-
-def accuracy_residual(bank: ItemBank, curve: np.ndarray) -> tuple[np.ndarray, float]:
-    """``r(theta)`` on the grid and its leave-one-model-out SD (module docstring).
-
-    ``curve`` is the IRT bank accuracy on ``GRID``. Needs at least 3 calibration models with
-    a recorded ``accuracy``; otherwise ``r = 0`` and SD 0.
-    """
-    known = [(m["theta"], m["accuracy"]) for m in bank.abilities.values() if "accuracy" in m]
-    if len(known) < 3:
-        return np.zeros_like(GRID), 0.0
-    theta, accuracy = np.array(sorted(known)).T
-    residual = accuracy - np.interp(theta, GRID, curve)
-    loo = [residual[j] - np.interp(theta[j], np.delete(theta, j), np.delete(residual, j))
-           for j in range(len(theta))]
-    return np.interp(GRID, theta, residual), float(np.sqrt(np.mean(np.square(loo))))
 
 
 class TestState:
@@ -384,27 +356,41 @@ class TestState:
         """Add one answer; returns the step with the updated estimate (and, unless
         ``with_accuracy`` is false, the predicted bank accuracy; NaN otherwise)."""
         t = self.test
-        if not self.available[item] and item in self.items:
-            raise ValueError(f"question {t.bank.ids[item]!r} was already answered")
-        self.available[item] = False
-        self.items.append(item)
-        self.answers.append(int(correct))
-        c = t._category_code[item]
-        item_loglik = t.likelihood_weight * log_likelihood(correct, GRID, t._b[item], t._a[item])
-        self.loglik += item_loglik
-        self.category_loglik[c] += item_loglik
-        p = prob(GRID, t._b[item], t._a[item])
-        self.p_answered[c] += p
-        self.pq_answered[c] += p * (1 - p)
-        self.category_count[c] += 1
-        self.category_correct[c] += correct
-        idx = np.array(self.items)
-        self.theta, self.se = t._estimator.estimate(self.loglik, t._prior, t._b[idx], t._a[idx])
+        self.record_many([item], [correct])
         accuracy, interval = self.expected_accuracy() if with_accuracy else (float("nan"), None)
         step = Step(t.bank.ids[item], int(correct), self.theta, self.se, accuracy,
                     None if t.bank.category is None else t.bank.category[item], interval)
         self.history.append(step)
         return step
+
+    def record_many(self, items, answers, chunk: int = 2048) -> None:
+        """Add answers to bank ``items`` at once and re-estimate (no history steps: for answers
+        known beforehand, such as a whole recorded benchmark run)."""
+        t = self.test
+        items, answers = np.asarray(items, int), np.asarray(answers, int)
+        repeated = items[np.isin(items, self.items)]
+        if len(np.unique(items)) < len(items):
+            repeated = items[np.bincount(items)[items] > 1]
+        if len(repeated):
+            raise ValueError(f"question {t.bank.ids[repeated[0]]!r} was already answered")
+        self.available[items] = False
+        self.items += items.tolist()
+        self.answers += answers.tolist()
+        onehot = np.eye(len(t._categories))
+        for lo in range(0, len(items), chunk):
+            i, y = items[lo : lo + chunk], answers[lo : lo + chunk]
+            by_category = onehot[t._category_code[i]].T  # (C, n)
+            b, a = t._b[i, None], t._a[i, None]
+            loglik = t.likelihood_weight * log_likelihood(y[:, None], GRID, b, a)
+            p = prob(GRID, b, a)
+            self.category_loglik += by_category @ loglik
+            self.p_answered += by_category @ p
+            self.pq_answered += by_category @ (p * (1 - p))
+            self.category_count += by_category.sum(1)
+            self.category_correct += by_category @ y
+        self.loglik = self.category_loglik.sum(0)
+        idx = np.array(self.items)
+        self.theta, self.se = t._estimator.estimate(self.loglik, t._prior, t._b[idx], t._a[idx])
 
     def _score_grid(self):
         """Posterior weights of theta and, per category, ``E[A_c | theta]``, ``Var[A_c | theta]``

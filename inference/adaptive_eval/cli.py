@@ -28,25 +28,35 @@ def _emit(args: argparse.Namespace, payload, human: str) -> None:
 def cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibration import calibrate
     from .data import ResponseData
+    from .misfit import heldout_errors, record_heldout_errors
     from .questions import load_categories
 
     data = ResponseData.from_file(args.responses, threshold=args.threshold)
     _progress(f"read {data} from {args.responses}")
+    if args.misfit_models < 0:
+        raise ValueError(f"--misfit-models {args.misfit_models}: expected >= 0")
+    categories = load_categories(args.items) if args.items else None
     fit = calibrate(data, args.model, progress=_progress)
-    if args.items:
-        fit.bank.assign_categories(load_categories(args.items))
+    if categories:
+        fit.bank.assign_categories(categories)
+    if args.misfit_models and data.n_models > 1:
+        record_heldout_errors(fit.bank, heldout_errors(
+            data, args.model, categories, progress=_progress, max_models=args.misfit_models))
     description = f"Calibrated from `{args.responses}`."
     fit.bank.save(args.out, card_variables={"data_description": description})
     abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}
     payload = {"model": args.model, "n_items": len(fit.bank), "n_models": data.n_models,
                "out": str(args.out), "converged": fit.converged, "n_iter": fit.n_iter,
-               "seconds": round(fit.seconds, 3), "abilities": abilities}
+               "seconds": round(fit.seconds, 3), "abilities": abilities,
+               "heldout_misfit_sd": fit.bank.metadata.get("heldout_misfit_sd")}
     summary = fit.bank.summary()
     ranked = sorted(abilities.items(), key=lambda kv: -kv[1]["theta"])
     human = "\n".join(
         [f"{fit.bank!r} saved to {args.out} ({fit.n_iter} EM iterations, {fit.seconds:.1f} s)",
          f"difficulty b 5/50/95%: {summary['b_quantiles_5_50_95']}, "
          f"discrimination a 5/50/95%: {summary['a_quantiles_5_50_95']}",
+         f"held-out misfit of the accuracy curve (RMS, after correction): "
+         f"{fit.bank.metadata.get('heldout_misfit_sd', 'not measured')}",
          "abilities (theta +/- SE):"]
         + [f"  {m:40s} {a['theta']:+.3f} +/- {a['se']:.3f}" for m, a in ranked]
     )
@@ -189,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="bank folder to write")
     p.add_argument("--items", help="items file with question_id,category (for categories)")
     p.add_argument("--threshold", type=float, help="scores in [0,1]: correct = score >= this")
+    p.add_argument("--misfit-models", type=int, default=50, help="leave up to N models out in "
+                   "turn (one extra calibration each) to measure and correct the bank's accuracy "
+                   "curve for new models; 0: skip")
 
     p = command("evaluate", cmd_evaluate, "Adaptive test of a model on a bank.")
     p.add_argument("--bank", default=None, help="bank folder or Hub dataset id (default: the "
