@@ -3,10 +3,8 @@
     .venv/bin/python benchmarks/adaptive.py [--data ../shared/data/mmlu_pro] \
         [--out benchmarks/results]
 
-For each of the 23 models: calibrate a 2PL bank on the other 22 (all 12,032 questions), with
-their own held-out errors (each of the 22 left out of a 21-model calibration in turn, as
-``training/calibrate.py`` does; the held-out model is never in them), then replay the held-out
-model's recorded answers. At budgets k = 10 ... 400 report, averaged over
+For each of the 23 models: calibrate a 2PL bank on the other 22 (all 12,032 questions), then
+replay the held-out model's recorded answers. At budgets k = 10 ... 400 report, averaged over
 models, the absolute error of the predicted full-benchmark accuracy against the model's true
 accuracy (mean of all its recorded answers) and the share of 95% intervals that cover it, for
 
@@ -16,8 +14,7 @@ accuracy (mean of all its recorded answers) and the share of 95% intervals that 
 
 Random draws are repeated (``--repeats``) and averaged. Also: selection overhead per question
 on the MMLU-Pro bank and on a synthetic 100,000-item bank, and peak memory.
-Writes ``adaptive.md`` and ``adaptive.json`` into ``--out``. The nested held-out errors (506
-calibrations, ~30 min) are cached in ``--errors-cache``.
+Writes ``adaptive.md`` and ``adaptive.json`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -35,11 +32,7 @@ from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
-from adaptive_eval.misfit import (
-    accuracy_error_at_full_ability,
-    heldout_errors,
-    record_heldout_errors,
-)
+from adaptive_eval.misfit import accuracy_error_at_full_ability
 from adaptive_eval.questions import load_categories
 
 BUDGETS = (10, 25, 50, 100, 200, 400)
@@ -101,7 +94,6 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", type=int, default=0, help="only the first N models (0: all)")
-    parser.add_argument("--errors-cache", default="benchmarks/.cache/heldout_errors.json")
     args = parser.parse_args()
 
     data = ResponseData.from_file(Path(args.data) / "responses.csv.gz")
@@ -114,28 +106,25 @@ def main() -> None:
         errors.setdefault(name, {}).setdefault(k, []).append(abs(estimate - truth))
         covered.setdefault(name, {}).setdefault(k, []).append(interval[0] <= truth <= interval[1])
 
-    cache = Path(args.errors_cache)
-    nested = json.loads(cache.read_text()) if cache.exists() else {}
-    banks, truths, oracle, corrected = {}, {}, {}, {}
+    banks, truths, oracle, uncorrected = {}, {}, {}, {}
     for n, model in enumerate(models, start=1):  # pass 1: leave-one-out banks, oracle errors
         rest = data.drop_models([model])
         bank = calibrate(rest, "2pl", progress=lambda line: None).bank
         bank.assign_categories(category)
-        if model not in nested:
-            nested[model] = heldout_errors(rest, "2pl", category)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(nested, indent=1))
-        record_heldout_errors(bank, nested[model])
         answers = data.responses_of(model)
         truths[model] = float(np.mean(list(answers.values())))
         oracle[model] = accuracy_error_at_full_ability(bank, answers)
-        corrected[model] = accuracy_error_at_full_ability(bank, answers, correct_accuracy=True)
+        uncorrected[model] = accuracy_error_at_full_ability(bank, answers, correct_accuracy=False)
         banks[model] = bank
         print(f"[{n}/{len(models)}] {model}: true accuracy {truths[model]:.3f}, error at the "
-              f"ability from all its answers {oracle[model]:+.4f}, corrected "
-              f"{corrected[model]:+.4f}", flush=True)
+              f"ability from all its answers {oracle[model]:+.4f} (uncorrected curve "
+              f"{uncorrected[model]:+.4f})", flush=True)
+    misfits = []
     for n, model in enumerate(models, start=1):  # pass 2: adaptive and random tests
         bank, truth, answers = banks[model], truths[model], data.responses_of(model)
+        # the held-out error of the other models (never this model's own)
+        misfit = float(np.sqrt(np.mean([oracle[m] ** 2 for m in models if m != model])))
+        misfits.append(misfit)
         for r in range(args.repeats):
             for k, (est, interval) in random_mean(
                 answers, bank.ids, np.random.default_rng([r, n])
@@ -144,7 +133,8 @@ def main() -> None:
         for name, config in CONFIGS.items():
             repeats = args.repeats if name.startswith("random") or "top-" in name else 1
             for r in range(repeats):
-                test = AdaptiveTest(bank, max_items=max(BUDGETS), target_se=0, seed=r, **config)
+                test = AdaptiveTest(bank, max_items=max(BUDGETS), target_se=0, seed=r,
+                                    misfit_sd=misfit, **config)
                 for k, (est, interval) in replay(test, answers).items():
                     add(name, k, est, interval, truth)
         print(f"[{n}/{len(models)}] {model}: tested", flush=True)
@@ -157,20 +147,20 @@ def main() -> None:
     timing = {"mmlu_pro_ms_per_question": overhead(ItemBank.load("models/mmlu-pro-bank")),
               "100k_items_ms_per_question": overhead(big)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    misfit = float(np.mean([banks[m].metadata["heldout_misfit_sd"] for m in models]))
-    write(args.out, table, timing, peak_mb, len(models), args.repeats, misfit, oracle, corrected)
+    write(args.out, table, timing, peak_mb, len(models), args.repeats, float(np.mean(misfits)),
+          oracle, uncorrected)
 
 
-def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, corrected) -> None:
+def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorrected) -> None:
     floor = float(np.mean(np.abs(list(oracle.values()))))
-    floor_corrected = float(np.mean(np.abs(list(corrected.values()))))
+    floor_uncorrected = float(np.mean(np.abs(list(uncorrected.values()))))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "adaptive.json").write_text(json.dumps(
         {"table": table, "timing": timing, "peak_mb": peak_mb, "n_models": n_models,
          "repeats": repeats, "mean_misfit_sd": misfit, "oracle_mean_abs_error": floor,
-         "oracle_errors": oracle, "corrected_oracle_mean_abs_error": floor_corrected,
-         "corrected_oracle_errors": corrected}, indent=1))
+         "oracle_errors": oracle, "uncorrected_oracle_mean_abs_error": floor_uncorrected,
+         "uncorrected_oracle_errors": uncorrected}, indent=1))
     head = "| method | " + " | ".join(f"k={k}" for k in BUDGETS) + " |"
     lines = [
         "# Adaptive testing: leave-one-model-out on MMLU-Pro",
@@ -193,13 +183,13 @@ def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, correc
     lines += [f"| {name} | " + " | ".join(f"{row[k][1]:.2f}" for k in BUDGETS) + " |"
               for name, row in table.items()]
     lines += ["", "The floor: predicting each held-out model's accuracy from the ability estimated "
-              f"from *all* its answers by the IRT curve has mean absolute error {floor:.4f}; with "
-              f"the curve corrected by the bank's held-out errors (`misfit.py`) "
-              f"{floor_corrected:.4f}. Per model, uncorrected / corrected: "
-              + ", ".join(f"{m} {e:+.3f} / {corrected[m]:+.3f}" for m, e in oracle.items())
+              f"from *all* its answers by the corrected IRT curve (`score=\"irt\"`) has mean "
+              f"absolute error {floor:.4f}; by the uncorrected curve {floor_uncorrected:.4f}. "
+              "Per model, corrected / uncorrected: "
+              + ", ".join(f"{m} {e:+.3f} / {uncorrected[m]:+.3f}" for m, e in oracle.items())
               + ".", "",
-              "Misfit SD used to widen intervals (the banks' `heldout_misfit_sd`, from the other "
-              f"22 models only): {misfit:.4f} on average.", "",
+              "Misfit SD used to widen intervals (RMS of the other models' floor errors, "
+              f"corrected): {misfit:.4f} on average.", "",
               "Overhead per question (selection + update): "
               f"{timing['mmlu_pro_ms_per_question']:.2f}"
               f" ms on the 12,032-item bank, {timing['100k_items_ms_per_question']:.2f} ms on a "

@@ -1,4 +1,4 @@
-"""Held-out misfit of a bank's accuracy curve and the correction adaptive tests apply."""
+"""The curve correction r(theta), held-out misfit, and answers recorded in one pass."""
 
 from __future__ import annotations
 
@@ -10,81 +10,102 @@ from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.estimation import GRID
-from adaptive_eval.misfit import heldout_errors, record_heldout_errors, residual_curve
+from adaptive_eval.misfit import (
+    accuracy_error_at_full_ability,
+    accuracy_residual,
+    heldout_errors,
+    record_heldout_errors,
+)
 from scipy.special import expit
 
 
-def bank_with_models(thetas):
+def bank_with_models(accuracy_offset: float, thetas=(-1.0, 0.0, 1.0, 2.0)) -> ItemBank:
+    """300 Rasch items; calibration models whose accuracy is the curve's plus an offset."""
     rng = np.random.default_rng(0)
-    abilities = {f"m{j}": {"theta": t, "se": 0.05, "accuracy": 0.5, "n_answered": 100}
+    b = rng.normal(0, 1, 300)
+    abilities = {f"m{j}": {"theta": t, "se": 0.05, "n_answered": 300,
+                           "accuracy": float(np.mean(expit(t - b))) + accuracy_offset}
                  for j, t in enumerate(thetas)}
-    return ItemBank(ids=[f"q{k}" for k in range(300)], b=rng.normal(0, 1, 300),
-                    a=np.ones(300), abilities=abilities)
+    return ItemBank(ids=[f"q{k}" for k in range(300)], b=b, a=np.ones(300), abilities=abilities)
 
 
-def test_the_correction_is_the_line_through_the_errors_held_flat_beyond_the_models():
-    thetas = [-1.0, -0.5, 0.0, 0.5, 1.0]
-    bank = bank_with_models(thetas)
-    record_heldout_errors(bank, {f"m{j}": 0.01 + 0.02 * t for j, t in enumerate(thetas)})
-    r = residual_curve(bank, GRID)
-    assert np.interp(0.5, GRID, r) == pytest.approx(-(0.01 + 0.02 * 0.5))
-    assert r[0] == pytest.approx(-(0.01 - 0.02)) and r[-1] == pytest.approx(-(0.01 + 0.02))
-
-
-def test_misfit_sd_is_the_leave_one_out_error_of_the_line():
-    thetas = [-1.0, 0.0, 1.0, 2.0]
-    bank = bank_with_models(thetas)
-    errors = [0.0, 0.01, 0.0, 0.01]
-    record_heldout_errors(bank, {f"m{j}": e for j, e in enumerate(errors)})
-    loo = []
-    for j in range(4):
-        x, y = np.delete(thetas, j), -np.delete(errors, j)
-        slope, intercept = np.polyfit(x, y, 1)
-        loo.append(errors[j] + intercept + slope * np.clip(thetas[j], x.min(), x.max()))
-    assert bank.metadata["heldout_misfit_sd"] == pytest.approx(np.sqrt(np.mean(np.square(loo))))
-    assert bank.metadata["heldout_misfit_sd"] > 0.005
-
-
-def test_too_few_models_means_no_correction_and_the_raw_rms():
-    bank = bank_with_models([0.0, 1.0])
-    record_heldout_errors(bank, {"m0": 0.03, "m1": -0.04})
-    assert bank.metadata["heldout_misfit_sd"] == pytest.approx(np.sqrt((0.03**2 + 0.04**2) / 2))
-    assert not residual_curve(bank, GRID).any()
-    assert not residual_curve(ItemBank(ids=["q"], b=np.zeros(1)), GRID).any()
-
-
-def test_errors_for_unknown_models_are_refused():
-    with pytest.raises(ValueError, match="'gpt-9'"):
-        record_heldout_errors(bank_with_models([0.0]), {"gpt-9": 0.01})
-
-
-def test_the_test_adds_the_correction_to_its_accuracy():
-    thetas = [-1.0, -0.5, 0.0, 0.5, 1.0]
-    bank = bank_with_models(thetas)
-    record_heldout_errors(bank, {f"m{j}": 0.05 for j in range(5)})  # curve 0.05 too high
-    plain = AdaptiveTest(bank, correct_accuracy=False, misfit_sd=0).start()
-    corrected = AdaptiveTest(bank, misfit_sd=0).start()
-    for state in (plain, corrected):
-        for k in range(20):
-            state.record(k, k % 2, with_accuracy=False)
-    unanswered = (len(bank) - 20) / len(bank)
-    assert corrected.expected_accuracy()[0] == pytest.approx(
-        plain.expected_accuracy()[0] - 0.05 * unanswered, abs=1e-9)
-    assert AdaptiveTest(bank).start().test._misfit_sd == pytest.approx(0.0, abs=1e-12)
-
-
-def test_heldout_errors_of_a_well_specified_2pl_are_small():
+@pytest.fixture(scope="module")
+def simulated() -> ResponseData:
     rng = np.random.default_rng(1)
     n_items, thetas = 400, np.linspace(-1.5, 1.5, 6)
     b, a = rng.normal(0, 1, n_items), np.exp(rng.normal(0, 0.3, n_items))
     y = rng.random((len(thetas), n_items)) < expit(a * (thetas[:, None] - b))
     frame = pd.DataFrame(y.astype(int), columns=[f"q{k}" for k in range(n_items)])
     frame.insert(0, "model", [f"m{j}" for j in range(len(thetas))])
-    data = ResponseData.from_wide(frame)
+    return ResponseData.from_wide(frame)
+
+
+def test_residual_is_the_calibration_models_offset_and_flat_beyond_them():
+    bank = bank_with_models(0.03)
+    curve = AdaptiveTest(bank).start().test._p_cat.sum(0) / len(bank)
+    r, loo_sd = accuracy_residual(bank, curve)
+    inside = (GRID >= -1) & (GRID <= 2)
+    assert np.allclose(r[inside], 0.03, atol=2e-3)  # the grid curve vs the exact mean
+    assert r[0] == pytest.approx(r[np.argmin(abs(GRID + 1))]) and loo_sd < 2e-3
+    too_few = ItemBank(ids=["q"], b=np.zeros(1), abilities={"m": {"theta": 0, "accuracy": 1}})
+    assert not accuracy_residual(too_few, np.full_like(GRID, 0.5))[0].any()
+
+
+def test_the_test_adds_the_correction_to_the_unanswered_share():
+    bank = bank_with_models(0.05)
+    plain = AdaptiveTest(bank, correct_accuracy=False, misfit_sd=0).start()
+    corrected = AdaptiveTest(bank, misfit_sd=0).start()
+    for state in (plain, corrected):
+        state.record_many(range(20), [k % 2 for k in range(20)])
+    gap = corrected.expected_accuracy()[0] - plain.expected_accuracy()[0]
+    assert gap == pytest.approx(0.05 * (len(bank) - 20) / len(bank), abs=3e-3)
+
+
+def test_record_many_equals_recording_one_by_one():
+    bank = bank_with_models(0.0)
+    rng = np.random.default_rng(2)
+    items, answers = rng.permutation(300)[:120], rng.integers(0, 2, 120)
+    one = AdaptiveTest(bank, category_sd=0.3).start()
+    for i, y in zip(items, answers):
+        one.record(int(i), int(y), with_accuracy=False)
+    many = AdaptiveTest(bank, category_sd=0.3).start()
+    many.record_many(items, answers, chunk=50)
+    assert many.items == one.items and many.answers == one.answers
+    assert many.theta == pytest.approx(one.theta) and many.se == pytest.approx(one.se)
+    assert np.allclose(many.expected_accuracy()[1], one.expected_accuracy()[1])
+    with pytest.raises(ValueError, match=f"'q{items[5]}' was already answered"):
+        many.record_many([items[5]], [1])
+    with pytest.raises(ValueError, match="already answered"):
+        AdaptiveTest(bank).start().record_many([3, 3], [1, 0])
+
+
+def test_heldout_errors_of_a_well_specified_2pl_are_small(simulated):
     lines = []
-    errors = heldout_errors(data, progress=lines.append)
-    assert sorted(errors) == sorted(data.models) and len(lines) == len(thetas)
-    assert max(abs(e) for e in errors.values()) < 0.03
-    bank = calibrate(data, progress=lambda line: None).bank
+    errors = heldout_errors(simulated, progress=lines.append)
+    assert sorted(errors) == sorted(simulated.models) and len(lines) == simulated.n_models
+    assert max(abs(e) for e in errors.values()) < 0.05
+    bank = calibrate(simulated, progress=lambda line: None).bank
     record_heldout_errors(bank, errors)
-    assert 0 < bank.metadata["heldout_misfit_sd"] < 0.03
+    rms = np.sqrt(np.mean(np.square(list(errors.values()))))
+    assert bank.metadata["heldout_misfit_sd"] == pytest.approx(rms)
+    assert AdaptiveTest(bank)._misfit_sd == pytest.approx(rms)
+    with pytest.raises(ValueError, match="no held-out errors"):
+        record_heldout_errors(bank, {})
+
+
+def test_heldout_errors_spread_a_limited_number_of_models_over_accuracy(simulated):
+    errors = heldout_errors(simulated, max_models=2)
+    assert sorted(errors) == ["m0", "m5"]  # the weakest and the strongest
+
+
+def test_error_at_full_ability_uncorrected_is_the_curve_alone(simulated):
+    bank = calibrate(simulated.drop_models(["m2"]), progress=lambda line: None).bank
+    answers = simulated.responses_of("m2")
+    plain = accuracy_error_at_full_ability(bank, answers, correct_accuracy=False)
+    corrected = accuracy_error_at_full_ability(bank, answers)
+    test = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt")
+    state = test.start()
+    state.record_many(bank.index(list(answers)), list(answers.values()))
+    r_at_theta = np.interp(state.theta, GRID, test._residual)
+    assert corrected - plain == pytest.approx(r_at_theta, abs=0.01)
+    assert plain != corrected

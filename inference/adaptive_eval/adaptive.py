@@ -17,15 +17,15 @@ so the score uses a hierarchical model: category ``c`` has ability ``theta_c = t
 
 (``score="irt"`` counts every item by its model probability, answered or not.) The same sums over
 one category's items give its accuracy (``expected_accuracy(category=...)``,
-``Result.category_accuracy``). ``r(theta)`` is the correction of the curve measured by leaving
-each calibration model out (``misfit.py``), when the bank records those held-out errors.
+``Result.category_accuracy``). ``r(theta)`` corrects the curve by the calibration models'
+residuals (``misfit.py``), when the bank records their observed accuracies.
 
 The 95% interval maps the 2.5% and 97.5% posterior quantiles of theta through
 ``E[acc | theta]`` (monotone), widened in quadrature by the spread of the category terms given
 theta, the Bernoulli spread of the unanswered items ``sqrt(sum P_i (1 - P_i)) / N``, and
 ``misfit_sd``: the SD of the error of the accuracy curve for a model the bank was not fitted to,
-after the correction ``r`` (default: the bank's ``heldout_misfit_sd``, ``misfit.py``; 0 for a
-bank calibrated without it).
+even at its exact ability (default: the bank's ``heldout_misfit_sd``, measured by leaving each
+model out, ``misfit.py``; else the leave-one-model-out error of ``r``).
 
 ``likelihood_weight`` ``w <= 1`` tempers every answer's likelihood (a power likelihood,
 ``L^w``): answers to adaptively chosen items are not independent given one ability, so a posterior
@@ -52,7 +52,7 @@ from scipy.stats import norm
 from .bank import ItemBank, ItemBankError
 from .estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
 from .irt import log_likelihood, prob
-from .misfit import residual_curve
+from .misfit import accuracy_residual
 from .selection import QUANTILES, SELECTORS
 
 
@@ -226,14 +226,12 @@ class AdaptiveTest:
         self._category_size = np.bincount(self._category_code)
         self._p_cat, self._pq_cat = category_curves(b, a, self._category_code,
                                                     len(self._categories))
-        if self.correct_accuracy:
-            self._residual = residual_curve(self.bank, GRID)
-        else:
-            self._residual = np.zeros_like(GRID)
+        residual, loo_sd = accuracy_residual(self.bank, self._p_cat.sum(0) / len(self.bank))
+        self._residual = residual if self.correct_accuracy else np.zeros_like(GRID)
         if self.misfit_sd is not None:
             self._misfit_sd = self.misfit_sd
         else:
-            self._misfit_sd = self.bank.metadata.get("heldout_misfit_sd", 0.0)
+            self._misfit_sd = self.bank.metadata.get("heldout_misfit_sd", loo_sd)
 
     # the state of one test ------------------------------------------------------------------
 
