@@ -303,6 +303,7 @@ class TestState:
     def __init__(self, test: AdaptiveTest, available: np.ndarray):
         self.test = test
         self.available = available.copy()
+        self.answered = np.zeros(len(available), bool)
         self.loglik = np.zeros_like(GRID)
         self.items: list[int] = []
         self.answers: list[int] = []
@@ -366,26 +367,26 @@ class TestState:
         known beforehand, such as a whole recorded benchmark run)."""
         t = self.test
         items, answers = np.asarray(items, int), np.asarray(answers, int)
-        repeated = items[np.isin(items, self.items)]
-        if len(np.unique(items)) < len(items):
-            repeated = items[np.bincount(items)[items] > 1]
+        unique, counts = np.unique(items, return_counts=True)
+        repeated = np.concatenate([items[self.answered[items]], unique[counts > 1]])
         if len(repeated):
             raise ValueError(f"question {t.bank.ids[repeated[0]]!r} was already answered")
+        self.answered[items] = True
         self.available[items] = False
         self.items += items.tolist()
         self.answers += answers.tolist()
-        onehot = np.eye(len(t._categories))
         for lo in range(0, len(items), chunk):
             i, y = items[lo : lo + chunk], answers[lo : lo + chunk]
-            by_category = onehot[t._category_code[i]].T  # (C, n)
-            b, a = t._b[i, None], t._a[i, None]
+            b, a, codes = t._b[i, None], t._a[i, None], t._category_code[i]
             loglik = t.likelihood_weight * log_likelihood(y[:, None], GRID, b, a)
             p = prob(GRID, b, a)
-            self.category_loglik += by_category @ loglik
-            self.p_answered += by_category @ p
-            self.pq_answered += by_category @ (p * (1 - p))
-            self.category_count += by_category.sum(1)
-            self.category_correct += by_category @ y
+            for c in np.unique(codes):
+                rows = codes == c
+                self.category_loglik[c] += loglik[rows].sum(0)
+                self.p_answered[c] += p[rows].sum(0)
+                self.pq_answered[c] += (p[rows] * (1 - p[rows])).sum(0)
+                self.category_count[c] += rows.sum()
+                self.category_correct[c] += y[rows].sum()
         self.loglik = self.category_loglik.sum(0)
         idx = np.array(self.items)
         self.theta, self.se = t._estimator.estimate(self.loglik, t._prior, t._b[idx], t._a[idx])
