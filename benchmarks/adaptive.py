@@ -46,6 +46,8 @@ CONFIGS = {
     "cat: + balanced, top-5, w=0.35, one-dimensional score": dict(category_sd=0.0),
     "cat: + balanced, top-5, w=0.35, category SD 0.5, no curve correction":
         dict(correct_accuracy=False),
+    "cat: + balanced, top-5, w=0.35, category SD 0.5, N(0, 1) prior without its tail":
+        dict(prior_tail=0.0),
     "cat: + balanced, top-5, w=0.35, category SD 0.5 (default)": dict(),
 }
 

@@ -233,3 +233,20 @@ def test_plot(tmp_path):
     result = AdaptiveTest(bank, max_items=20, target_se=0).run(Simulated(bank, 0))
     path = result.plot(tmp_path / "trajectory.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_heavy_tailed_prior_closed_form_and_escape_from_the_middle():
+    from scipy.stats import norm as normal
+
+    mixture = log_prior(0.5, 1.0, tail=0.1, tail_sd=3.0)
+    exact = np.log(0.9 * normal.pdf(GRID, 0.5, 1.0) + 0.1 * normal.pdf(GRID, 0.5, 3.0))
+    assert np.allclose(mixture - mixture.max(), exact - exact.max())
+    # a weak examinee far below the calibration range: the tail lets the estimate get there
+    bank = make_bank(4000)
+    estimates = {}
+    for tail in (0.0, 0.1):
+        test = AdaptiveTest(bank, max_items=40, target_se=0, prior_tail=tail)
+        estimates[tail] = np.mean([test.run(Simulated(bank, -4.0, seed=s)).theta for s in range(3)])
+    assert estimates[0.1] < estimates[0.0] - 0.3
+    with pytest.raises(ValueError, match="prior_tail"):
+        AdaptiveTest(bank, prior_tail=1.0)

@@ -27,6 +27,12 @@ theta, the Bernoulli spread of the unanswered items ``sqrt(sum P_i (1 - P_i)) / 
 even at its exact ability (default: the bank's ``heldout_misfit_sd``, measured by leaving each
 model out, ``misfit.py``; else the leave-one-model-out error of ``r``).
 
+The prior of theta is ``N(prior_mean, prior_sd^2)`` (the calibration scale) mixed with a wide
+``N(prior_mean, 3^2)`` of weight ``prior_tail``: within the calibration models' range it changes
+nothing measurable, and a model far outside it (SmolLM2-135M on MMLU-Pro, near chance, below the
+weakest calibration model) is no longer held near the middle for dozens of questions
+(``benchmarks/results/real_model.md``).
+
 ``likelihood_weight`` ``w <= 1`` tempers every answer's likelihood (a power likelihood,
 ``L^w``): answers to adaptively chosen items are not independent given one ability, so a posterior
 from ``L`` is overconfident; ``w`` is chosen by the coverage measured in ``benchmarks/adaptive.py``.
@@ -198,6 +204,7 @@ class AdaptiveTest:
     likelihood_weight: float = 0.35  # w in L^w (module docstring)
     prior_mean: float = 0.0
     prior_sd: float = 1.0
+    prior_tail: float = 0.1  # weight of a wide N(prior_mean, 3^2) in the prior (log_prior)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -213,13 +220,15 @@ class AdaptiveTest:
             raise ValueError("max_items and randomesque must be >= 1; min_items, target_se >= 0")
         if not 0 < self.likelihood_weight <= 1:
             raise ValueError("likelihood_weight must be in (0, 1]")
+        if not 0 <= self.prior_tail < 1 or self.prior_sd <= 0:
+            raise ValueError("prior_tail must be in [0, 1) and prior_sd > 0")
         b, a = self.bank.b, self.bank.a
         if self.use_item_se:
             a = a / np.sqrt(1 + np.pi * a**2 * self.bank.b_se**2 / 8)
         self._b, self._a = b, a
         self._selector = SELECTORS[self.selection]()
         self._estimator = ESTIMATORS[self.estimator]()
-        self._prior = log_prior(self.prior_mean, self.prior_sd)
+        self._prior = log_prior(self.prior_mean, self.prior_sd, self.prior_tail)
         categories = self.bank.category or ["all"] * len(self.bank)
         self._categories, self._category_code = np.unique(categories, return_inverse=True)
         self._category_share = np.bincount(self._category_code) / len(self.bank)

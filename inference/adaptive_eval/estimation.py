@@ -26,8 +26,15 @@ from .irt import information
 GRID = np.linspace(-6.0, 6.0, 601)
 
 
-def log_prior(mu: float = 0.0, sd: float = 1.0) -> np.ndarray:
-    return -0.5 * ((GRID - mu) / sd) ** 2
+def log_prior(mu: float = 0.0, sd: float = 1.0, tail: float = 0.0, tail_sd: float = 3.0
+              ) -> np.ndarray:
+    """Log density on ``GRID`` (up to a constant) of ``(1 - tail) N(mu, sd^2) + tail
+    N(mu, tail_sd^2)``: a heavy-tailed prior lets a model far outside the calibration models'
+    range escape the prior within a few dozen answers."""
+    core = np.log1p(-tail) - np.log(sd) - 0.5 * ((GRID - mu) / sd) ** 2
+    if tail == 0:
+        return core
+    return np.logaddexp(core, np.log(tail) - np.log(tail_sd) - 0.5 * ((GRID - mu) / tail_sd) ** 2)
 
 
 def normalise(log_density: np.ndarray) -> np.ndarray:
