@@ -48,6 +48,8 @@ CONFIGS = {
         dict(correct_accuracy=False),
     "cat: + balanced, top-5, w=0.35, category SD 0.5, N(0, 1) prior without its tail":
         dict(prior_tail=0.0),
+    "cat: + balanced, top-5, w=0.35, category SD 0.5, point estimates from L^w too":
+        dict(temper_estimates=True),
     "cat: + balanced, top-5, w=0.35, category SD 0.5 (default)": dict(),
 }
 

@@ -245,8 +245,31 @@ def test_heavy_tailed_prior_closed_form_and_escape_from_the_middle():
     bank = make_bank(4000)
     estimates = {}
     for tail in (0.0, 0.1):
-        test = AdaptiveTest(bank, max_items=40, target_se=0, prior_tail=tail)
+        test = AdaptiveTest(bank, max_items=40, target_se=0, prior_tail=tail, temper_estimates=True)
         estimates[tail] = np.mean([test.run(Simulated(bank, -4.0, seed=s)).theta for s in range(3)])
     assert estimates[0.1] < estimates[0.0] - 0.3
     with pytest.raises(ValueError, match="prior_tail"):
         AdaptiveTest(bank, prior_tail=1.0)
+
+
+def test_point_estimates_from_the_plain_likelihood_uncertainty_from_the_tempered_one():
+    bank = make_bank(500)
+    state = AdaptiveTest(bank, likelihood_weight=0.5).start()
+    items, answers = np.arange(0, 60, 3), np.arange(20) % 3 == 0
+    state.record_many(items, answers)
+    plain = sum(log_likelihood(y, GRID, bank.b[i], bank.a[i]) for i, y in zip(items, answers))
+    prior = log_prior(0.0, 1.0, tail=0.1)
+
+    def eap(loglik):
+        w = np.exp(loglik + prior - (loglik + prior).max())
+        w /= w.sum()
+        mean = w @ GRID
+        return mean, np.sqrt(w @ (GRID - mean) ** 2)
+
+    theta, _ = eap(plain)
+    _, se = eap(0.5 * plain)
+    assert state.theta == pytest.approx(theta, abs=1e-9) and state.se == pytest.approx(se, abs=1e-9)
+    tempered = AdaptiveTest(bank, likelihood_weight=0.5, temper_estimates=True).start()
+    tempered.record_many(items, answers)
+    assert tempered.theta == pytest.approx(eap(0.5 * plain)[0], abs=1e-9)
+    assert abs(tempered.theta) < abs(state.theta)  # the tempered posterior is pulled to the prior

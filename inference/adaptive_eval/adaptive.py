@@ -36,6 +36,9 @@ weakest calibration model) is no longer held near the middle for dozens of quest
 ``likelihood_weight`` ``w <= 1`` tempers every answer's likelihood (a power likelihood,
 ``L^w``): answers to adaptively chosen items are not independent given one ability, so a posterior
 from ``L`` is overconfident; ``w`` is chosen by the coverage measured in ``benchmarks/adaptive.py``.
+As with a quasi-likelihood, only the uncertainty is tempered: the SE, the stopping rule and the
+interval come from the ``L^w`` posterior, while the point estimates (``theta``, the predicted
+accuracy) are posterior means under ``L`` (``temper_estimates=True`` takes them from ``L^w``).
 
 With ``use_item_se`` every probability is marginalised over the difficulty's calibration
 uncertainty:
@@ -202,6 +205,7 @@ class AdaptiveTest:
     category_sd: float = 0.5  # SD of category abilities around theta; 0: one-dimensional
     misfit_sd: float | None = None  # None: from the bank (module docstring)
     likelihood_weight: float = 0.35  # w in L^w (module docstring)
+    temper_estimates: bool = False  # point estimates from L^w too, not only the uncertainty
     prior_mean: float = 0.0
     prior_sd: float = 1.0
     prior_tail: float = 0.1  # weight of a wide N(prior_mean, 3^2) in the prior (log_prior)
@@ -399,18 +403,22 @@ class TestState:
         self.loglik = self.category_loglik.sum(0)
         idx = np.array(self.items)
         self.theta, self.se = t._estimator.estimate(self.loglik, t._prior, t._b[idx], t._a[idx])
+        if not t.temper_estimates:
+            plain = self.loglik / t.likelihood_weight
+            self.theta = t._estimator.estimate(plain, t._prior, t._b[idx], t._a[idx])[0]
 
-    def _score_grid(self):
+    def _score_grid(self, tempered: bool = True):
         """Posterior weights of theta and, per category, ``E[A_c | theta]``, ``Var[A_c | theta]``
-        on the grid (module docstring)."""
+        on the grid (module docstring); from ``L`` instead of ``L^w`` unless ``tempered``."""
         t = self.test
+        loglik = self.category_loglik if tempered else self.category_loglik / t.likelihood_weight
         unanswered = (t._category_size - self.category_count)[:, None]
         if t.score == "hybrid":
             total = t._p_cat - self.p_answered + unanswered * t._residual  # A_c, (C, G)
         else:
             total = t._p_cat + t._category_size[:, None] * t._residual
-        shift = self.category_loglik.max(axis=1, keepdims=True)
-        lik = np.exp(self.category_loglik - shift)  # L_c, scaled
+        shift = loglik.max(axis=1, keepdims=True)
+        lik = np.exp(loglik - shift)  # L_c, scaled
         smoothed = np.concatenate([lik, lik * total, lik * total**2])
         if t.category_sd > 0:  # K * f: a Gaussian filter along theta
             smoothed = gaussian_filter1d(smoothed, t.category_sd / (GRID[1] - GRID[0]), axis=1,
@@ -438,7 +446,11 @@ class TestState:
         answered = int(self.category_count[rows].sum())
         base = self.category_correct[rows].sum() if t.score == "hybrid" else 0.0
         curve = (base + mean_c[rows].sum(axis=0)) / n  # E[acc | theta], monotone in theta
-        mean = float(w @ curve)
+        if t.temper_estimates:
+            mean = float(w @ curve)
+        else:
+            w_plain, mean_plain, _ = self._score_grid(tempered=False)
+            mean = float(w_plain @ ((base + mean_plain[rows].sum(axis=0)) / n))
         lo_q, hi_q = posterior_quantile(w, [(1 - level) / 2, (1 + level) / 2])
         lo, hi = np.interp([lo_q, hi_q], GRID, curve)
         within = float(w @ var_c[rows].sum(axis=0)) / n**2
