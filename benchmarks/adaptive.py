@@ -33,7 +33,7 @@ from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.misfit import accuracy_error_at_full_ability
-from adaptive_eval.questions import load_categories
+from adaptive_eval.questions import chance_accuracy, load_categories
 
 BUDGETS = (10, 25, 50, 100, 200, 400)
 CONFIGS = {
@@ -102,6 +102,7 @@ def main() -> None:
 
     data = ResponseData.from_file(Path(args.data) / "responses.csv.gz")
     category = load_categories(Path(args.data) / "items.csv.gz")
+    chance = chance_accuracy(Path(args.data) / "items.csv.gz")
     models = data.models[: args.models or None]
     errors: dict[str, dict[int, list]] = {}
     covered: dict[str, dict[int, list]] = {}
@@ -115,6 +116,7 @@ def main() -> None:
         rest = data.drop_models([model])
         bank = calibrate(rest, "2pl", progress=lambda line: None).bank
         bank.assign_categories(category)
+        bank.metadata["chance_accuracy"] = chance
         answers = data.responses_of(model)
         truths[model] = float(np.mean(list(answers.values())))
         oracle[model] = accuracy_error_at_full_ability(bank, answers)

@@ -273,3 +273,20 @@ def test_point_estimates_from_the_plain_likelihood_uncertainty_from_the_tempered
     tempered.record_many(items, answers)
     assert tempered.theta == pytest.approx(eap(0.5 * plain)[0], abs=1e-9)
     assert abs(tempered.theta) < abs(state.theta)  # the tempered posterior is pulled to the prior
+
+
+def test_a_model_at_chance_is_not_predicted_below_chance():
+    bank = make_bank(3000)
+    bank.metadata["chance_accuracy"] = 0.25
+    predictions = {}
+    for chance in (None, 0.0):  # the bank's 0.25, then no floor
+        state = AdaptiveTest(bank, max_items=60, target_se=0, chance_accuracy=chance).start()
+        for _ in range(60):  # wrong every time: far below the bank's range
+            state.record(state.next_item(), 0, with_accuracy=False)
+        predictions[chance] = state.expected_accuracy()
+    floored, interval = predictions[None]
+    assert floored >= 0.25 * (len(bank) - 60) / len(bank) - 1e-9
+    assert interval[0] <= floored <= interval[1]
+    assert predictions[0.0][0] < 0.1  # a 2PL alone goes towards 0
+    with pytest.raises(ValueError, match="chance_accuracy=1.5"):
+        AdaptiveTest(bank, chance_accuracy=1.5)

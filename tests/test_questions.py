@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from adaptive_eval.questions import (
+    chance_accuracy,
     Question,
     QuestionFileError,
     format_prompt,
@@ -139,3 +140,15 @@ def test_download_offline_is_a_clear_error(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ERR could not download TIGER-Lab/MMLU-Pro" in out.stdout
     assert "pass an items file" in out.stdout
+
+
+def test_chance_accuracy_is_the_mean_of_one_over_the_options(tmp_path):
+    path = tmp_path / "items.csv"
+    pd.DataFrame({"question_id": ["a", "b", "c"], "question": ["?"] * 3,
+                  "options": [json.dumps(["x"] * 4), json.dumps(["x"] * 10),
+                              json.dumps(["x"] * 5)]}).to_csv(path, index=False)
+    assert chance_accuracy(path) == pytest.approx((1 / 4 + 1 / 10 + 1 / 5) / 3)
+    assert chance_accuracy(path, ids=["a", "b"]) == pytest.approx((1 / 4 + 1 / 10) / 2)
+    assert chance_accuracy(path, ids=["zzz"]) is None
+    pd.DataFrame({"question_id": ["a"], "category": ["x"]}).to_csv(path, index=False)
+    assert chance_accuracy(path) is None

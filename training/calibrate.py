@@ -23,7 +23,7 @@ from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.irt import prob
 from adaptive_eval.misfit import heldout_errors, record_heldout_errors
-from adaptive_eval.questions import load_categories
+from adaptive_eval.questions import chance_accuracy, load_categories
 from transformers import HfArgumentParser
 
 DATA_DESCRIPTION = (
@@ -77,6 +77,8 @@ def main(args: CalibrateArguments) -> None:
     if category:
         bank.assign_categories(category)
     bank.metadata["heldout"] = score
+    if args.items and (chance := chance_accuracy(args.items, bank.ids)) is not None:
+        bank.metadata["chance_accuracy"] = chance
     record_heldout_errors(bank, errors)
     heldout = (
         f"Hiding a random {score['fraction']:.0%} of the observed cells (seed {score['seed']}, "

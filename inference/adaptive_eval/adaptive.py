@@ -40,6 +40,12 @@ As with a quasi-likelihood, only the uncertainty is tempered: the SE, the stoppi
 interval come from the ``L^w`` posterior, while the point estimates (``theta``, the predicted
 accuracy) are posterior means under ``L`` (``temper_estimates=True`` takes them from ``L^w``).
 
+A multiple-choice model does not score below chance: each category's unanswered items are
+credited at least ``chance_accuracy`` (the mean of ``1 / n_options``; a bank calibrated with its
+question file records it) per item. Within the calibration models' range the curve is far above
+it; a near-chance model (SmolLM2-135M on MMLU-Pro) would otherwise be predicted below chance,
+since a 2PL has no guessing floor.
+
 With ``use_item_se`` every probability is marginalised over the difficulty's calibration
 uncertainty:
 ``E_b[sigmoid(a (theta - b))] ~= sigmoid(a (theta - b) / sqrt(1 + pi a^2 se_b^2 / 8))``,
@@ -206,6 +212,7 @@ class AdaptiveTest:
     misfit_sd: float | None = None  # None: from the bank (module docstring)
     likelihood_weight: float = 0.35  # w in L^w (module docstring)
     temper_estimates: bool = False  # point estimates from L^w too, not only the uncertainty
+    chance_accuracy: float | None = None  # floor of unanswered items' accuracy; None: the bank's
     prior_mean: float = 0.0
     prior_sd: float = 1.0
     prior_tail: float = 0.1  # weight of a wide N(prior_mean, 3^2) in the prior (log_prior)
@@ -226,6 +233,10 @@ class AdaptiveTest:
             raise ValueError("likelihood_weight must be in (0, 1]")
         if not 0 <= self.prior_tail < 1 or self.prior_sd <= 0:
             raise ValueError("prior_tail must be in [0, 1) and prior_sd > 0")
+        chance = self.chance_accuracy
+        self._chance = self.bank.metadata.get("chance_accuracy", 0.0) if chance is None else chance
+        if not 0 <= self._chance < 1:
+            raise ValueError(f"chance_accuracy={self._chance}: expected a share in [0, 1)")
         b, a = self.bank.b, self.bank.a
         if self.use_item_se:
             a = a / np.sqrt(1 + np.pi * a**2 * self.bank.b_se**2 / 8)
@@ -415,8 +426,10 @@ class TestState:
         unanswered = (t._category_size - self.category_count)[:, None]
         if t.score == "hybrid":
             total = t._p_cat - self.p_answered + unanswered * t._residual  # A_c, (C, G)
+            total = np.maximum(total, t._chance * unanswered)
         else:
             total = t._p_cat + t._category_size[:, None] * t._residual
+            total = np.maximum(total, t._chance * t._category_size[:, None])
         shift = loglik.max(axis=1, keepdims=True)
         lik = np.exp(loglik - shift)  # L_c, scaled
         smoothed = np.concatenate([lik, lik * total, lik * total**2])

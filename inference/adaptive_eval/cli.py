@@ -29,7 +29,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibration import calibrate
     from .data import ResponseData
     from .misfit import heldout_errors, record_heldout_errors
-    from .questions import load_categories
+    from .questions import chance_accuracy, load_categories
 
     data = ResponseData.from_file(args.responses, threshold=args.threshold)
     _progress(f"read {data} from {args.responses}")
@@ -39,6 +39,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     fit = calibrate(data, args.model, progress=_progress)
     if categories:
         fit.bank.assign_categories(categories)
+        if (chance := chance_accuracy(args.items, fit.bank.ids)) is not None:
+            fit.bank.metadata["chance_accuracy"] = chance
     if args.misfit_models and data.n_models > 1:
         record_heldout_errors(fit.bank, heldout_errors(
             data, args.model, categories, progress=_progress, max_models=args.misfit_models))
