@@ -8,8 +8,8 @@ were measured (``benchmarks/results/adaptive.md``, 23 models, each left out of t
 models at their in-sample abilities, interpolated in theta (flat beyond the ends). An adaptive
 test's estimate, like a calibration model's in-sample ability, is driven by the items most
 informative for that model, and ``r`` maps such an estimate to the accuracy on the whole bank:
-with it the mean error after 200 questions is 0.015, without it 0.021. (At the ability estimated
-from *all* of a new model's answers the uncorrected curve is better, 0.0035 vs 0.0105; no
+with it the mean error after 200 questions is 0.015, without it 0.020. (At the ability estimated
+from *all* of a new model's answers the uncorrected curve is better, 0.004 vs 0.010; no
 adaptive test gets there.)
 
 Held-out errors: leave each calibration model ``j`` out in turn, fit the bank without it, and
