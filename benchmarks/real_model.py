@@ -81,8 +81,8 @@ def main() -> None:
         "# A real LM outside the calibration set",
         "",
         f"`benchmarks/real_model.py`, {result['date']}, {result['machine']}. Examinee "
-        f"`{args.examinee}` answering live on the embedded MMLU-Pro bank (mostly 10-option questions, "
-        "chance 0.11).",
+        f"`{args.examinee}` answering live on the embedded MMLU-Pro bank (mostly 10-option "
+        "questions, chance 0.11).",
         "",
         "| | questions | predicted accuracy | 95% interval | covers the reference |",
         "|---|---|---|---|---|",

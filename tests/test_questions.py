@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from adaptive_eval.questions import (
-    chance_accuracy,
     Question,
     QuestionFileError,
+    chance_accuracy,
     format_prompt,
     load_questions,
 )
