@@ -12,7 +12,8 @@ so the score uses a hierarchical model: category ``c`` has ability ``theta_c = t
 
     p(theta | answers)       ~ prior(theta) prod_c (K * L_c)(theta)
     E[A_c(theta_c) | theta]  = (K * (L_c A_c))(theta) / (K * L_c)(theta)
-    A_c(theta_c)             = sum_{unanswered i in c} P_i(theta_c) + r(theta_c) (N_c - n_c)
+    A_c(theta_c)             = max(sum_{unanswered i in c} P_i(theta_c) + r(theta_c) (N_c - n_c),
+                                   chance_accuracy (N_c - n_c))
     acc                      = (sum_{answered} y_i + sum_c A_c) / N                 (score="hybrid")
 
 (``score="irt"`` counts every item by its model probability, answered or not.) The same sums over
