@@ -20,18 +20,12 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from adaptive import wilson  # benchmarks/adaptive.py: the same interval as random+mean there
 from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.examinees import examinee_from_spec
 
 BUDGETS = (30, 50, 100)
-
-
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    p = correct / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
 
 
 def main() -> None:

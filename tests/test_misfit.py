@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from adaptive_eval.adaptive import AdaptiveTest
+from adaptive_eval.adaptive import AdaptiveTest, accuracy_residual
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.estimation import GRID
 from adaptive_eval.misfit import (
     accuracy_error_at_full_ability,
-    accuracy_residual,
     heldout_errors,
     record_heldout_errors,
 )

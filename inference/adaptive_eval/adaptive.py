@@ -68,7 +68,6 @@ from scipy.stats import norm
 from .bank import ItemBank, ItemBankError
 from .estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
 from .irt import log_likelihood, prob
-from .misfit import accuracy_residual
 from .selection import QUANTILES, SELECTORS
 
 
@@ -318,6 +317,23 @@ def category_curves(b, a, code, n_categories, chunk: int = 4096):
         p_sum += (p @ onehot).T
         pq_sum += ((p * (1 - p)) @ onehot).T
     return p_sum, pq_sum
+
+
+def accuracy_residual(bank: ItemBank, curve: np.ndarray) -> tuple[np.ndarray, float]:
+    """``r(theta)`` on ``GRID`` (module docstring; why in-sample: ``misfit.py``) and its
+    leave-one-model-out SD.
+
+    ``curve`` is the IRT bank accuracy on ``GRID``. Needs at least 3 calibration models with
+    a recorded ``accuracy``; otherwise ``r = 0`` and SD 0.
+    """
+    known = [(m["theta"], m["accuracy"]) for m in bank.abilities.values() if "accuracy" in m]
+    if len(known) < 3:
+        return np.zeros_like(GRID), 0.0
+    theta, accuracy = np.array(sorted(known)).T
+    residual = accuracy - np.interp(theta, GRID, curve)
+    loo = [residual[j] - np.interp(theta[j], np.delete(theta, j), np.delete(residual, j))
+           for j in range(len(theta))]
+    return np.interp(GRID, theta, residual), float(np.sqrt(np.mean(np.square(loo))))
 
 
 class TestState:

@@ -4,10 +4,11 @@ the held-out misfit that widens adaptive tests' intervals.
 A bank predicts a model's accuracy by its IRT curve ``sum_i P_i(theta) / N``. Two corrections
 were measured (``benchmarks/results/adaptive.md``, 23 models, each left out of the calibration):
 
-``r(theta)``: the residual ``accuracy_j - sum_i P_i(theta_j) / N`` of the bank's own calibration
-models at their in-sample abilities, interpolated in theta (flat beyond the ends). An adaptive
-test's estimate, like a calibration model's in-sample ability, is driven by the items most
-informative for that model, and ``r`` maps such an estimate to the accuracy on the whole bank:
+``r(theta)`` (``adaptive.accuracy_residual``): the residual ``accuracy_j - sum_i P_i(theta_j) / N``
+of the bank's own calibration models at their in-sample abilities, interpolated in theta (flat
+beyond the ends). An adaptive test's estimate, like a calibration model's in-sample ability, is
+driven by the items most informative for that model, and ``r`` maps such an estimate to the
+accuracy on the whole bank:
 with it the mean error after 200 questions is 0.015, without it 0.020. (At the ability estimated
 from *all* of a new model's answers the uncorrected curve is better, 0.004 vs 0.010; no
 adaptive test gets there.)
@@ -24,26 +25,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .adaptive import AdaptiveTest
 from .bank import ItemBank
 from .calibration import calibrate
 from .data import ResponseData
-from .estimation import GRID
-
-
-def accuracy_residual(bank: ItemBank, curve: np.ndarray) -> tuple[np.ndarray, float]:
-    """``r`` on ``GRID`` (module docstring) and its leave-one-model-out SD.
-
-    ``curve`` is the IRT bank accuracy on ``GRID``. Needs at least 3 calibration models with
-    a recorded ``accuracy``; otherwise ``r = 0`` and SD 0.
-    """
-    known = [(m["theta"], m["accuracy"]) for m in bank.abilities.values() if "accuracy" in m]
-    if len(known) < 3:
-        return np.zeros_like(GRID), 0.0
-    theta, accuracy = np.array(sorted(known)).T
-    residual = accuracy - np.interp(theta, GRID, curve)
-    loo = [residual[j] - np.interp(theta[j], np.delete(theta, j), np.delete(residual, j))
-           for j in range(len(theta))]
-    return np.interp(GRID, theta, residual), float(np.sqrt(np.mean(np.square(loo))))
 
 
 def accuracy_error_at_full_ability(
@@ -52,8 +37,6 @@ def accuracy_error_at_full_ability(
     """``e``: predicted minus observed accuracy of a model, with the ability estimated from *all*
     its ``answers`` and the accuracy scored by the IRT curve (plus ``r`` if
     ``correct_accuracy``)."""
-    from .adaptive import AdaptiveTest
-
     test = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt",
                         correct_accuracy=correct_accuracy)
     state = test.start()
