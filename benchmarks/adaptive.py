@@ -32,10 +32,12 @@ from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
-from adaptive_eval.misfit import accuracy_error_at_full_ability
+from adaptive_eval.irt import information, prob
+from adaptive_eval.misfit import accuracy_error_at_full_ability, state_at_full_ability
 from adaptive_eval.questions import chance_accuracy, load_categories
 
 BUDGETS = (10, 25, 50, 100, 200, 400)
+SIMULATED = "default CAT on answers simulated from the bank's 2PL (no misfit)"
 CONFIGS = {
     "random+irt": dict(selection="random"),
     "cat: plain maximum information": dict(content_balancing=False, randomesque=1,
@@ -80,6 +82,31 @@ def random_mean(answers: dict[str, int], ids: list[str], rng, budgets=BUDGETS) -
     return {k: (y[:k].mean(), wilson(int(y[:k].sum()), k)) for k in budgets}
 
 
+def information_bound(bank: ItemBank, theta: float, budgets=BUDGETS) -> dict[int, float]:
+    """Mean absolute error that no test of ``k`` questions can beat on average if the bank's 2PL
+    were the truth (Cramer-Rao, for an ability known well enough to pick the ``k`` items most
+    informative at it), plus the Bernoulli spread of the answers themselves, which the truth
+    (the observed accuracy) carries:
+
+        SD_k = sqrt(A'(theta)^2 / I_k(theta) + sum_i P_i (1 - P_i) / N^2),   MAE = sqrt(2/pi) SD_k
+
+    with ``A'(theta) = mean_i a_i P_i (1 - P_i)`` the slope of the bank accuracy and ``I_k`` the
+    sum of the ``k`` largest item informations ``a_i^2 P_i (1 - P_i)``.
+    """
+    p = prob(theta, bank.b, bank.a)
+    slope = float(np.mean(bank.a * p * (1 - p)))
+    info = np.cumsum(np.sort(information(theta, bank.b, bank.a))[::-1])
+    spread = float(np.sum(p * (1 - p))) / len(bank) ** 2
+    return {k: float(np.sqrt(2 / np.pi * (slope**2 / info[k - 1] + spread))) for k in budgets}
+
+
+def simulated_answers(bank: ItemBank, theta: float, rng) -> dict[str, int]:
+    """Answers to every bank item drawn from the bank's own 2PL at ``theta``: a model the bank
+    fits exactly, so a test's error on them is statistical only."""
+    correct = rng.random(len(bank)) < prob(theta, bank.b, bank.a)
+    return dict(zip(bank.ids, correct.astype(int).tolist()))
+
+
 def overhead(bank: ItemBank, n_questions: int = 200) -> float:
     """Milliseconds per question of selection + update on ``bank`` (answers simulated)."""
     test = AdaptiveTest(bank, max_items=n_questions, target_se=0, content_balancing=False)
@@ -111,7 +138,7 @@ def main() -> None:
         errors.setdefault(name, {}).setdefault(k, []).append(abs(estimate - truth))
         covered.setdefault(name, {}).setdefault(k, []).append(interval[0] <= truth <= interval[1])
 
-    banks, truths, oracle, uncorrected = {}, {}, {}, {}
+    banks, truths, oracle, uncorrected, bounds = {}, {}, {}, {}, {}
     for n, model in enumerate(models, start=1):  # pass 1: leave-one-out banks, oracle errors
         rest = data.drop_models([model])
         bank = calibrate(rest, "2pl", progress=lambda line: None).bank
@@ -120,7 +147,9 @@ def main() -> None:
         answers = data.responses_of(model)
         truths[model] = float(np.mean(list(answers.values())))
         oracle[model] = accuracy_error_at_full_ability(bank, answers)
-        uncorrected[model] = accuracy_error_at_full_ability(bank, answers, correct_accuracy=False)
+        full = state_at_full_ability(bank, answers, correct_accuracy=False)
+        uncorrected[model] = full.expected_accuracy()[0] - truths[model]
+        bounds[model] = information_bound(bank, full.theta)
         banks[model] = bank
         print(f"[{n}/{len(models)}] {model}: true accuracy {truths[model]:.3f}, error at the "
               f"ability from all its answers {oracle[model]:+.4f} (uncorrected curve "
@@ -143,6 +172,13 @@ def main() -> None:
                                     misfit_sd=misfit, **config)
                 for k, (est, interval) in replay(test, answers).items():
                     add(name, k, est, interval, truth)
+        theta = state_at_full_ability(bank, answers, correct_accuracy=False).theta
+        for r in range(args.repeats):
+            simulated = simulated_answers(bank, theta, np.random.default_rng([r, n, 1]))
+            test = AdaptiveTest(bank, max_items=max(BUDGETS), target_se=0, seed=r,
+                                misfit_sd=misfit)
+            for k, (est, interval) in replay(test, simulated).items():
+                add(SIMULATED, k, est, interval, float(np.mean(list(simulated.values()))))
         print(f"[{n}/{len(models)}] {model}: tested", flush=True)
 
     table = {name: {k: (float(np.mean(errors[name][k])), float(np.mean(covered[name][k])))
@@ -153,11 +189,13 @@ def main() -> None:
     timing = {"mmlu_pro_ms_per_question": overhead(ItemBank.load("models/mmlu-pro-bank")),
               "100k_items_ms_per_question": overhead(big)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    bound = {k: float(np.mean([bounds[m][k] for m in models])) for k in BUDGETS}
     write(args.out, table, timing, peak_mb, len(models), args.repeats, float(np.mean(misfits)),
-          oracle, uncorrected)
+          oracle, uncorrected, bound)
 
 
-def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorrected) -> None:
+def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorrected, bound
+          ) -> None:
     floor = float(np.mean(np.abs(list(oracle.values()))))
     floor_uncorrected = float(np.mean(np.abs(list(uncorrected.values()))))
     out = Path(out)
@@ -166,7 +204,9 @@ def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorr
         {"table": table, "timing": timing, "peak_mb": peak_mb, "n_models": n_models,
          "repeats": repeats, "mean_misfit_sd": misfit, "oracle_mean_abs_error": floor,
          "oracle_errors": oracle, "uncorrected_oracle_mean_abs_error": floor_uncorrected,
-         "uncorrected_oracle_errors": uncorrected}, indent=1))
+         "uncorrected_oracle_errors": uncorrected, "information_bound": bound}, indent=1))
+    simulated = table.pop(SIMULATED)
+    default = next(row for name, row in table.items() if name.endswith("(default)"))
     head = "| method | " + " | ".join(f"k={k}" for k in BUDGETS) + " |"
     lines = [
         "# Adaptive testing: leave-one-model-out on MMLU-Pro",
@@ -188,6 +228,18 @@ def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorr
               "", head, "|---" * (len(BUDGETS) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(f"{row[k][1]:.2f}" for k in BUDGETS) + " |"
               for name, row in table.items()]
+    lines += ["", "## The statistical floor", "",
+              "How low the error can go if the bank's one-dimensional 2PL were exactly true. "
+              "The information bound (`information_bound`): the k items most informative at "
+              "each model's ability (from all its answers), an efficient estimator, and the "
+              "Bernoulli spread of the answers that make up the true accuracy. The simulation: "
+              "the default CAT on answers drawn from the bank's 2PL at that ability, "
+              f"{repeats} draws per model. Mean absolute error (coverage):", "",
+              head, "|---" * (len(BUDGETS) + 1) + "|",
+              "| information bound | " + " | ".join(f"{bound[k]:.4f}" for k in BUDGETS) + " |",
+              *(f"| default CAT, {kind} answers | "
+                + " | ".join(f"{row[k][0]:.4f} ({row[k][1]:.2f})" for k in BUDGETS) + " |"
+                for kind, row in (("simulated", simulated), ("real", default)))]
     lines += ["", "The floor: predicting each held-out model's accuracy from the ability estimated "
               f"from *all* its answers by the corrected IRT curve (`score=\"irt\"`) has mean "
               f"absolute error {floor:.4f}; by the uncorrected curve {floor_uncorrected:.4f}. "

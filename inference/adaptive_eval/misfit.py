@@ -25,10 +25,22 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .adaptive import AdaptiveTest
+from .adaptive import AdaptiveTest, TestState
 from .bank import ItemBank
 from .calibration import calibrate
 from .data import ResponseData
+
+
+def state_at_full_ability(
+    bank: ItemBank, answers: dict[str, int], correct_accuracy: bool = True
+) -> TestState:
+    """A test state holding *all* of a model's ``answers``, scoring by the IRT curve (plus ``r``
+    if ``correct_accuracy``); its ``theta`` is the ability from all the answers."""
+    test = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt",
+                        correct_accuracy=correct_accuracy)
+    state = test.start()
+    state.record_many(bank.index(list(answers)), list(answers.values()))
+    return state
 
 
 def accuracy_error_at_full_ability(
@@ -37,10 +49,7 @@ def accuracy_error_at_full_ability(
     """``e``: predicted minus observed accuracy of a model, with the ability estimated from *all*
     its ``answers`` and the accuracy scored by the IRT curve (plus ``r`` if
     ``correct_accuracy``)."""
-    test = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt",
-                        correct_accuracy=correct_accuracy)
-    state = test.start()
-    state.record_many(bank.index(list(answers)), list(answers.values()))
+    state = state_at_full_ability(bank, answers, correct_accuracy)
     return state.expected_accuracy()[0] - float(np.mean(list(answers.values())))
 
 
