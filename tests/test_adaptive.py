@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -48,6 +49,12 @@ def test_information_closed_form():
     assert log_likelihood(1, 0.3, -0.2, 1.5) == pytest.approx(np.log(p))
     assert log_likelihood(0, 0.3, -0.2, 1.5) == pytest.approx(np.log(1 - p))
     assert np.isfinite(log_likelihood(0, 50.0, -50.0, 3.0))  # no overflow
+    b32, a32 = np.float32([-0.2, 60.0]), np.float32([1.5, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # cosh overflows for z = -180: information 0, silently
+        info32 = information(0.3, b32, a32)
+    assert info32.dtype == np.float32
+    assert info32 == pytest.approx([1.5**2 * p * (1 - p), 0.0], rel=1e-6)
 
 
 def test_estimators_match_closed_forms():

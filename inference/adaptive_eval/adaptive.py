@@ -241,6 +241,7 @@ class AdaptiveTest:
         if self.use_item_se:
             a = a / np.sqrt(1 + np.pi * a**2 * self.bank.b_se**2 / 8)
         self._b, self._a = b, a
+        self._b32, self._a32 = b.astype(np.float32), a.astype(np.float32)  # for selection
         self._selector = SELECTORS[self.selection]()
         self._estimator = ESTIMATORS[self.estimator]()
         self._prior = log_prior(self.prior_mean, self.prior_sd, self.prior_tail)
@@ -388,7 +389,7 @@ class TestState:
         index = np.flatnonzero(candidates)
         rng = np.random.default_rng([t.seed, self.n_items])
         points = posterior_quantile(self.posterior(), QUANTILES)
-        scores = t._selector.scores(self.theta, points, t._b[index], t._a[index], rng)
+        scores = t._selector.scores(self.theta, points, t._b32[index], t._a32[index], rng)
         top = _top_k(scores, min(t.randomesque, len(index)))
         return int(index[top[rng.integers(len(top))]])
 
