@@ -41,18 +41,15 @@ SIMULATED = "default CAT on answers simulated from the bank's 2PL (no misfit)"
 CONFIGS = {
     "random+irt": dict(selection="random"),
     "cat: plain maximum information": dict(content_balancing=False, randomesque=1,
-                                          likelihood_weight=1.0),
-    "cat: + balanced, top-5": dict(likelihood_weight=1.0),
-    "cat: + balanced, top-5, w=0.5": dict(likelihood_weight=0.5),
-    "cat: + balanced, top-5, w=0.35, category SD 0.25": dict(category_sd=0.25),
-    "cat: + balanced, top-5, w=0.35, one-dimensional score": dict(category_sd=0.0),
-    "cat: + balanced, top-5, w=0.35, category SD 0.5, no curve correction":
-        dict(correct_accuracy=False),
-    "cat: + balanced, top-5, w=0.35, category SD 0.5, N(0, 1) prior without its tail":
-        dict(prior_tail=0.0),
-    "cat: + balanced, top-5, w=0.35, category SD 0.5, point estimates from L^w too":
-        dict(temper_estimates=True),
-    "cat: + balanced, top-5, w=0.35, category SD 0.5 (default)": dict(),
+                                          discount_twins=False, likelihood_weight=1.0),
+    "cat: + balanced, top-5": dict(discount_twins=False, likelihood_weight=1.0),
+    "default, twins not discounted": dict(discount_twins=False),
+    "default, untempered (w = 1)": dict(likelihood_weight=1.0),
+    "default, one-dimensional score": dict(category_sd=0.0),
+    "default, no curve correction": dict(correct_accuracy=False),
+    "default, N(0, 1) prior without its tail": dict(prior_tail=0.0),
+    "default, point estimates from L^w too": dict(temper_estimates=True),
+    "default (balanced, top-5, twins discounted, w = 0.5, category SD 0.5)": dict(),
 }
 
 
@@ -123,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data/mmlu_pro")
     parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--models", type=int, default=0, help="only the first N models (0: all)")
     args = parser.parse_args()
 
@@ -166,7 +163,7 @@ def main() -> None:
             ).items():
                 add("random+mean", k, est, interval, truth)
         for name, config in CONFIGS.items():
-            repeats = args.repeats if name.startswith("random") or "top-" in name else 1
+            repeats = 1 if name == "cat: plain maximum information" else args.repeats
             for r in range(repeats):
                 test = AdaptiveTest(bank, max_items=max(BUDGETS), target_se=0, seed=r,
                                     misfit_sd=misfit, **config)
@@ -206,7 +203,7 @@ def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorr
          "oracle_errors": oracle, "uncorrected_oracle_mean_abs_error": floor_uncorrected,
          "uncorrected_oracle_errors": uncorrected, "information_bound": bound}, indent=1))
     simulated = table.pop(SIMULATED)
-    default = next(row for name, row in table.items() if name.endswith("(default)"))
+    default = next(row for name, row in table.items() if name.startswith("default ("))
     head = "| method | " + " | ".join(f"k={k}" for k in BUDGETS) + " |"
     lines = [
         "# Adaptive testing: leave-one-model-out on MMLU-Pro",

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from adaptive_eval.adaptive import AdaptiveTest, SessionError
+from adaptive_eval.adaptive import AdaptiveTest, SessionError, twin_groups
 from adaptive_eval.bank import ItemBank, ItemBankError
 from adaptive_eval.estimation import EAP, GRID, MAP, MLE, log_prior
 from adaptive_eval.irt import information, log_likelihood
@@ -95,7 +95,7 @@ def test_maximum_information_recovers_ability_and_stops_on_se():
         assert result.stop_reason == "target_se" and result.se <= 0.3
         assert abs(result.theta - true) < 3 * result.se + 0.1
         assert result.n_items == len(result.history) < 40
-        # a tempered likelihood (the default, w = 0.35) needs about 1/w times the questions
+        # a tempered likelihood (the default, w = 0.5) needs about 1/w times the questions
         tempered = AdaptiveTest(bank, max_items=200, target_se=0.3).run(Simulated(bank, true))
         assert 1.5 * result.n_items < tempered.n_items < 5 * result.n_items
         lo, hi = result.expected_accuracy_interval
@@ -108,6 +108,26 @@ def test_target_se_zero_asks_exactly_max_items_without_repeats():
     result = AdaptiveTest(bank, max_items=37, target_se=0).run(examinee)
     assert result.n_items == 37 and result.stop_reason == "max_items"
     assert len(set(examinee.asked)) == 37
+
+
+def test_twins_are_found_and_discounted_in_selection():
+    # items 0-2: three twins, the most informative at theta = 0; item 3 next; the rest far off
+    b = np.array([0.0, 0.0, 0.0, 0.1, 3.0, -3.0, 4.0])
+    a = np.array([2.0, 2.0, 2.0, 1.9, 1.0, 1.0, 1.0])
+    bank = ItemBank(ids=[f"q{k}" for k in range(7)], b=b, a=a)
+    assert twin_groups(bank).tolist() == [0, 0, 0, -1, -1, -1, -1]
+    assert (twin_groups(ItemBank(ids=["x", "y"], b=[0.0, 0.0])) == -1).all()  # Rasch: none
+    settings = dict(max_items=3, target_se=0, randomesque=1, content_balancing=False)
+
+    def asked(**extra):
+        state = AdaptiveTest(bank, **settings, **extra).start()
+        for _ in range(3):
+            state.record(state.next_item(), 1, with_accuracy=False)
+            state.theta = 0.0  # hold the estimate: selection alone is tested
+        return sorted(state.items)
+
+    assert asked() == [0, 1, 3]  # the second twin scores I / 2 < item 3's I, the third I / 3
+    assert asked(discount_twins=False) == [0, 1, 2]
 
 
 def test_content_balancing_and_randomesque():
