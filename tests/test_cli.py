@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from adaptive_eval.adaptive import twin_groups
 from adaptive_eval.bank import ItemBank
 from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
 
@@ -122,3 +123,14 @@ def test_evaluate_embedded_bank_replaying_a_real_model(mmlu_responses):
     truth = np.mean(list(mmlu_responses.responses_of("Meta-Llama-3-8B").values()))
     lo, hi = out["expected_accuracy_interval"]
     assert out["n_items"] == 40 and lo <= truth <= hi
+    plain = json.loads(cli("evaluate", "--examinee", f"replay:{RESPONSES}:Meta-Llama-3-8B",
+                           "--max-items", "40", "--target-se", "0", "--no-twin-discount",
+                           "--json").stdout)
+    bank = ItemBank.load()
+    group = twin_groups(bank)
+
+    def repeated_twins(run):
+        asked = group[bank.index([step["question_id"] for step in run["history"]])]
+        return len(asked[asked >= 0]) - len(set(asked[asked >= 0].tolist()))
+
+    assert repeated_twins(out) < repeated_twins(plain)

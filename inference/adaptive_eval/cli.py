@@ -84,7 +84,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     test = AdaptiveTest(
         bank, max_items=args.max_items, target_se=args.target_se, min_items=args.min_items,
         selection=args.selection, estimator=args.estimator, randomesque=args.randomesque,
-        content_balancing=args.content_balancing, seed=args.seed,
+        content_balancing=args.content_balancing, discount_twins=args.discount_twins,
+        seed=args.seed,
     )
     if args.session and Path(args.session).exists():
         _progress(f"resuming session {args.session}")
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pick at random among the k most informative items (1: the best)")
     p.add_argument("--no-content-balancing", dest="content_balancing", action="store_false",
                    help="do not keep category shares close to the bank's")
+    p.add_argument("--no-twin-discount", dest="discount_twins", action="store_false",
+                   help="do not discount items whose calibrated parameters equal an asked one's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--session", help="JSONL file: answers are appended; rerun to resume")
     p.add_argument("--plot", help="save the trajectory plot to this PNG")
