@@ -14,7 +14,8 @@ accuracy (mean of all its recorded answers) and the share of 95% intervals that 
 
 Random draws are repeated (``--repeats``) and averaged. Also: selection overhead per question
 on the MMLU-Pro bank and on a synthetic 100,000-item bank, and peak memory.
-Writes ``adaptive.md`` and ``adaptive.json`` into ``--out``.
+Writes ``adaptive.md``, ``adaptive.json`` and the plot ``adaptive.png`` into ``--out``
+(``--plot-only`` redraws the plot from the JSON).
 """
 
 from __future__ import annotations
@@ -116,13 +117,50 @@ def overhead(bank: ItemBank, n_questions: int = 200) -> float:
     return (time.perf_counter() - start) / n_questions * 1000
 
 
+def plot(results: Path, path: Path) -> None:
+    """Error against questions asked (log-log) from ``adaptive.json``: random subsets, the default
+    CAT on real and on simulated answers, the information bound, and the issue's bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    saved = json.loads(results.read_text())
+    table, k = saved["table"], list(BUDGETS)
+    default = next(name for name in table if name.startswith("default ("))
+    lines = [("random questions, plain mean", table["random+mean"], "C7", "-"),
+             ("random questions, IRT score", table["random+irt"], "C1", "-"),
+             ("adaptive (default)", table[default], "C0", "-"),
+             ("adaptive, answers simulated from the bank's 2PL", table[SIMULATED], "C0", "--")]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, row, color, style in lines:
+        ax.plot(k, [row[str(b)][0] for b in k], style, color=color, marker="o", label=label)
+    ax.plot(k, [saved["information_bound"][str(b)] for b in k], ":", color="k",
+            label="information bound (bank's 2PL true, exact ability)")
+    ax.plot([50, 200], [0.02, 0.01], "x", color="C3", markersize=10, mew=2, label="bars")
+    ax.set(xscale="log", yscale="log", xlabel="questions asked",
+           ylabel="mean absolute error of accuracy", xticks=k, xticklabels=k,
+           title=f"MMLU-Pro, {saved['n_models']} models each left out of calibration")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data/mmlu_pro")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--models", type=int, default=0, help="only the first N models (0: all)")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="only redraw adaptive.png from the adaptive.json in --out")
     args = parser.parse_args()
+    out = Path(args.out)
+    if args.plot_only:
+        plot(out / "adaptive.json", out / "adaptive.png")
+        return
 
     data = ResponseData.from_file(Path(args.data) / "responses.csv.gz")
     category = load_categories(Path(args.data) / "items.csv.gz")
@@ -189,6 +227,7 @@ def main() -> None:
     bound = {k: float(np.mean([bounds[m][k] for m in models])) for k in BUDGETS}
     write(args.out, table, timing, peak_mb, len(models), args.repeats, float(np.mean(misfits)),
           oracle, uncorrected, bound)
+    plot(out / "adaptive.json", out / "adaptive.png")
 
 
 def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorrected, bound
