@@ -37,7 +37,7 @@ weakest calibration model) is no longer held near the middle for dozens of quest
 ``likelihood_weight`` ``w <= 1`` tempers every answer's likelihood (a power likelihood,
 ``L^w``): answers to adaptively chosen items are not independent given one ability, so a posterior
 from ``L`` is overconfident; ``w`` is chosen by the coverage measured in ``benchmarks/adaptive.py``
-(with twins discounted, ``w = 1`` covered the truth in 90-100% of runs, ``w = 0.5`` in 97-100%).
+(with twins discounted, ``w = 1`` covered the truth in 88-100% of runs, ``w = 0.5`` in 97-100%).
 As with a quasi-likelihood, only the uncertainty is tempered: the SE, the stopping rule and the
 interval come from the ``L^w`` posterior, while the point estimates (``theta``, the predicted
 accuracy) are posterior means under ``L`` (``temper_estimates=True`` takes them from ``L^w``).
