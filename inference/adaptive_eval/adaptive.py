@@ -256,6 +256,10 @@ class AdaptiveTest:
         self._b, self._a = b, a
         self._b32, self._a32 = b.astype(np.float32), a.astype(np.float32)  # for selection
         self._twin = twin_groups(self.bank)
+        # the items of twin group g: _twin_order[_twin_start[g] : _twin_start[g + 1]]
+        self._twin_order = np.argsort(self._twin, kind="stable")
+        self._twin_start = np.searchsorted(self._twin[self._twin_order],
+                                           np.arange(self._twin.max() + 2))
         self._selector = SELECTORS[self.selection]()
         self._estimator = ESTIMATORS[self.estimator]()
         self._prior = log_prior(self.prior_mean, self.prior_sd, self.prior_tail)
@@ -382,7 +386,8 @@ class TestState:
         self.p_answered = np.zeros(shape)  # sum of P_i(theta) over answered items, per category
         self.pq_answered = np.zeros(shape)  # sum of P_i (1 - P_i) over answered items
         self.category_correct = np.zeros(len(test._categories))
-        self.twins_asked = np.zeros(test._twin.max() + 2, np.float32)  # per group; last: none
+        self.twins_asked = np.zeros(test._twin.max() + 1)  # per twin group
+        self.twin_factor = np.ones(len(available), np.float32)  # 1 / (1 + its twins asked)
         self.theta, self.se = test._estimator.estimate(
             self.loglik, test._prior, test._b[:0], test._a[:0]
         )
@@ -418,7 +423,7 @@ class TestState:
         points = posterior_quantile(self.posterior(), QUANTILES)
         scores = t._selector.scores(self.theta, points, t._b32[index], t._a32[index], rng)
         if t.discount_twins and t.selection != "random" and self.twins_asked.any():
-            scores = scores / (1 + self.twins_asked[t._twin[index]])
+            scores = scores * self.twin_factor[index]
         top = _top_k(scores, min(t.randomesque, len(index)))
         return int(index[top[rng.integers(len(top))]])
 
@@ -447,7 +452,10 @@ class TestState:
         self.items += items.tolist()
         self.answers += answers.tolist()
         group = t._twin[items]
-        np.add.at(self.twins_asked, group[group >= 0], 1)  # the last entry (-1: no twins) stays 0
+        np.add.at(self.twins_asked, group[group >= 0], 1)
+        for g in np.unique(group[group >= 0]):
+            members = t._twin_order[t._twin_start[g] : t._twin_start[g + 1]]
+            self.twin_factor[members] = 1 / (1 + self.twins_asked[g])
         for lo in range(0, len(items), chunk):
             i, y = items[lo : lo + chunk], answers[lo : lo + chunk]
             b, a, codes = t._b[i, None], t._a[i, None], t._category_code[i]
