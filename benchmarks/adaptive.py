@@ -40,6 +40,7 @@ from adaptive_eval.questions import chance_accuracy, load_categories
 
 BUDGETS = (10, 25, 50, 100, 200, 400)
 SIMULATED = "default CAT on answers simulated from the bank's 2PL (no misfit)"
+DEFAULT = "default (balanced, top-5, twins discounted, w = 0.5, category SD 0.5)"
 CONFIGS = {
     "random+irt": dict(selection="random"),
     "cat: plain maximum information": dict(content_balancing=False, randomesque=1,
@@ -51,7 +52,7 @@ CONFIGS = {
     "default, no curve correction": dict(correct_accuracy=False),
     "default, N(0, 1) prior without its tail": dict(prior_tail=0.0),
     "default, point estimates from L^w too": dict(temper_estimates=True),
-    "default (balanced, top-5, twins discounted, w = 0.5, category SD 0.5)": dict(),
+    DEFAULT: dict(),
 }
 
 
@@ -132,10 +133,9 @@ def plot(results: Path, path: Path) -> None:
 
     saved = json.loads(results.read_text())
     table, k = saved["table"], list(BUDGETS)
-    default = next(name for name in table if name.startswith("default ("))
     lines = [("random questions, plain mean", table["random+mean"], "C7", "-"),
              ("random questions, IRT score", table["random+irt"], "C1", "-"),
-             ("adaptive (default)", table[default], "C0", "-"),
+             ("adaptive (default)", table[DEFAULT], "C0", "-"),
              ("adaptive, answers simulated from the bank's 2PL", table[SIMULATED], "C0", "--")]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, row, color, style in lines:
@@ -178,7 +178,7 @@ def main() -> None:
         errors.setdefault(name, {}).setdefault(k, []).append(abs(estimate - truth))
         covered.setdefault(name, {}).setdefault(k, []).append(interval[0] <= truth <= interval[1])
 
-    banks, truths, oracle, uncorrected, bounds = {}, {}, {}, {}, {}
+    banks, truths, oracle, uncorrected, bounds, thetas = {}, {}, {}, {}, {}, {}
     for n, model in enumerate(models, start=1):  # pass 1: leave-one-out banks, oracle errors
         rest = data.drop_models([model])
         bank = calibrate(rest, "2pl", progress=lambda line: None).bank
@@ -189,6 +189,7 @@ def main() -> None:
         oracle[model] = accuracy_error_at_full_ability(bank, answers)
         full = state_at_full_ability(bank, answers, correct_accuracy=False)
         uncorrected[model] = full.expected_accuracy()[0] - truths[model]
+        thetas[model] = full.theta  # the ability from all its answers
         bounds[model] = information_bound(bank, full.theta)
         banks[model] = bank
         print(f"[{n}/{len(models)}] {model}: true accuracy {truths[model]:.3f}, error at the "
@@ -212,9 +213,8 @@ def main() -> None:
                                     misfit_sd=misfit, **config)
                 for k, (est, interval) in replay(test, answers).items():
                     add(name, k, est, interval, truth)
-        theta = state_at_full_ability(bank, answers, correct_accuracy=False).theta
         for r in range(args.repeats):
-            simulated = simulated_answers(bank, theta, np.random.default_rng([r, n, 1]))
+            simulated = simulated_answers(bank, thetas[model], np.random.default_rng([r, n, 1]))
             test = AdaptiveTest(bank, max_items=max(BUDGETS), target_se=0, seed=r,
                                 misfit_sd=misfit)
             for k, (est, interval) in replay(test, simulated).items():
@@ -250,7 +250,6 @@ def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorr
          "oracle_errors": oracle, "uncorrected_oracle_mean_abs_error": floor_uncorrected,
          "uncorrected_oracle_errors": uncorrected, "information_bound": bound}, indent=1))
     simulated = table.pop(SIMULATED)
-    default = next(row for name, row in table.items() if name.startswith("default ("))
     head = "| method | " + " | ".join(f"k={k}" for k in BUDGETS) + " |"
     lines = [
         "# Adaptive testing: leave-one-model-out on MMLU-Pro",
@@ -283,7 +282,7 @@ def write(out, table, timing, peak_mb, n_models, repeats, misfit, oracle, uncorr
               "| information bound | " + " | ".join(f"{bound[k]:.4f}" for k in BUDGETS) + " |",
               *(f"| default CAT, {kind} answers | "
                 + " | ".join(f"{row[k][0]:.4f} ({row[k][1]:.2f})" for k in BUDGETS) + " |"
-                for kind, row in (("simulated", simulated), ("real", default)))]
+                for kind, row in (("simulated", simulated), ("real", table[DEFAULT])))]
     lines += ["", "The floor: predicting each held-out model's accuracy from the ability estimated "
               f"from *all* its answers by the corrected IRT curve (`score=\"irt\"`) has mean "
               f"absolute error {floor:.4f}; by the uncorrected curve {floor_uncorrected:.4f}. "
