@@ -55,6 +55,18 @@ def test_lm_eval_samples(tmp_path):
     assert data.correct.tolist() == [1, 0]
 
 
+def test_threshold_applies_to_lm_eval_samples(tmp_path):
+    folder = tmp_path / "out" / "my-model"
+    folder.mkdir(parents=True)
+    rows = [{"doc_id": 0, "acc": 0.7, "doc": {}}, {"doc_id": 1, "acc": 0.2, "doc": {}}]
+    (folder / "samples_mmlu_2024-05-01T12-00-00.000.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(ResponseDataError, match="threshold"):
+        ResponseData.from_file(tmp_path / "out")
+    data = ResponseData.from_file(tmp_path / "out", threshold=0.5)
+    assert data.correct.tolist() == [1, 0]
+
+
 def test_threshold_turns_scores_into_correctness(tmp_path):
     path = write(tmp_path, "s.csv", "model,question_id,correct\nm,q1,0.7\nm,q2,0.2\n")
     with pytest.raises(ResponseDataError, match=r"s\.csv: row 1 .*threshold"):

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .tables import TableError, read_table
+
 LONG_COLUMNS = ("model", "question_id", "correct")
 
 
@@ -76,7 +78,7 @@ class ResponseData:
                 f"{source}: expected columns {list(LONG_COLUMNS)}; "
                 f"missing {missing}, unknown {unknown}"
             )
-        frame = frame.dropna(subset=["correct"])
+        frame = frame[~frame["correct"].isin(["", None])].dropna(subset=["correct"])
         for column in ("model", "question_id"):
             empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
             if empty.any():
@@ -121,25 +123,11 @@ class ResponseData:
         if not path.exists():
             raise ResponseDataError(f"{source}: no such file")
         if path.is_dir() or path.name.startswith("samples_"):
-            return cls.from_lm_eval(path)
-        name = path.name.lower()
+            return cls.from_lm_eval(path, threshold=threshold)
         try:
-            if name.endswith((".csv", ".csv.gz")):
-                frame = pd.read_csv(path, dtype={"model": str, "question_id": str})
-            elif name.endswith(".parquet"):
-                frame = pd.read_parquet(path)
-            elif name.endswith((".jsonl", ".jsonl.gz")):
-                frame = pd.read_json(path, lines=True, dtype={"model": str, "question_id": str})
-            else:
-                raise ResponseDataError(
-                    f"{source}: unknown format; use .csv, .csv.gz, .parquet or .jsonl"
-                )
-        except pd.errors.EmptyDataError:
-            raise ResponseDataError(f"{source}: no responses (the file is empty)") from None
-        except (ValueError, OSError) as err:
-            if isinstance(err, ResponseDataError):
-                raise
-            raise ResponseDataError(f"{source}: cannot be read: {err}") from None
+            frame = read_table(path)
+        except TableError as err:
+            raise ResponseDataError(str(err)) from None
         if set(frame.columns) >= {"question_id", "correct"} or "question_id" in frame.columns:
             return cls.from_long(frame, source=source, threshold=threshold)
         return cls.from_wide(frame, source=source, threshold=threshold)
