@@ -14,6 +14,7 @@ No pickle anywhere: tensors in safetensors, everything else JSON.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,15 @@ class ItemBank:
             return np.array([self._position[str(i)] for i in ids], dtype=np.int64)
         except KeyError as err:
             raise ItemBankError(f"question id {err.args[0]!r} is not in the bank") from None
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the ids and the float64 bytes of ``b``, ``a``, ``b_se``, ``a_se``:
+        equal for the same bank however it was loaded, different if any item or parameter
+        differs (categories and metadata do not count)."""
+        digest = hashlib.sha256(json.dumps(self.ids).encode())
+        for values in (self.b, self.a, self.b_se, self.a_se):
+            digest.update(np.ascontiguousarray(values, "<f8").tobytes())
+        return digest.hexdigest()
 
     def subset(self, ids: Sequence[str]) -> ItemBank:
         """A bank of the given items, in that order."""
