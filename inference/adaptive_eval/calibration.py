@@ -29,8 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import logsumexp
 
 from .bank import ItemBank
 from .data import ResponseData
@@ -68,7 +67,7 @@ def calibrate(
     tol: float = 1e-5,
     prior_b_sd: float = 2.0,
     prior_log_a_sd: float = 0.5,
-    chunk_cells: int = 2_000_000,
+    chunk_cells: int = 262_144,
     progress: Callable[[str], None] | None = None,
 ) -> Calibration:
     """Fit a Rasch or 2PL model to ``data`` by MML-EM (module docstring); return ``Calibration``.
@@ -129,35 +128,47 @@ def _stderr_progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+class _Chunk:
+    """A run of observed cells, sorted by examinee: ``reduceat`` over ``starts`` sums each
+    examinee's cells and ``repeat`` over ``counts`` spreads its values back onto them."""
+
+    def __init__(self, j: np.ndarray, i: np.ndarray, y: np.ndarray) -> None:
+        self.i = i.astype(np.intp)
+        self.starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+        self.owners = j[self.starts]
+        self.counts = np.diff(np.r_[self.starts, len(j)])
+        self.sign = y.astype(np.float32) * 2 - 1  # +1 right, -1 wrong
+
+
 class _EM:
     """State of the EM iterations (private: ``calibrate`` is the interface).
 
-    Sums over cells go through sparse indicator matrices (examinees x cells, items x cells),
-    one per chunk of cells, so each sum of several columns is one sparse matrix product.
+    Cells are sorted by examinee and processed in chunks small enough to stay in cache.
+    Per cell and node everything is float32, with two transcendentals per cell and node and
+    pass: the E-step's ``log P(y | theta) = min(u, 0) - log1p(exp(-|u|))`` (``u = +-z``, signed
+    by the answer) and the M-step's ``P = (1 + tanh(z / 2)) / 2``; sums over cells accumulate in
+    float64 (``reduceat`` per examinee, ``bincount`` per item).
     """
 
     def __init__(self, data, two_pl, n_nodes, prior_b_sd, prior_log_a_sd, chunk_cells):
         self.two_pl = two_pl
         self.n_j, self.n_i = data.n_models, data.n_items
         self.x, v = gauss_hermite(n_nodes)
+        self.x32 = self.x.astype(np.float32)[:, None]
         self.log_v_adj = np.log(v) + self.x**2 / 2  # adaptive GH weight correction
         self.prior_b_var, self.prior_log_a_var = prior_b_sd**2, prior_log_a_sd**2
+        j, i, y = data.model_index, data.item_index, data.correct
+        if np.any(j[1:] < j[:-1]):
+            order = np.argsort(j, kind="stable")
+            j, i, y = j[order], i[order], y[order]
         step = max(1, chunk_cells // n_nodes)
-        self.chunks = []
-        for lo in range(0, data.n_observed, step):
-            j = data.model_index[lo : lo + step]
-            i = data.item_index[lo : lo + step]
-            y = data.correct[lo : lo + step].astype(np.float32)
-            cells = np.arange(len(y))
-            ones = np.ones(len(y))
-            by_j = sparse.csr_matrix((ones, (j, cells)), shape=(self.n_j, len(y)))
-            by_i = sparse.csr_matrix((ones, (i, cells)), shape=(self.n_i, len(y)))
-            self.chunks.append((j, i, y, by_j, by_i))
+        self.chunks = [_Chunk(j[lo : lo + step], i[lo : lo + step], y[lo : lo + step])
+                       for lo in range(0, len(y), step)]
         # start: b from item p-values, theta from model accuracies, a = 1
-        n_item = sum(by_i @ np.stack([y, np.ones_like(y)], 1) for *_, y, _, by_i in self.chunks)
-        n_model = sum(by_j @ np.stack([y, np.ones_like(y)], 1) for *_, y, by_j, _ in self.chunks)
-        p_item = (n_item[:, 0] + 0.5) / (n_item[:, 1] + 1.0)
-        p_model = (n_model[:, 0] + 0.5) / (n_model[:, 1] + 1.0)
+        n_item = np.bincount(i, minlength=self.n_i)
+        n_model = np.bincount(j, minlength=self.n_j)
+        p_item = (np.bincount(i, y, self.n_i) + 0.5) / (n_item + 1.0)
+        p_model = (np.bincount(j, y, self.n_j) + 0.5) / (n_model + 1.0)
         self.b = -np.log(p_item / (1 - p_item))
         self.mode = np.log(p_model / (1 - p_model))
         self.log_a = np.zeros(self.n_i)
@@ -165,52 +176,87 @@ class _EM:
         self.scale = np.ones(self.n_j)
         self.marginal_ll = -np.inf
 
+    def _per_examinee(self, chunk: _Chunk, values: np.ndarray, out: np.ndarray) -> None:
+        """Add each examinee's sum of ``values`` (last axis: the chunk's cells) into ``out``."""
+        out[..., chunk.owners] += np.add.reduceat(values, chunk.starts, axis=-1, dtype=np.float64)
+
     def _find_modes(self, steps: int = 2) -> None:
         """Newton steps on each examinee's log posterior; ``scale = 1/sqrt(information)``."""
-        a = np.exp(self.log_a)
+        a, b = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
         for _ in range(steps):
-            total = np.zeros((self.n_j, 2))
-            for j, i, y, by_j, _ in self.chunks:
-                p = expit(a[i] * (self.mode[j] - self.b[i]))
-                total += by_j @ np.stack([a[i] * (y - p), a[i] ** 2 * p * (1 - p)], 1)
-            grad = total[:, 0] - self.mode / self.sigma**2
-            info = total[:, 1] + 1 / self.sigma**2
+            total = np.zeros((2, self.n_j))
+            mode = self.mode.astype(np.float32)
+            for c in self.chunks:
+                ai = a[c.i]
+                t = np.tanh(0.5 * ai * (np.repeat(mode[c.owners], c.counts) - b[c.i]))
+                # y - P = (sign - tanh(z/2)) / 2, P (1 - P) = (1 - tanh(z/2)^2) / 4
+                self._per_examinee(c, np.stack([ai * (c.sign - t), ai * ai * (1 - t * t)]), total)
+            grad = 0.5 * total[0] - self.mode / self.sigma**2
+            info = 0.25 * total[1] + 1 / self.sigma**2
             self.mode += np.clip(grad / info, -2, 2)
         self.scale = 1 / np.sqrt(info)
+
+    def _cell_terms(self, c: _Chunk, a: np.ndarray, b: np.ndarray):
+        """Per cell: ``a_i``, ``m_j - b_i`` and ``s_j`` (float32)."""
+        ai = a[c.i]
+        dm = np.repeat(self.mode.astype(np.float32)[c.owners], c.counts) - b[c.i]
+        s = np.repeat(self.scale.astype(np.float32)[c.owners], c.counts)
+        return ai, dm, s
 
     def e_step(self) -> None:
         """Adaptive nodes ``theta_jq`` and posterior weights ``w_jq`` (module docstring)."""
         self._find_modes()
         self.nodes = self.mode[:, None] + self.scale[:, None] * self.x[None, :]
-        a = np.exp(self.log_a)
-        loglik = np.zeros_like(self.nodes)
-        for j, i, y, by_j, _ in self.chunks:
-            z = (a[i, None] * (self.nodes[j] - self.b[i, None])).astype(np.float32)
-            ll = log_expit(z) - (1 - y)[:, None] * z  # log P or log(1 - P)
-            loglik += by_j @ ll.astype(np.float64)
+        a, b = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
+        loglik = np.zeros((len(self.x), self.n_j))
+        for c in self.chunks:
+            ai, dm, s = self._cell_terms(c, a, b)
+            sa = c.sign * ai
+            u = self.x32 * (sa * s) + sa * dm  # z signed by the answer: log P(y) = log sigmoid(u)
+            e = np.abs(u)
+            np.negative(e, out=e)
+            np.exp(e, out=e)
+            np.log1p(e, out=e)
+            np.minimum(u, 0, out=u)
+            u -= e
+            self._per_examinee(c, u, loglik)
         log_prior = -0.5 * (self.nodes / self.sigma) ** 2 - np.log(self.sigma * np.sqrt(2 * np.pi))
-        log_w = loglik + log_prior + self.log_v_adj[None, :]
+        log_w = loglik.T + log_prior + self.log_v_adj[None, :]
         norm = logsumexp(log_w, axis=1, keepdims=True)
         self.weights = np.exp(log_w - norm)
         self.marginal_ll = float(np.sum(norm) + np.sum(np.log(self.scale)))
 
     def _item_information(self):
         """Gradient and 2 x 2 information of the expected complete-data log posterior,
-        in ``(log a, b)``: columns ``g_log_a, g_b, I_log_a, I_b, I_cross``."""
+        in ``(log a, b)``: columns ``g_log_a, g_b, I_log_a, I_b, I_cross``.
+
+        Per cell, with ``d_q = theta_jq - b_i = dm + s x_q``, ``r_q = y - P_q`` and
+        ``v_q = P_q (1 - P_q)``, the sums over nodes ``sum_q w_q r_q d_q`` etc. are combinations
+        of the moments ``R_k = sum_q w_q r_q x_q^k`` (k = 0, 1), ``V_k`` (k = 0, 1, 2).
+        """
+        a32, b32 = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
+        weights = self.weights.T.astype(np.float32)
+        x = self.x32[:, 0]
+        sums = np.zeros((5, self.n_i))
+        for c in self.chunks:
+            ai, dm, s = self._cell_terms(c, a32, b32)
+            half = 0.5 * ai
+            t = np.tanh(self.x32 * (half * s) + half * dm)  # tanh(z/2), P = (1 + t) / 2
+            w = np.repeat(weights[:, c.owners], c.counts, axis=1)
+            wr = w * (c.sign - t)  # 2 w (y - P)
+            t *= t
+            np.subtract(1, t, out=t)
+            wv = w * t  # 4 w P (1 - P)
+            r0, r1 = wr.sum(0), x @ wr
+            v0, v1, v2 = wv.sum(0), x @ wv, (x * x) @ wv
+            terms = (dm * r0 + s * r1, r0, dm * (dm * v0 + 2 * s * v1) + s * s * v2, v0,
+                     dm * v0 + s * v1)
+            for k, term in enumerate(terms):
+                sums[k] += np.bincount(c.i, term, self.n_i)
+        s_rd, s_r, s_vdd, s_v, s_vd = sums  # of 2 w (y - P) and 4 w P (1 - P) terms
         a = np.exp(self.log_a)
-        n_q = len(self.x)
-        sums = np.zeros((self.n_i, 5 * n_q))  # per item: sums over its cells, per node
-        for j, i, y, _, by_i in self.chunks:
-            d = (self.nodes[j] - self.b[i, None]).astype(np.float32)
-            p = expit(a[i, None].astype(np.float32) * d)
-            w = self.weights[j].astype(np.float32)
-            wr = w * (y[:, None] - p)
-            wv = w * p * (1 - p)
-            # a_i is constant over an item's cells: sum first, scale by a_i on the small result
-            sums += by_i @ np.hstack([wr * d, wr, wv * d * d, wv, wv * d]).astype(np.float64)
-        s_rd, s_r, s_vdd, s_v, s_vd = sums.reshape(self.n_i, 5, n_q).sum(axis=2).T
-        total = np.stack([a * s_rd, -a * s_r, a**2 * s_vdd, a**2 * s_v, -(a**2) * s_vd], 1)
-        g_la, g_b, i_ll, i_bb, i_lb = total.T
+        g_la, g_b = 0.5 * a * s_rd, -0.5 * a * s_r
+        i_ll, i_bb, i_lb = 0.25 * a**2 * s_vdd, 0.25 * a**2 * s_v, -0.25 * a**2 * s_vd
         g_b = g_b - self.b / self.prior_b_var
         i_bb = i_bb + 1 / self.prior_b_var
         g_la = g_la - self.log_a / self.prior_log_a_var
