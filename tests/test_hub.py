@@ -1,4 +1,5 @@
-"""Publish to and load from a Hub-protocol server with the real huggingface_hub client.
+"""Publish to (``adaptive_eval.publish``) and load from (``adaptive_eval.hub``) a Hub-protocol
+server with the real huggingface_hub client.
 
 The server (tests/hub_server.py) stores commits on disk; ``hub`` points HF_ENDPOINT, the token
 and an empty HF cache at it for each test.
@@ -6,6 +7,7 @@ and an empty HF cache at it for each test.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,8 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from adaptive_eval import hub as hubmod
+from adaptive_eval import publish as publishmod
 from adaptive_eval.bank import ItemBank
-from adaptive_eval.hub import ArtifactNotFound, PublishError, publish, resolve_artifact
+from adaptive_eval.cli import main as cli_main
+from adaptive_eval.hub import ArtifactNotFound, resolve_artifact
+from adaptive_eval.publish import PublishError, publish
 from hub_server import HubServer, hub_fixture, point_client_at  # noqa: F401 (fixture `hub`)
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
@@ -148,7 +153,7 @@ def test_a_folder_with_pickle_is_refused(hub: HubServer, tmp_path, name):
 def test_numeric_npy_is_not_pickle(tmp_path):
     make_bank(tmp_path / "bank")
     np.save(tmp_path / "bank" / "extra.npy", np.arange(3.0))
-    assert hubmod.check_publishable(tmp_path / "bank") == "item-bank"
+    assert publishmod.check_publishable(tmp_path / "bank") == "item-bank"
 
 
 @pytest.mark.parametrize("breakage, message", [
@@ -170,7 +175,30 @@ def test_publish_checks_card_config_and_loading(tmp_path, breakage, message):
     else:
         (folder / "params.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(PublishError, match=message):
-        hubmod.check_publishable(folder)
+        publishmod.check_publishable(folder)
+
+
+def test_cli_publish_checks_and_loads_the_artifact_once(hub: HubServer, tmp_path, monkeypatch,
+                                                        capsys):
+    make_bank(tmp_path / "bank")
+    loads = []
+    real = publishmod._load_artifact
+    monkeypatch.setattr(publishmod, "_load_artifact",
+                        lambda folder, kind: loads.append(kind) or real(folder, kind))
+    assert cli_main(["publish", str(tmp_path / "bank"), "--repo-id", "org/bank", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kind"] == "item-bank" and out["commit_url"].startswith(hub.url)
+    assert loads == ["item-bank"]
+
+
+def test_the_resolver_does_not_import_what_it_resolves():
+    """hub.py finds artifacts; loading and publishing them is elsewhere (no import circle)."""
+    code = ("import sys, adaptive_eval.hub; print(sorted(m for m in sys.modules if m in "
+            "('adaptive_eval.predictor', 'adaptive_eval.generator', 'adaptive_eval.publish', "
+            "'torch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_model_card_must_name_the_configs_base_model(tmp_path):
@@ -181,7 +209,7 @@ def test_model_card_must_name_the_configs_base_model(tmp_path):
     (folder / "README.md").write_text(
         "---\nlicense: apache-2.0\nlibrary_name: adaptive-eval\n---\n")
     with pytest.raises(PublishError, match="base_model"):
-        hubmod.check_publishable(folder)
+        publishmod.check_publishable(folder)
 
 
 def test_offline_mode_with_a_warm_cache(hub: HubServer, tmp_path, monkeypatch):
@@ -299,8 +327,6 @@ def test_wheel_ships_the_embedded_defaults(tmp_path):
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf-home"))
     out = subprocess.run([str(python), "-c", script, *names], cwd=tmp_path, env=env, check=True,
                          capture_output=True, text=True).stdout
-    import json
-
     result = json.loads(out)
     assert result["package"].startswith(site)  # the wheel, not the checkout
     assert result["folder"] == f"{site}/adaptive_eval/embedded/mmlu-pro-bank"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,9 @@ import numpy as np
 from huggingface_hub import DatasetCardData
 from safetensors.numpy import load_file, save_file
 
+from .banks import CATALOG, bank_info, local_folder
 from .cards import render_card
+from .hub import resolve_artifact
 from .irt import prob
 
 ARTIFACT = "item-bank"
@@ -105,6 +107,62 @@ class ItemBank:
             dict(self.metadata), dict(self.abilities),
         )
 
+    def extend(
+        self,
+        ids: Sequence[str],
+        params: Mapping[str, np.ndarray],
+        categories: Sequence[str | None] | None = None,
+        predicted_by: str | None = None,
+    ) -> ItemBank:
+        """A new bank: this bank's items, then new items with *predicted* parameters.
+
+        ``params`` holds one entry per new id: ``b`` and ``b_se`` (the predicted difficulty and its
+        predictive SE), and ``a``/``a_se`` when discrimination was predicted too, as
+        ``DifficultyPredictor.predict_parameters`` returns them. New items are marked
+        ``predicted``. Discrimination: ``a = 1`` in a Rasch bank; in a 2PL bank the predicted
+        ``a`` when given, else the median ``a`` of the bank's calibrated items with their SD as
+        ``a_se``. ``categories`` (one per new id, ``None`` for unknown) extends the bank's
+        category list; ``predicted_by`` is recorded in ``metadata["predicted_by"]``.
+        """
+        ids = [str(i) for i in ids]
+        n = len(ids)
+        b = np.asarray(params["b"], dtype=np.float64)
+        b_se = np.asarray(params["b_se"], dtype=np.float64)
+        if b.shape != (n,) or b_se.shape != (n,):
+            raise ItemBankError(f"{n} new ids but predictions of shape b {b.shape}, "
+                                f"b_se {b_se.shape}")
+        if categories is not None and len(categories) != n:
+            raise ItemBankError(f"{n} new ids but {len(categories)} categories")
+        clash = sorted(set(ids) & set(self.ids)) or sorted({i for i in ids if ids.count(i) > 1})
+        if clash:
+            raise ItemBankError(f"question ids already in the bank or repeated: {clash[:5]}")
+        if self.model == "rasch":
+            a, a_se = np.ones(n), np.zeros(n)
+        elif "a" in params:
+            a = np.asarray(params["a"], dtype=np.float64)
+            a_se = np.asarray(params.get("a_se", np.zeros(n)), dtype=np.float64)
+        else:
+            calibrated = self.a[~self.predicted] if (~self.predicted).any() else self.a
+            a, a_se = np.full(n, np.median(calibrated)), np.full(n, np.std(calibrated))
+        category = None
+        if self.category is not None:
+            new = list(categories) if categories is not None else [None] * n
+            category = list(self.category) + [c if c is not None else "unknown" for c in new]
+        metadata = dict(self.metadata)
+        if predicted_by is not None:
+            metadata["predicted_by"] = predicted_by
+        return ItemBank(
+            ids=list(self.ids) + ids,
+            b=np.concatenate([self.b, b]),
+            a=np.concatenate([self.a, a]),
+            b_se=np.concatenate([self.b_se, b_se]),
+            a_se=np.concatenate([self.a_se, a_se]),
+            predicted=np.concatenate([self.predicted, np.ones(n, bool)]),
+            category=category,
+            metadata=metadata,
+            abilities=dict(self.abilities),
+        )
+
     def assign_categories(self, category: dict[str, str]) -> None:
         """Set each item's category from ``{question_id: category}`` ("unknown" if absent)."""
         self.category = [category.get(i, "unknown") for i in self.ids]
@@ -143,7 +201,8 @@ class ItemBank:
                   "metadata": self.metadata, "abilities": self.abilities}
         (folder / "config.json").write_text(json.dumps(config, indent=2))
         card_data = DatasetCardData(
-            license="apache-2.0", library_name="adaptive-eval", tags=["irt", "adaptive-testing"]
+            license=self.metadata.get("license", "apache-2.0"), library_name="adaptive-eval",
+            tags=["irt", "adaptive-testing"],
         )
         variables = {"summary": self.summary(), "metadata": self.metadata,
                      "n_abilities": len(self.abilities)} | (card_variables or {})
@@ -152,11 +211,13 @@ class ItemBank:
 
     @classmethod
     def load(cls, path_or_repo_id: str | Path | None = None, *, revision: str | None = None):
-        """Load a bank from a folder, a Hub dataset repo id, or (None) the embedded default."""
+        """Load a bank from a folder, a bank name of the catalog (``banks.CATALOG``: its local
+        copy, else its Hub repo), a Hub dataset repo id, or (None) the embedded default."""
         folder = Path(path_or_repo_id) if path_or_repo_id is not None else None
+        if isinstance(path_or_repo_id, str) and not folder.is_dir() and "/" not in path_or_repo_id:
+            folder = local_folder(bank_info(path_or_repo_id).name)  # unknown names: the list
+            path_or_repo_id = folder or CATALOG[path_or_repo_id].repo_id
         if folder is None or not folder.is_dir():
-            from .hub import resolve_artifact
-
             folder = resolve_artifact(path_or_repo_id, kind=ARTIFACT, revision=revision)
         try:
             config = json.loads((folder / "config.json").read_text())

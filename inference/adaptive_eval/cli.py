@@ -115,20 +115,23 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from .predictor import DifficultyPredictor, extend_bank
+    # the predictor loads torch and transformers: imported only when predicting
+    from .bank import ItemBank
+    from .predictor import DifficultyPredictor
 
     predictor = DifficultyPredictor.from_pretrained(args.predictor)
     ids, texts, categories = _predict_inputs(args)
-    b, se = predictor.predict(texts, categories)
-    payload = [{"text": t, "difficulty": float(d), "se": float(s)} for t, d, s in zip(texts, b, se)]
+    params = predictor.predict_parameters(texts, categories)
+    payload = [{"text": t, "difficulty": float(d), "se": float(s)}
+               for t, d, s in zip(texts, params["b"], params["b_se"])]
     if ids is not None:
         for row, question_id in zip(payload, ids):
             row["question_id"] = question_id
     if args.bank and args.out:
-        from .bank import ItemBank
-
-        extended = extend_bank(ItemBank.load(args.bank), ids or [f"new-{k}" for k in
-                               range(len(texts))], texts, predictor, categories)
+        new_ids = ids or [f"new-{k}" for k in range(len(texts))]
+        extended = ItemBank.load(args.bank).extend(
+            new_ids, params, categories,
+            predicted_by=f"{predictor.config.artifact}: {predictor.config.encoder}")
         extended.save(args.out)
         _progress(f"saved {extended!r} to {args.out}")
     human = "\n".join(f"{r['difficulty']:+.2f} +/- {r['se']:.2f}  {r['text'][:90]}"
@@ -153,7 +156,7 @@ def _predict_inputs(args):
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from .generator import QuestionGenerator
+    from .generator import QuestionGenerator  # torch, transformers, peft: only when generating
 
     generator = QuestionGenerator.from_pretrained(args.generator)
     items = generator.generate(difficulty=args.difficulty, n=args.n, category=args.category,
@@ -169,11 +172,11 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
-    from .hub import check_publishable, publish
+    from .publish import artifact_kind, publish  # loads every artifact kind (torch)
 
-    kind = check_publishable(args.model_dir)
     url = publish(args.model_dir, args.repo_id, private=args.private,
                   revision_note=args.revision_note, token=args.token)
+    kind = artifact_kind(args.model_dir)
     _emit(args, {"repo_id": args.repo_id, "commit_url": url, "kind": kind},
           f"published {kind} {args.model_dir} to {args.repo_id}: {url}")
 

@@ -27,6 +27,9 @@ Artifact folder (also a Hub model repo): ``config.json`` (the :class:`GeneratorC
 questions, no text) and ``README.md`` (model card from ``templates/question_generator.md``). The
 base model is not stored: it is resolved by ``resolve_base_model`` (offline from PyPI for
 SmolLM2-135M-Instruct).
+
+Training (SFT, then GRPO with a reward from the predictor) is ``training/train_generator.py``; its
+reward functions are built on ``parse_item``, ``OPTION_LINE`` and ``predict_items`` from here.
 """
 
 from __future__ import annotations
@@ -37,17 +40,20 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
+from huggingface_hub import ModelCardData
+from peft import PeftModel
 from safetensors.numpy import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .bank import ItemBank
 from .base_models import SMOLLM2, resolve_base_model
-
-if TYPE_CHECKING:
-    from .bank import ItemBank
-    from .predictor import DifficultyPredictor
+from .cards import render_card
+from .hub import resolve_artifact
+from .predictor import DifficultyPredictor, question_text
 
 ARTIFACT = "question-generator"
 LETTERS = "ABCDEFGHIJ"  # at most 10 options
@@ -96,7 +102,8 @@ def format_item(question: str, options: Sequence[str], answer_index: int) -> str
     return text
 
 
-_OPTION = re.compile(r"^([A-J])\. (.*)$")
+#: one option line of an item: ``"A. text"`` (group 1 the letter, group 2 the text)
+OPTION_LINE = re.compile(r"^([A-J])\. (.*)$")
 _ANSWER = re.compile(r"^Answer: ([A-J])$")
 
 
@@ -122,7 +129,7 @@ def parse_item(text: str) -> ParsedItem:
     options: list[str] = []
     k = first_option
     while k < len(lines):
-        match = _OPTION.match(lines[k])
+        match = OPTION_LINE.match(lines[k])
         if not match:
             break
         if match.group(1) != LETTERS[len(options)]:
@@ -264,6 +271,9 @@ class GeneratorConfig:
     max_jaccard: float = 0.5
     """Items whose shingle Jaccard with a training question reaches this are dropped."""
     shingle_size: int = 5
+    training_question_ids: list[str] = field(default_factory=list)
+    """Bank ids of the questions the adapter was fine-tuned on (the dedup index holds their
+    shingles); empty when not recorded."""
     training: dict = field(default_factory=dict)
     """The settings and numbers of the training run (informational)."""
     artifact: str = ARTIFACT
@@ -294,8 +304,6 @@ class GeneratedItem:
 
     def text(self) -> str:
         """The predictor's canonical text (``predictor.question_text``)."""
-        from .predictor import question_text
-
         return question_text(self.question, self.options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -323,8 +331,6 @@ class QuestionGenerator:
     @staticmethod
     def load_base(base_model: str = SMOLLM2, revision: str | None = None) -> tuple[Any, Any]:
         """``(model, tokenizer)`` of a base causal LM, offline where it must be (fp32, eval)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         folder = resolve_base_model(base_model, revision)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         if tokenizer.pad_token is None:
@@ -334,14 +340,12 @@ class QuestionGenerator:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path | None = None, revision: str | None = None,
-                        predictor: DifficultyPredictor | None = None) -> QuestionGenerator:
+                        predictor: DifficultyPredictor | None = None, trainable: bool = False
+                        ) -> QuestionGenerator:
         """Load: ``None`` = the embedded ``models/question-generator``; a local folder; or a Hub
         repo id (with ``revision``). The base model comes from ``resolve_base_model``. Returns the
-        generator with its model in eval mode."""
-        from peft import PeftModel
-
-        from .hub import resolve_artifact
-
+        generator with its model in eval mode; ``trainable=True`` leaves the adapter's weights
+        trainable (to continue training it)."""
         folder = resolve_artifact(name_or_path, kind=ARTIFACT, revision=revision)
         try:
             config = GeneratorConfig.from_dict(json.loads((folder / "config.json").read_text()))
@@ -349,17 +353,13 @@ class QuestionGenerator:
             raise ValueError(f"{folder}/config.json is not a question-generator config: {err}") \
                 from None
         base, tokenizer = cls.load_base(config.base_model, config.base_model_revision)
-        model = PeftModel.from_pretrained(base, str(folder)).eval()
+        model = PeftModel.from_pretrained(base, str(folder), is_trainable=trainable).eval()
         dedup = NearDuplicateIndex.load(folder / DEDUP_FILE) if (folder / DEDUP_FILE).exists() \
             else None
         return cls(model, tokenizer, config, dedup, predictor)
 
     def save_pretrained(self, folder: str | Path, card_variables: dict | None = None) -> Path:
         """Write the artifact folder (module docstring): adapter, config, dedup index, card."""
-        from huggingface_hub import ModelCardData
-
-        from .cards import render_card
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if not hasattr(self.model, "peft_config"):
@@ -386,8 +386,6 @@ class QuestionGenerator:
     def predictor(self) -> DifficultyPredictor:
         """The reranking predictor (``config.predictor``, loaded on first use)."""
         if self._predictor is None:
-            from .predictor import DifficultyPredictor
-
             self._predictor = DifficultyPredictor.from_pretrained(self.config.predictor)
         return self._predictor
 
@@ -443,8 +441,6 @@ class QuestionGenerator:
         except ItemFormatError:
             return None
         if self.dedup is not None and len(self.dedup):
-            from .predictor import question_text
-
             if self.dedup.max_jaccard(question_text(item.question, item.options)) \
                     >= self.config.max_jaccard:
                 return None
@@ -493,89 +489,35 @@ class QuestionGenerator:
                               difficulty, float(pred[k]), float(se[k]), cats[k]) for k in order]
 
 
+# ---- predicted difficulty, banks ------------------------------------------------------------
+
+
+def known_categories(predictor: DifficultyPredictor, categories: Sequence[str | None] | None
+                     ) -> list[str | None] | None:
+    """``categories`` with those the predictor was not trained on replaced by ``None`` (text only);
+    ``None`` when the predictor takes no category input."""
+    known = set(predictor.config.categories)
+    if not known or categories is None:
+        return None
+    return [c if c in known else None for c in categories]
+
+
 def predict_items(predictor: DifficultyPredictor, items: Sequence[ParsedItem],
                   categories: Sequence[str | None] | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """``predictor.predict`` on the canonical texts of parsed items; categories the predictor
     does not know become ``None``."""
-    from .predictor import question_text
-
     texts = [question_text(i.question, i.options) for i in items]
-    known = set(predictor.config.categories)
-    cats = None
-    if known and categories is not None:
-        cats = [c if c in known else None for c in categories]
-    return predictor.predict(texts, cats)
-
-
-# ---- rewards (stage 2 of training) ------------------------------------------------------------
-
-
-def format_reward(completions: Sequence[Any], **_: Any) -> list[float]:
-    """1.0 for a well-formed item (``parse_item``); a malformed one gets partial credit, 0.1 for
-    each part it has (starts with ``"Question: "``, has an ``"A. "`` line, has 4+ option lines,
-    has an ``"Answer: "`` line), so RL gets a signal before the format is learnt. TRL
-    reward-function signature."""
-    return [_format_score(_completion_text(c)) for c in completions]
-
-
-def _format_score(text: str) -> float:
-    if is_well_formed(text):
-        return 1.0
-    lines = text.strip().split("\n")
-    parts = [lines[0].startswith("Question: "), any(line.startswith("A. ") for line in lines),
-             sum(bool(_OPTION.match(line)) for line in lines) >= MIN_OPTIONS,
-             any(line.startswith("Answer: ") for line in lines)]
-    return 0.1 * sum(parts)
-
-
-class DifficultyReward:
-    """``-|predictor(item) - target|`` for a well-formed item, ``-penalty`` for a malformed one.
-
-    Called by TRL's ``GRPOTrainer`` as ``reward(completions=..., target_difficulty=[...],
-    category=[...], ...)`` (dataset columns come as keyword lists). ``calls`` counts the calls.
-    """
-
-    __name__ = "difficulty_reward"
-
-    def __init__(self, predictor: DifficultyPredictor, penalty: float = 3.0) -> None:
-        self.predictor = predictor
-        self.penalty = float(penalty)
-        self.calls = 0
-
-    def __call__(self, completions: Sequence[Any], target_difficulty: Sequence[float],
-                 category: Sequence[str | None] | None = None, **_: Any) -> list[float]:
-        self.calls += 1
-        rewards = [-self.penalty] * len(completions)
-        parsed = []
-        for k, c in enumerate(completions):
-            try:
-                parsed.append((k, parse_item(_completion_text(c))))
-            except ItemFormatError:
-                pass
-        if parsed:
-            cats = [category[k] for k, _ in parsed] if category is not None else None
-            pred, _se = predict_items(self.predictor, [p for _, p in parsed], cats)
-            for (k, _item), b in zip(parsed, pred, strict=True):
-                rewards[k] = -abs(float(b) - float(target_difficulty[k]))
-        return rewards
-
-
-def _completion_text(completion: Any) -> str:
-    if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}]
-        return completion[-1]["content"] if completion else ""
-    return str(completion)
-
-
-# ---- banks ------------------------------------------------------------------------------------
+    return predictor.predict(texts, known_categories(predictor, categories))
 
 
 def add_to_bank(bank: ItemBank, items: Sequence[GeneratedItem], predictor: DifficultyPredictor,
                 id_prefix: str = "generated-") -> ItemBank:
-    """A new bank: ``bank``'s items, then ``items`` as *predicted* items (ids ``id_prefix`` +
-    a SHA-256 prefix of the item text), via ``predictor.extend_bank``."""
-    from .predictor import extend_bank
-
+    """A new bank: ``bank``'s items, then ``items`` as *predicted* items (``ItemBank.extend``)
+    with ids ``id_prefix`` + a SHA-256 prefix of the item text."""
     texts = [i.text() for i in items]
     ids = [id_prefix + hashlib.sha256(t.encode()).hexdigest()[:12] for t in texts]
-    return extend_bank(bank, ids, texts, predictor, categories=[i.category for i in items])
+    categories = [i.category for i in items]
+    params = predictor.predict_parameters(texts, known_categories(predictor, categories))
+    return bank.extend(ids, params, categories,
+                       predicted_by=f"{predictor.config.artifact}: {predictor.config.encoder}")

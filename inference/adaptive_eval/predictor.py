@@ -44,18 +44,17 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import AutoModel, AutoTokenizer
 
-from .base_models import MINILM, resolve_base_model
-
-if TYPE_CHECKING:
-    from .bank import ItemBank
+from .base_models import MINILM, resolve_base_model, user_cache_dir
+from .hub import resolve_artifact
 
 ARTIFACT = "difficulty-predictor"
 WEIGHTS = "model.safetensors"
@@ -121,11 +120,8 @@ def question_text(question: str, options: Sequence[str] | str | None = None) -> 
 
 
 def cache_dir() -> Path:
-    """The user's cache folder for adaptive-eval (``$ADAPTIVE_EVAL_CACHE`` wins)."""
-    if os.environ.get("ADAPTIVE_EVAL_CACHE"):
-        return Path(os.environ["ADAPTIVE_EVAL_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "adaptive-eval"
+    """The user's cache folder for adaptive-eval (``base_models.user_cache_dir``)."""
+    return user_cache_dir()
 
 
 def text_key(text: str) -> str:
@@ -206,8 +202,6 @@ class DifficultyPredictor(
             config = PredictorConfig.from_dict(config)
         self.config = config
         self._hub_mixin_config = config  # save_pretrained writes the live config
-        from transformers import AutoModel, AutoTokenizer
-
         folder = resolve_base_model(config.encoder, config.encoder_revision)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.encoder = AutoModel.from_pretrained(folder)
@@ -432,8 +426,6 @@ class DifficultyPredictor(
     ) -> DifficultyPredictor:
         """Load a predictor: no argument = the embedded default ``models/difficulty-predictor``;
         a local folder; or a Hub repo id (with ``revision``). Returns the model in eval mode."""
-        from .hub import resolve_artifact
-
         source = resolve_artifact(pretrained_model_name_or_path, kind=ARTIFACT, revision=revision)
         return super().from_pretrained(str(source), revision=revision, **kwargs)
 
@@ -480,56 +472,3 @@ class DifficultyPredictor(
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
 
-
-def extend_bank(
-    bank: ItemBank,
-    ids: Sequence[str],
-    texts: Sequence[str],
-    predictor: DifficultyPredictor,
-    categories: Sequence[str | None] | None = None,
-    batch_size: int = 64,
-) -> ItemBank:
-    """A new bank: ``bank``'s items, then the new items with parameters predicted from ``texts``.
-
-    New items are marked ``predicted``; ``b`` is the predicted difficulty and ``b_se`` its
-    predictive SE (``config.residual_sd``). Discrimination: for a Rasch bank ``a = 1``; for a 2PL
-    bank the predicted ``a`` (``a_se = a * log_a_residual_sd``) when the head predicts it, else the
-    median ``a`` of the bank's calibrated items with their SD as ``a_se``. Predictions are on the
-    scale of the bank the predictor was trained on (MMLU-Pro 2PL, abilities ~ N(0, 1)).
-    ``categories`` (one per text, or None) feeds the predictor and the bank's category list.
-    """
-    from .bank import ItemBank, ItemBankError
-
-    ids = [str(i) for i in ids]
-    texts = _check_texts(texts)
-    if len(ids) != len(texts):
-        raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
-    clash = sorted(set(ids) & set(bank.ids)) or sorted({i for i in ids if ids.count(i) > 1})
-    if clash:
-        raise ItemBankError(f"question ids already in the bank or repeated: {clash[:5]}")
-    out = predictor.predict_parameters(texts, categories, batch_size=batch_size)
-    n = len(ids)
-    if bank.model == "rasch":
-        a, a_se = np.ones(n), np.zeros(n)
-    elif "a" in out:
-        a, a_se = out["a"], out["a_se"]
-    else:
-        calibrated = bank.a[~bank.predicted] if (~bank.predicted).any() else bank.a
-        a, a_se = np.full(n, np.median(calibrated)), np.full(n, np.std(calibrated))
-    category = None
-    if bank.category is not None:
-        new = list(categories) if categories is not None else [None] * n
-        category = list(bank.category) + [c if c is not None else "unknown" for c in new]
-    metadata = dict(bank.metadata)
-    metadata["predicted_by"] = predictor.config.artifact + ": " + predictor.config.encoder
-    return ItemBank(
-        ids=list(bank.ids) + ids,
-        b=np.concatenate([bank.b, out["b"]]),
-        a=np.concatenate([bank.a, a]),
-        b_se=np.concatenate([bank.b_se, out["b_se"]]),
-        a_se=np.concatenate([bank.a_se, a_se]),
-        predicted=np.concatenate([bank.predicted, np.ones(n, bool)]),
-        category=category,
-        metadata=metadata,
-        abilities=dict(bank.abilities),
-    )
