@@ -1,110 +1,171 @@
-"""Calibrate the MMLU-Pro item bank shipped in ``models/mmlu-pro-bank``.
+"""Calibrate the named item banks in ``models/banks/<name>`` from the shared response data.
 
-    python training/calibrate.py --responses ../shared/data/mmlu_pro/responses.csv.gz \
-        --items ../shared/data/mmlu_pro/items.csv.gz --out models/mmlu-pro-bank [--push_to_hub]
+    python training/calibrate.py --bank all --data_dir ../shared/data            # every bank
+    python training/calibrate.py --bank gsm8k --data_dir ../shared/data [--push_to_hub]
+    python training/calibrate.py --config training/configs/calibrate.yaml
+    python training/calibrate.py --responses my.csv --items my_items.csv --out my-bank  # any data
 
-1. Held-out fit: hide a random 10% of the observed cells (seed 0), fit on the rest, and report
-   AUC-ROC and log-loss of P(correct) on the hidden cells (these numbers go into the card).
-2. Held-out misfit: leave each model out, calibrate on the others, and measure the error of the
-   bank's predicted accuracy for the left-out model at the ability from all its answers; their
-   RMS is stored as ``heldout_misfit_sd`` and widens adaptive tests' intervals
-   (``adaptive_eval/misfit.py``).
-3. Fit on all cells and save the bank: parameters, their SEs, the categories of the questions
-   (no question text), the calibration models' abilities, and the dataset card.
+Each bank goes through ``adaptive_eval.build.build_bank``: held-out fit of Rasch and 2PL (the
+lower held-out log-loss wins), held-out misfit (models left out in turn), the fit on all cells,
+the items' categories, chance level and answer type, and the quality flags. For MMLU-Redux the
+flags are checked against the human ``error_type`` annotations (precision and recall for
+``wrong_groundtruth``) and the agreement goes into the card. The card states the source, the
+licence, the models, the fit and the held-out misfit.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
-from adaptive_eval.calibration import calibrate
+import pandas as pd
+from adaptive_eval.banks import CATALOG, BankInfo, bank_info
+from adaptive_eval.build import BuiltBank, build_bank
 from adaptive_eval.data import ResponseData
-from adaptive_eval.irt import prob
-from adaptive_eval.misfit import heldout_errors, record_heldout_errors
-from adaptive_eval.questions import chance_accuracy, load_categories
+from adaptive_eval.publish import publish
+from adaptive_eval.tables import read_table
 from transformers import HfArgumentParser
 
-DATA_DESCRIPTION = (
-    "Per-question correctness of {n_models} public LLMs on MMLU-Pro ({n_items} ten-option "
-    "multiple-choice questions, 14 categories; TIGER-Lab/MMLU-Pro, Apache-2.0), from the MMLU-Pro "
-    "authors' published evaluation outputs (5-shot chain-of-thought); {n_observed} observed "
-    "responses, missing cells left missing. Models: {models}."
-)
+SOURCES = {
+    "mmlu_pro": "the MMLU-Pro authors' published evaluation outputs (TIGER-AI-Lab/MMLU-Pro, "
+                "5-shot chain-of-thought; Apache-2.0)",
+    "zeroeval": "the public task summaries of the ZeroEval project (WildEval/ZeroEval; zero-shot "
+                "chain of thought; Apache-2.0); MMLU-Redux question annotations from "
+                "aryopg/mmlu-redux (CC BY 4.0)",
+    "metabench": "metabench (adkipnis/metabench, the Open LLM Leaderboard's per-question results "
+                 "on its informative subsets; CC BY-NC-SA 4.0: this bank is licensed alike and is "
+                 "not embedded in the adaptive-eval wheel)",
+}
 
 
 @dataclass
 class CalibrateArguments:
-    responses: str = field(
-        metadata={"help": "Response data (long CSV/parquet/JSONL, wide, lm-eval)."}
-    )
-    out: str = field(default="models/mmlu-pro-bank", metadata={"help": "Bank folder to write."})
-    items: str | None = field(
-        default=None, metadata={"help": "Items file with question_id and category columns."}
-    )
-    model: str = field(default="2pl", metadata={"help": "IRT model: rasch or 2pl."})
+    bank: str | None = field(default=None, metadata={
+        "help": f"Named bank to build ({', '.join(CATALOG)}), or 'all'."})
+    data_dir: str = field(default="../shared/data", metadata={
+        "help": "Folder with the mmlu_pro/, zeroeval/ and metabench/ response data."})
+    responses: str | None = field(default=None, metadata={
+        "help": "Response data of a bank not in the catalog (long/wide/lm-eval)."})
+    items: str | None = field(default=None, metadata={
+        "help": "Items file (question_id, category, options, answer_type...) for --responses."})
+    out: str | None = field(default=None, metadata={
+        "help": "Bank folder to write (default models/banks/<name>)."})
+    model: str = field(default="auto", metadata={"help": "IRT model: rasch, 2pl or auto."})
     heldout_fraction: float = field(default=0.1, metadata={"help": "Share of cells hidden."})
+    misfit_models: int = field(default=50, metadata={
+        "help": "Models left out in turn to measure the held-out misfit (0 skips)."})
     seed: int = field(default=0, metadata={"help": "Seed of the held-out split."})
     push_to_hub: bool = field(default=False, metadata={"help": "Publish the bank after saving."})
-    hub_model_id: str | None = field(default=None, metadata={"help": "Hub dataset repo ORG/NAME."})
+    hub_model_id: str | None = field(default=None, metadata={
+        "help": "Hub dataset repo ORG/NAME (default: the catalog's repo id)."})
 
 
-def heldout_fit(data: ResponseData, model: str, fraction: float, seed: int) -> dict:
-    """Fit on all but a random ``fraction`` of observed cells; score P(correct) on the rest."""
-    from sklearn.metrics import log_loss, roc_auc_score
+def load_named(info: BankInfo, data_dir: Path) -> tuple[ResponseData, pd.DataFrame]:
+    """The responses and items of a catalog bank, from ``data_dir/<source>``."""
+    folder = data_dir / info.source
+    responses = read_table(folder / "responses.csv.gz")
+    items = read_table(folder / "items.csv.gz")
+    if info.prefix:
+        responses = responses[responses["question_id"].str.startswith(info.prefix)]
+        items = items[items["question_id"].str.startswith(info.prefix)]
+    source = f"{folder / 'responses.csv.gz'} ({info.name})"
+    return ResponseData.from_long(responses, source=source), items
 
-    hide = np.random.default_rng(seed).random(data.n_observed) < fraction
-    fit = calibrate(data.select(~hide), model, progress=_stderr)
-    theta = np.array([fit.abilities[m].theta for m in data.models])
-    items = data.item_index[hide]
-    p = prob(theta[data.model_index[hide]], fit.bank.b[items], fit.bank.a[items])
-    y = data.correct[hide]
-    return {"auc": float(roc_auc_score(y, p)), "log_loss": float(log_loss(y, p)),
-            "n_hidden": int(hide.sum()), "seed": seed, "fraction": fraction,
-            "seconds": round(fit.seconds, 2)}
+
+def flag_agreement(built: BuiltBank, items: pd.DataFrame) -> dict | None:
+    """Precision and recall of the quality flags against human ``error_type`` annotations
+    (``wrong_groundtruth``), over the annotated items; None without annotations."""
+    if "error_type" not in items.columns:
+        return None
+    annotated = items[items["error_type"].astype(str).str.strip() != ""]
+    if annotated.empty:
+        return None
+    wrong = set(annotated.loc[annotated["error_type"] == "wrong_groundtruth", "question_id"])
+    flagged = set(built.flags) & set(annotated["question_id"])
+    hits = len(flagged & wrong)
+    return {"annotated": len(annotated), "wrong_groundtruth": len(wrong),
+            "flagged": len(flagged), "flagged_and_wrong": hits,
+            "precision": hits / len(flagged) if flagged else None,
+            "recall": hits / len(wrong) if wrong else None,
+            "base_rate": len(wrong) / len(annotated)}
+
+
+def card_text(built: BuiltBank, data: ResponseData, info: BankInfo | None,
+              agreement: dict | None) -> dict:
+    bank, heldout = built.bank, built.heldout
+    models = ", ".join(data.models[:60]) + (f" and {data.n_models - 60} more"
+                                              if data.n_models > 60 else "")
+    where = SOURCES.get(info.source, "") if info else ""
+    description = (
+        f"Per-question correctness of {data.n_models} models on "
+        f"{info.benchmark if info else 'the benchmark'} ({data.n_items} questions, answer type "
+        f"`{bank.metadata.get('answer_type', 'unknown')}`), {data.n_observed} observed responses, "
+        f"missing cells left missing; from {where or 'the given response file'}. "
+        f"Licence: {bank.metadata.get('license', 'see the source')}. Models: {models}.")
+    lines = ["| model | held-out log-loss | AUC |", "|---|---|---|"] + [
+        f"| {m}{' (chosen)' if m == bank.model else ''} | {h['log_loss']:.4f} | {h['auc']:.4f} |"
+        for m, h in heldout.items()]
+    text = (f"Hiding a random {next(iter(heldout.values()))['fraction']:.0%} of the observed cells "
+            "and fitting on the rest:\n\n" + "\n".join(lines)) if heldout else ""
+    if built.misfit_errors:
+        errors = built.misfit_errors
+        text += (f"\n\nLeaving {len(errors)} models out of the calibration in turn, the bank's "
+                 "predicted accuracy for the left-out model, at the ability from all its answers, "
+                 f"is off by {bank.metadata['heldout_misfit_sd']:.4f} (RMS; largest "
+                 f"{max(errors.values(), key=abs):+.4f}); adaptive tests widen their intervals "
+                 "by it.")
+    text += (f"\n\n**Quality flags**: {len(built.flags)} items have answers that run against "
+             "ability or a slope near zero (possibly broken: a wrong key, an ambiguous question); "
+             "their ids are in `config.json` (`metadata.flags`).")
+    if agreement:
+        text += (f" Against MMLU-Redux's human annotations ({agreement['annotated']} annotated "
+                 f"items, {agreement['wrong_groundtruth']} with a wrong key): precision "
+                 f"{agreement['precision'] or 0:.2f}, recall {agreement['recall'] or 0:.2f} "
+                 f"(base rate {agreement['base_rate']:.3f}).")
+    title = f"{info.benchmark if info else 'Item'} bank ({bank.model})"
+    return {"title": title, "data_description": description, "heldout_fit": text}
+
+
+def build_one(args: CalibrateArguments, info: BankInfo | None) -> None:
+    if info is not None:
+        data, items = load_named(info, Path(args.data_dir))
+        metadata = {"name": info.name, "benchmark": info.benchmark, "license": info.license}
+        if info.chance is not None:
+            metadata["chance_accuracy"] = info.chance
+        answer_type, out = info.answer_type, Path(args.out or f"models/banks/{info.name}")
+    else:
+        data = ResponseData.from_file(args.responses)
+        items = read_table(args.items) if args.items else None
+        metadata, answer_type, out = {}, None, Path(args.out or "bank")
+    _stderr(f"{info.name if info else args.responses}: {data}")
+    misfit = args.misfit_models or 0
+    built = build_bank(data, args.model, items=items, answer_type=answer_type,
+                       misfit_models=misfit, heldout_fraction=args.heldout_fraction,
+                       seed=args.seed, metadata=metadata, progress=_stderr)
+    agreement = flag_agreement(built, items) if items is not None else None
+    if agreement:
+        built.bank.metadata["flag_agreement"] = agreement
+        _stderr(f"flags against human annotations: {agreement}")
+    repo_id = args.hub_model_id or (info.repo_id if info else None)
+    built.bank.save(out, card_variables=card_text(built, data, info, agreement)
+                    | {"repo_id": repo_id})
+    _stderr(f"saved {built.bank} to {out}")
+    if args.push_to_hub:
+        if not repo_id:
+            sys.exit("--push_to_hub needs --hub_model_id ORG/NAME")
+        _stderr(publish(out, repo_id))
 
 
 def main(args: CalibrateArguments) -> None:
-    data = ResponseData.from_file(args.responses)
-    _stderr(f"{data}")
-    score = heldout_fit(data, args.model, args.heldout_fraction, args.seed)
-    _stderr(f"held-out fit: {score}")
-    category = load_categories(args.items) if args.items else None
-    errors = heldout_errors(data, args.model, category, progress=_stderr)
-    fit = calibrate(data, args.model, progress=_stderr)
-    bank = fit.bank
-    if category:
-        bank.assign_categories(category)
-    bank.metadata["heldout"] = score
-    if args.items and (chance := chance_accuracy(args.items, bank.ids)) is not None:
-        bank.metadata["chance_accuracy"] = chance
-    record_heldout_errors(bank, errors)
-    heldout = (
-        f"Hiding a random {score['fraction']:.0%} of the observed cells (seed {score['seed']}, "
-        f"{score['n_hidden']} cells) and fitting on the rest: held-out AUC-ROC "
-        f"**{score['auc']:.4f}**, log-loss **{score['log_loss']:.4f}**.\n\n"
-        "Leaving each model out of the calibration in turn, the bank's "
-        "predicted accuracy for the left-out model, at the ability estimated from all its answers, "
-        f"is off by {bank.metadata['heldout_misfit_sd']:.4f} (RMS over models; largest "
-        f"{max(errors.values(), key=abs):+.4f}): a one-dimensional model of a 14-subject "
-        "benchmark cannot do better for a new model, so adaptive tests widen their intervals by it."
-    )
-    description = DATA_DESCRIPTION.format(
-        n_models=data.n_models, n_items=data.n_items, n_observed=data.n_observed,
-        models=", ".join(data.models),
-    )
-    bank.save(args.out, card_variables={
-        "title": "MMLU-Pro item bank (2PL)" if args.model == "2pl" else "MMLU-Pro item bank",
-        "data_description": description, "heldout_fit": heldout, "repo_id": args.hub_model_id,
-    })
-    _stderr(f"saved {bank} to {args.out}")
-    if args.push_to_hub:
-        from adaptive_eval.hub import publish
-
-        if not args.hub_model_id:
-            sys.exit("--push_to_hub needs --hub_model_id ORG/NAME")
-        _stderr(publish(args.out, args.hub_model_id))
+    if (args.bank is None) == (args.responses is None):
+        sys.exit("give --bank NAME|all or --responses FILE")
+    if args.responses:
+        build_one(args, None)
+        return
+    names = list(CATALOG) if args.bank == "all" else [args.bank]
+    for name in names:
+        build_one(args, bank_info(name))
 
 
 def _stderr(line: str) -> None:
@@ -112,5 +173,9 @@ def _stderr(line: str) -> None:
 
 
 if __name__ == "__main__":
-    (arguments,) = HfArgumentParser(CalibrateArguments).parse_args_into_dataclasses()
+    parser = HfArgumentParser(CalibrateArguments)
+    if len(sys.argv) == 3 and sys.argv[1] == "--config":
+        (arguments,) = parser.parse_yaml_file(sys.argv[2])
+    else:
+        (arguments,) = parser.parse_args_into_dataclasses()
     main(arguments)

@@ -26,43 +26,53 @@ def _emit(args: argparse.Namespace, payload, human: str) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
-    from .calibration import calibrate
+    from .build import build_bank
     from .data import ResponseData
-    from .misfit import heldout_errors, record_heldout_errors
-    from .questions import chance_accuracy, load_categories
 
-    data = ResponseData.from_file(args.responses, threshold=args.threshold)
-    _progress(f"read {data} from {args.responses}")
     if args.misfit_models < 0:
         raise ValueError(f"--misfit-models {args.misfit_models}: expected >= 0")
-    categories = load_categories(args.items) if args.items else None
-    fit = calibrate(data, args.model, progress=_progress)
-    if categories:
-        fit.bank.assign_categories(categories)
-        if (chance := chance_accuracy(args.items, fit.bank.ids)) is not None:
-            fit.bank.metadata["chance_accuracy"] = chance
-    if args.misfit_models and data.n_models > 1:
-        record_heldout_errors(fit.bank, heldout_errors(
-            data, args.model, categories, progress=_progress, max_models=args.misfit_models))
+    data = ResponseData.from_file(args.responses, threshold=args.threshold)
+    _progress(f"read {data} from {args.responses}")
+    built = build_bank(data, args.model, items=args.items, answer_type=args.answer_type,
+                       misfit_models=args.misfit_models, progress=_progress)
+    fit, bank = built.fit, built.bank
     description = f"Calibrated from `{args.responses}`."
-    fit.bank.save(args.out, card_variables={"data_description": description})
+    bank.save(args.out, card_variables={"data_description": description})
     abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}
-    payload = {"model": args.model, "n_items": len(fit.bank), "n_models": data.n_models,
+    payload = {"model": bank.model, "n_items": len(bank), "n_models": data.n_models,
                "out": str(args.out), "converged": fit.converged, "n_iter": fit.n_iter,
                "seconds": round(fit.seconds, 3), "abilities": abilities,
-               "heldout_misfit_sd": fit.bank.metadata.get("heldout_misfit_sd")}
-    summary = fit.bank.summary()
+               "heldout": built.heldout, "answer_type": bank.metadata.get("answer_type"),
+               "heldout_misfit_sd": bank.metadata.get("heldout_misfit_sd"),
+               "flags": built.flags}
+    summary = bank.summary()
     ranked = sorted(abilities.items(), key=lambda kv: -kv[1]["theta"])
+    flagged = ", ".join(list(built.flags)[:5]) + (", ..." if len(built.flags) > 5 else "")
     human = "\n".join(
-        [f"{fit.bank!r} saved to {args.out} ({fit.n_iter} EM iterations, {fit.seconds:.1f} s)",
+        [f"{bank!r} saved to {args.out} ({fit.n_iter} EM iterations, {fit.seconds:.1f} s)",
          f"difficulty b 5/50/95%: {summary['b_quantiles_5_50_95']}, "
          f"discrimination a 5/50/95%: {summary['a_quantiles_5_50_95']}",
          f"held-out misfit of the accuracy curve (RMS, after correction): "
-         f"{fit.bank.metadata.get('heldout_misfit_sd', 'not measured')}",
+         f"{bank.metadata.get('heldout_misfit_sd', 'not measured')}",
+         f"possibly broken items (answers against ability): {len(built.flags)}"
+         + (f" ({flagged})" if built.flags else ""),
          "abilities (theta +/- SE):"]
         + [f"  {m:40s} {a['theta']:+.3f} +/- {a['se']:.3f}" for m, a in ranked]
     )
     _emit(args, payload, human)
+
+
+def cmd_banks(args: argparse.Namespace) -> None:
+    from .banks import list_banks
+
+    rows = list_banks()
+    human = "\n".join(
+        [f"{'name':22s} {'benchmark':30s} {'items':>6s} {'models':>6s} {'answer type':15s} "
+         f"{'licence':16s} where"]
+        + [f"{r['name']:22s} {r['benchmark']:30s} {r['n_items'] or '-':>6} "
+           f"{r['n_models'] or '-':>6} {r['answer_type']:15s} {r['license']:16s} "
+           f"{r['path'] or 'Hub: ' + r['repo_id']}" for r in rows])
+    _emit(args, rows, human)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -98,7 +108,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     result = test.run(examinee, session=args.session, on_step=show)
     if args.plot:
-        result.plot(args.plot, title=f"{examinee.name}: adaptive evaluation")
+        from .plotting import save_result_plot  # matplotlib: only when a plot is asked for
+
+        save_result_plot(result, args.plot, title=f"{examinee.name}: adaptive evaluation")
         _progress(f"plot saved to {args.plot}")
     payload = result.to_dict()
     lo, hi = result.expected_accuracy_interval
@@ -201,13 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("calibrate", cmd_calibrate, "Fit an IRT model to response data; save a bank.")
     p.add_argument("responses", help="long CSV/CSV.gz/parquet/JSONL, wide matrix, or lm-eval "
                    "samples_*.jsonl (file or folder)")
-    p.add_argument("--model", choices=["rasch", "2pl"], default="2pl")
+    p.add_argument("--model", choices=["rasch", "2pl", "auto"], default="2pl",
+                   help="auto: the model with the lower held-out log-loss")
     p.add_argument("--out", required=True, help="bank folder to write")
-    p.add_argument("--items", help="items file with question_id,category (for categories)")
+    p.add_argument("--items", help="items file: question_id and optionally category, options, "
+                   "answer_type (categories, chance level, answer type)")
+    p.add_argument("--answer-type", choices=["multiple_choice", "numeric", "math",
+                                             "python_literal", "exact"],
+                   help="how answers are scored (default: from --items)")
     p.add_argument("--threshold", type=float, help="scores in [0,1]: correct = score >= this")
     p.add_argument("--misfit-models", type=int, default=50, help="leave up to N models out in "
                    "turn (one extra calibration each) to measure and correct the bank's accuracy "
                    "curve for new models; 0: skip")
+
+    command("banks", cmd_banks, "List the named item banks and where they are.")
 
     p = command("evaluate", cmd_evaluate, "Adaptive test of a model on a bank.")
     p.add_argument("--bank", default=None, help="bank folder or Hub dataset id (default: the "
