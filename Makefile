@@ -9,7 +9,7 @@ LLAMA_CPP := llama-cpp-python[server]==0.3.36
 DATA := ../shared/data/mmlu_pro
 ITEMS := $(if $(wildcard $(DATA)/items.csv.gz),--items $(DATA)/items.csv.gz,)
 
-.PHONY: setup demo test space lint clean
+.PHONY: setup demo test space lint clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ $(VENV)/.llama-installed: $(VENV)/.installed
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(PIP) install --no-cache-dir '$(LLAMA_CPP)'
 	touch $@
 
+# Headless Chromium for the Space's browser tests: Debian's package (never `playwright install`).
+# Needs root (or sudo) on a Debian-like machine; skipped when chromium is already on PATH.
+CHROMIUM_INSTALL := $(if $(shell id -u | grep -x 0),,sudo) apt-get
+chromium:
+	@command -v chromium >/dev/null || { \
+		DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL) update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL) install -y -qq chromium >/dev/null; }
+
 setup: $(VENV)/.installed
 
 # The main job: an adaptive evaluation of a real small LM (SmolLM2-135M-Instruct, offline from
@@ -34,7 +42,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/adaptive-eval evaluate --examinee hf:HuggingFaceTB/SmolLM2-135M-Instruct \
 		$(ITEMS) --max-items 30 --target-se 0.3 --plot demo-trajectory.png
 
-test: $(VENV)/.installed $(VENV)/.llama-installed
+test: $(VENV)/.installed $(VENV)/.llama-installed chromium
 	$(VENV)/bin/pytest
 
 lint: $(VENV)/.installed
