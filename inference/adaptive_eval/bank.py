@@ -24,6 +24,7 @@ import numpy as np
 from huggingface_hub import DatasetCardData
 from safetensors.numpy import load_file, save_file
 
+from .banks import CATALOG, bank_info, local_folder
 from .cards import render_card
 from .hub import resolve_artifact
 from .irt import prob
@@ -200,7 +201,8 @@ class ItemBank:
                   "metadata": self.metadata, "abilities": self.abilities}
         (folder / "config.json").write_text(json.dumps(config, indent=2))
         card_data = DatasetCardData(
-            license="apache-2.0", library_name="adaptive-eval", tags=["irt", "adaptive-testing"]
+            license=self.metadata.get("license", "apache-2.0"), library_name="adaptive-eval",
+            tags=["irt", "adaptive-testing"],
         )
         variables = {"summary": self.summary(), "metadata": self.metadata,
                      "n_abilities": len(self.abilities)} | (card_variables or {})
@@ -209,8 +211,12 @@ class ItemBank:
 
     @classmethod
     def load(cls, path_or_repo_id: str | Path | None = None, *, revision: str | None = None):
-        """Load a bank from a folder, a Hub dataset repo id, or (None) the embedded default."""
+        """Load a bank from a folder, a bank name of the catalog (``banks.CATALOG``: its local
+        copy, else its Hub repo), a Hub dataset repo id, or (None) the embedded default."""
         folder = Path(path_or_repo_id) if path_or_repo_id is not None else None
+        if isinstance(path_or_repo_id, str) and not folder.is_dir() and "/" not in path_or_repo_id:
+            folder = local_folder(bank_info(path_or_repo_id).name)  # unknown names: the list
+            path_or_repo_id = folder or CATALOG[path_or_repo_id].repo_id
         if folder is None or not folder.is_dir():
             folder = resolve_artifact(path_or_repo_id, kind=ARTIFACT, revision=revision)
         try:
