@@ -30,12 +30,13 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from adaptive_eval.accuracy import wilson_interval
 from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.irt import information, prob
-from adaptive_eval.misfit import accuracy_error_at_full_ability, state_at_full_ability
+from adaptive_eval.misfit import accuracy_at_full_ability, accuracy_error_at_full_ability
 from adaptive_eval.questions import chance_accuracy, load_categories
 
 BUDGETS = (10, 25, 50, 100, 200, 400)
@@ -56,13 +57,6 @@ CONFIGS = {
 }
 
 
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    p = correct / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
-
-
 def replay(test: AdaptiveTest, answers: dict[str, int], budgets=BUDGETS) -> dict[int, tuple]:
     """Run ``test`` on recorded answers; estimate and interval after each budget."""
     bank = test.bank
@@ -79,7 +73,7 @@ def replay(test: AdaptiveTest, answers: dict[str, int], budgets=BUDGETS) -> dict
 def random_mean(answers: dict[str, int], ids: list[str], rng, budgets=BUDGETS) -> dict:
     order = rng.permutation([i for i in ids if i in answers])
     y = np.array([answers[i] for i in order[: max(budgets)]])
-    return {k: (y[:k].mean(), wilson(int(y[:k].sum()), k)) for k in budgets}
+    return {k: (y[:k].mean(), wilson_interval(int(y[:k].sum()), k)) for k in budgets}
 
 
 def information_bound(bank: ItemBank, theta: float, budgets=BUDGETS) -> dict[int, float]:
@@ -187,10 +181,11 @@ def main() -> None:
         answers = data.responses_of(model)
         truths[model] = float(np.mean(list(answers.values())))
         oracle[model] = accuracy_error_at_full_ability(bank, answers)
-        full = state_at_full_ability(bank, answers, correct_accuracy=False)
-        uncorrected[model] = full.expected_accuracy()[0] - truths[model]
-        thetas[model] = full.theta  # the ability from all its answers
-        bounds[model] = information_bound(bank, full.theta)
+        theta, uncorrected_accuracy = accuracy_at_full_ability(bank, answers,
+                                                               correct_accuracy=False)
+        uncorrected[model] = uncorrected_accuracy - truths[model]
+        thetas[model] = theta  # the ability from all its answers
+        bounds[model] = information_bound(bank, theta)
         banks[model] = bank
         print(f"[{n}/{len(models)}] {model}: true accuracy {truths[model]:.3f}, error at the "
               f"ability from all its answers {oracle[model]:+.4f} (uncorrected curve "

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from adaptive import wilson  # benchmarks/adaptive.py: the same interval as random+mean there
+from adaptive_eval.accuracy import wilson_interval
 from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.examinees import examinee_from_spec
@@ -60,7 +60,7 @@ def main() -> None:
     correct = np.asarray(examinee.answer_batch([bank.ids[k] for k in picked]))
     random_seconds = time.perf_counter() - start
     reference = {"mean": float(correct.mean()), "n": args.random,
-                 "interval": list(wilson(int(correct.sum()), args.random))}
+                 "interval": list(wilson_interval(int(correct.sum()), args.random))}
     print(f"random {args.random} questions: {reference['mean']:.3f}", flush=True)
 
     result = {"date": str(date.today()), "machine": f"{platform.machine()}, {os.cpu_count()} "

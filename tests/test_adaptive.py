@@ -11,11 +11,13 @@ import warnings
 
 import numpy as np
 import pytest
-from adaptive_eval.adaptive import AdaptiveTest, SessionError, twin_groups
+from adaptive_eval.adaptive import AdaptiveTest, twin_groups
 from adaptive_eval.bank import ItemBank, ItemBankError
 from adaptive_eval.estimation import EAP, GRID, MAP, MLE, log_prior
 from adaptive_eval.irt import information, log_likelihood
+from adaptive_eval.plotting import save_result_plot
 from adaptive_eval.selection import KL, MaxInfo
+from adaptive_eval.session import SessionError
 from scipy.special import expit
 
 
@@ -59,23 +61,24 @@ def test_information_closed_form():
 
 def test_estimators_match_closed_forms():
     # one Rasch item at b = 0 answered right, N(0, 1) prior
-    b, a = np.array([0.0]), np.array([1.0])
     loglik = log_likelihood(1, GRID, 0.0, 1.0)
     prior = log_prior(0, 1)
     w = np.exp(loglik + prior)
     w /= w.sum()
-    theta, se = EAP().estimate(loglik, prior, b, a)
+    theta, se = EAP().estimate(loglik, prior)
     assert theta == pytest.approx(float(w @ GRID), abs=1e-9) and theta > 0
     # MAP solves theta = 1 - sigmoid(theta) (gradient of log posterior is zero)
-    theta_map, se_map = MAP().estimate(loglik, prior, b, a)
+    theta_map, se_map = MAP().estimate(loglik, prior)
     assert theta_map == pytest.approx(1 - expit(theta_map), abs=2e-3)
     p = expit(theta_map)
     assert se_map == pytest.approx(1 / np.sqrt(p * (1 - p) + 1), rel=1e-3)
     # MLE with all answers right stays finite (grid bound), mixed answers: the Rasch MLE
-    assert MLE().estimate(loglik, prior, b, a)[0] == GRID[-1]
+    theta_mle, se_mle = MLE().estimate(loglik, prior)
+    assert theta_mle == GRID[-1] and np.isfinite(se_mle)
     mixed = log_likelihood(1, GRID, -1.0, 1.0) + log_likelihood(0, GRID, 1.0, 1.0)
-    assert MLE().estimate(mixed, prior, np.array([-1.0, 1.0]), np.ones(2))[0] == pytest.approx(
-        0.0, abs=1e-3)
+    theta_mle, se_mle = MLE().estimate(mixed, prior)
+    assert theta_mle == pytest.approx(0.0, abs=1e-3)
+    assert se_mle == pytest.approx(1 / np.sqrt(2 * expit(1.0) * expit(-1.0)), rel=1e-3)
 
 
 def test_selection_rules():
@@ -181,11 +184,15 @@ def test_session_resumes_without_asking_twice(tmp_path):
 def test_malformed_and_mismatched_sessions(tmp_path):
     bank = make_bank()
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"type": "header", "examinee": "sim0", "bank": 2000}\nnot json\n{}\n')
+    header = {"type": "header", "examinee": "sim0", "bank": bank.fingerprint()}
+    path.write_text(json.dumps(header) + '\nnot json\n{}\n')
     with pytest.raises(SessionError, match="line 2 is not JSON"):
         AdaptiveTest(bank).run(Simulated(bank, 0), session=path)
-    path.write_text('{"type": "header", "examinee": "someone-else", "bank": 2000}\n')
+    path.write_text(json.dumps(header | {"examinee": "someone-else"}) + "\n")
     with pytest.raises(SessionError, match="examinee 'someone-else'"):
+        AdaptiveTest(bank).run(Simulated(bank, 0), session=path)
+    path.write_text('{"type": "header", "examinee": "sim0", "bank": 2000}\n')  # no fingerprint
+    with pytest.raises(SessionError, match="no bank fingerprint"):
         AdaptiveTest(bank).run(Simulated(bank, 0), session=path)
 
 
@@ -258,7 +265,7 @@ def test_replay_real_model_on_the_embedded_bank(mmlu_responses):
 def test_plot(tmp_path):
     bank = make_bank()
     result = AdaptiveTest(bank, max_items=20, target_se=0).run(Simulated(bank, 0))
-    path = result.plot(tmp_path / "trajectory.png")
+    path = save_result_plot(result, tmp_path / "trajectory.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
@@ -317,3 +324,55 @@ def test_a_model_at_chance_is_not_predicted_below_chance():
     assert predictions[0.0][0] < 0.1  # a 2PL alone goes towards 0
     with pytest.raises(ValueError, match="chance_accuracy=1.5"):
         AdaptiveTest(bank, chance_accuracy=1.5)
+
+
+def test_map_and_mle_se_use_the_tests_prior_and_the_tempered_likelihood():
+    bank = make_bank(500)
+    items, answers = np.arange(0, 60, 3), np.arange(20) % 3 == 0
+
+    def state(**settings):
+        s = AdaptiveTest(bank, **settings).start()
+        s.record_many(items, answers)
+        return s
+
+    def info(theta):
+        return float(np.sum(information(theta, bank.b[items], bank.a[items])))
+
+    # MAP: the SE is the Laplace one of the tempered posterior, with the test's own prior
+    for prior_sd in (0.5, 2.0):
+        for w in (0.5, 1.0):
+            settings = dict(estimator="map", prior_sd=prior_sd, prior_tail=0.0, likelihood_weight=w)
+            mode = state(**settings, temper_estimates=True).theta  # the tempered posterior's mode
+            expected = 1 / np.sqrt(w * info(mode) + 1 / prior_sd**2)
+            assert state(**settings).se == pytest.approx(expected, rel=2e-3)
+    # MLE: the SE of L^w is sqrt(1 / w) times that of L
+    plain, tempered = state(estimator="mle", likelihood_weight=1.0), state(estimator="mle")
+    assert plain.se == pytest.approx(1 / np.sqrt(info(plain.theta)), rel=2e-3)
+    assert tempered.se == pytest.approx(np.sqrt(2) * plain.se, rel=1e-6)
+
+
+def test_a_session_is_refused_on_another_bank_of_the_same_size(tmp_path):
+    bank, other = make_bank(), make_bank(seed=1)  # same ids and size, other parameters
+    path = tmp_path / "run.jsonl"
+    AdaptiveTest(bank, max_items=5, target_se=0).run(Simulated(bank, 0), session=path)
+    with pytest.raises(SessionError, match="another item bank") as err:
+        AdaptiveTest(other, max_items=10, target_se=0).run(Simulated(other, 0), session=path)
+    assert str(path) in str(err.value)
+    # the same bank, saved and loaded again: the session resumes
+    again = ItemBank.load(bank.save(tmp_path / "bank"))
+    assert again.fingerprint() == bank.fingerprint() != other.fingerprint()
+    result = AdaptiveTest(again, max_items=10, target_se=0).run(Simulated(again, 0), session=path)
+    assert result.n_items == 10 and len(path.read_text().splitlines()) == 11
+
+
+def test_the_fingerprint_covers_ids_and_every_parameter():
+    bank = make_bank(50)
+    changed = [ItemBank(ids=[*bank.ids[:-1], "other"], b=bank.b, a=bank.a)]
+    for name in ("b", "a", "b_se", "a_se"):
+        params = {k: getattr(bank, k).copy() for k in ("b", "a", "b_se", "a_se")}
+        params[name][7] += 1e-9
+        changed.append(ItemBank(ids=bank.ids, **params))
+    prints = {bank.fingerprint(), *(c.fingerprint() for c in changed)}
+    assert len(prints) == 6
+    assert ItemBank(ids=bank.ids, b=bank.b.copy(), a=bank.a.copy(),
+                    category=["x"] * 50).fingerprint() == bank.fingerprint()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from adaptive_eval.adaptive import AdaptiveTest, accuracy_residual
+from adaptive_eval.accuracy import AccuracyModel, accuracy_residual
+from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.estimation import GRID
 from adaptive_eval.misfit import (
+    accuracy_at_full_ability,
     accuracy_error_at_full_ability,
     heldout_errors,
     record_heldout_errors,
@@ -41,7 +43,7 @@ def simulated() -> ResponseData:
 
 def test_residual_is_the_calibration_models_offset_and_flat_beyond_them():
     bank = bank_with_models(0.03)
-    curve = AdaptiveTest(bank).start().test._p_cat.sum(0) / len(bank)
+    curve = AccuracyModel(bank).p_cat.sum(0) / len(bank)
     r, loo_sd = accuracy_residual(bank, curve)
     inside = (GRID >= -1) & (GRID <= 2)
     assert np.allclose(r[inside], 0.03, atol=2e-3)  # the grid curve vs the exact mean
@@ -87,7 +89,7 @@ def test_heldout_errors_of_a_well_specified_2pl_are_small(simulated):
     record_heldout_errors(bank, errors)
     rms = np.sqrt(np.mean(np.square(list(errors.values()))))
     assert bank.metadata["heldout_misfit_sd"] == pytest.approx(rms)
-    assert AdaptiveTest(bank)._misfit_sd == pytest.approx(rms)
+    assert AdaptiveTest(bank).accuracy.misfit_sd == pytest.approx(rms)
     with pytest.raises(ValueError, match="no held-out errors"):
         record_heldout_errors(bank, {})
 
@@ -102,9 +104,7 @@ def test_error_at_full_ability_uncorrected_is_the_curve_alone(simulated):
     answers = simulated.responses_of("m2")
     plain = accuracy_error_at_full_ability(bank, answers, correct_accuracy=False)
     corrected = accuracy_error_at_full_ability(bank, answers)
-    test = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt")
-    state = test.start()
-    state.record_many(bank.index(list(answers)), list(answers.values()))
-    r_at_theta = np.interp(state.theta, GRID, test._residual)
+    theta, _ = accuracy_at_full_ability(bank, answers)
+    r_at_theta = np.interp(theta, GRID, AccuracyModel(bank).residual)
     assert corrected - plain == pytest.approx(r_at_theta, abs=0.01)
     assert plain != corrected

@@ -1,16 +1,20 @@
 """Ability estimation for adaptive testing, on a fixed fine grid in log space.
 
-The test keeps ``loglik[g] = sum_k log P(y_k | theta_g)`` over the answered items for every
-grid point ``theta_g`` (601 points on [-6, 6], spacing 0.02), updated in O(grid) per answer.
-With a normal prior ``N(mu, sd^2)`` the posterior on the grid is ``exp(loglik + log prior)``,
-normalised. Estimators read that:
+The test keeps ``loglik[g] = w sum_k log P(y_k | theta_g)`` over the answered items for every
+grid point ``theta_g`` (601 points on [-6, 6], spacing ``h = 0.02``), updated in O(grid) per
+answer; ``w <= 1`` tempers the likelihood (``AdaptiveTest.likelihood_weight``; ``w = 1``: plain).
+With a log prior on the grid the posterior is ``exp(loglik + log prior)``, normalised. Estimators
+read those two arrays, so every SE is that of the tempered posterior ``L^w prior``:
 
 - ``EAP``: posterior mean ``sum_g w_g theta_g``; SE = posterior SD.
-- ``MAP``: posterior mode (grid argmax, refined by a parabola through its neighbours);
-  SE = ``1 / sqrt(I(theta) + 1 / sd^2)``.
-- ``MLE``: likelihood mode, same refinement; SE = ``1 / sqrt(I(theta))``. All-right or all-wrong
-  answers have no interior maximum: the estimate stops at the grid bound (finite), not at
-  infinity.
+- ``MAP``: posterior mode (grid argmax, refined by a parabola through its neighbours); SE from
+  the curvature there (Laplace), ``1 / sqrt(-d^2/dtheta^2 [loglik + log prior])``, the second
+  difference on the grid. For a 2PL ``-d^2/dtheta^2 log L = I(theta)``, so this is
+  ``1 / sqrt(w I(theta) + 1 / sd^2)`` under a ``N(mu, sd^2)`` prior, and a heavy-tailed prior's
+  own curvature otherwise.
+- ``MLE``: likelihood mode, same refinement; SE = ``1 / sqrt(-d^2/dtheta^2 loglik)
+  = 1 / sqrt(w I(theta))``. All-right or all-wrong answers have no interior maximum: the estimate
+  stops at the grid bound (finite), not at infinity, and the curvature is taken next to it.
 
 ``I(theta) = sum_k a_k^2 P_k (1 - P_k)`` is the test information of the answered items.
 """
@@ -20,8 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from .irt import information
 
 GRID = np.linspace(-6.0, 6.0, 601)
 
@@ -48,19 +50,28 @@ def posterior_quantile(weights: np.ndarray, q) -> np.ndarray:
     return np.interp(q, cdf, GRID)
 
 
-def _refined_argmax(values: np.ndarray) -> float:
+def _mode(values: np.ndarray) -> tuple[float, float]:
+    """The argmax of ``values`` on ``GRID``, refined by a parabola through its neighbours, and
+    the curvature ``-d^2 values / dtheta^2`` there (the second difference; at a grid bound, at
+    its inner neighbour)."""
     k = int(np.argmax(values))
-    if k == 0 or k == len(values) - 1:
-        return float(GRID[k])
-    left, mid, right = values[k - 1 : k + 2]
-    curvature = left - 2 * mid + right
-    offset = 0.0 if curvature >= 0 else 0.5 * (left - right) / curvature
-    return float(GRID[k] + offset * (GRID[1] - GRID[0]))
+    j = min(max(k, 1), len(values) - 2)
+    left, mid, right = values[j - 1 : j + 2]
+    second = left - 2 * mid + right
+    h = GRID[1] - GRID[0]
+    if k != j:  # at a grid bound
+        return float(GRID[k]), float(-second / h**2)
+    offset = 0.0 if second >= 0 else 0.5 * (left - right) / second
+    return float(GRID[k] + offset * h), float(-second / h**2)
+
+
+def _laplace_se(curvature: float) -> float:
+    return 1 / np.sqrt(curvature) if curvature > 0 else float("inf")
 
 
 @dataclass(frozen=True)
 class EAP:
-    def estimate(self, loglik, prior, b, a) -> tuple[float, float]:
+    def estimate(self, loglik: np.ndarray, prior: np.ndarray) -> tuple[float, float]:
         w = normalise(loglik + prior)
         mean = float(w @ GRID)
         return mean, float(np.sqrt(w @ (GRID - mean) ** 2))
@@ -68,20 +79,16 @@ class EAP:
 
 @dataclass(frozen=True)
 class MAP:
-    prior_sd: float = 1.0
-
-    def estimate(self, loglik, prior, b, a) -> tuple[float, float]:
-        theta = _refined_argmax(loglik + prior)
-        info = float(np.sum(information(theta, b, a))) + 1 / self.prior_sd**2
-        return theta, 1 / np.sqrt(info)
+    def estimate(self, loglik: np.ndarray, prior: np.ndarray) -> tuple[float, float]:
+        theta, curvature = _mode(loglik + prior)
+        return theta, _laplace_se(curvature)
 
 
 @dataclass(frozen=True)
 class MLE:
-    def estimate(self, loglik, prior, b, a) -> tuple[float, float]:
-        theta = _refined_argmax(loglik)
-        info = float(np.sum(information(theta, b, a)))
-        return theta, (1 / np.sqrt(info)) if info > 0 else float("inf")
+    def estimate(self, loglik: np.ndarray, prior: np.ndarray) -> tuple[float, float]:
+        theta, curvature = _mode(loglik)
+        return theta, _laplace_se(curvature)
 
 
 ESTIMATORS = {"eap": EAP, "map": MAP, "mle": MLE}

@@ -1,22 +1,17 @@
-"""How far a bank's predicted accuracy is from the truth: the curve correction ``r(theta)`` and
-the held-out misfit that widens adaptive tests' intervals.
+"""How far a bank's predicted accuracy is from the truth: the held-out misfit that widens
+adaptive tests' intervals.
 
-A bank predicts a model's accuracy by its IRT curve ``sum_i P_i(theta) / N``. Two corrections
-were measured (``benchmarks/results/adaptive.md``, 23 models, each left out of the calibration):
-
-``r(theta)`` (``adaptive.accuracy_residual``): the residual ``accuracy_j - sum_i P_i(theta_j) / N``
-of the bank's own calibration models at their in-sample abilities, interpolated in theta (flat
-beyond the ends). An adaptive test's estimate, like a calibration model's in-sample ability, is
-driven by the items most informative for that model, and ``r`` maps such an estimate to the
-accuracy on the whole bank:
-with it the mean error after 200 questions is 0.012, without it 0.017. (At the ability estimated
-from *all* of a new model's answers the uncorrected curve is better, 0.004 vs 0.010; no
-adaptive test gets there.)
+A bank predicts a model's accuracy by its IRT curve ``sum_i P_i(theta) / N``, corrected by
+``r(theta)`` (``accuracy.accuracy_residual``): the residual ``accuracy_j - sum_i P_i(theta_j) / N``
+of the bank's own calibration models at their *in-sample* abilities. In-sample on purpose: an
+adaptive test's estimate, like a calibration model's in-sample ability, is driven by the items
+most informative for that model, and ``r`` maps such an estimate to the accuracy on the whole bank.
 
 Held-out errors: leave each calibration model ``j`` out in turn, fit the bank without it, and
 score ``e_j`` = predicted minus observed accuracy at the ability from all ``j``'s answers, with
-``r``. Their RMS is the bank's ``heldout_misfit_sd``: how far the (corrected) curve is from a new
-model's accuracy even when its ability is known.
+``r`` (``accuracy_error_at_full_ability``). Their RMS is the bank's ``heldout_misfit_sd``: how far
+the (corrected) curve is from a new model's accuracy even when its ability is known. What the
+correction and the misfit measurably do: ``benchmarks/results/adaptive.md``.
 """
 
 from __future__ import annotations
@@ -25,22 +20,27 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .adaptive import AdaptiveTest, TestState
+from .accuracy import AccuracyModel
 from .bank import ItemBank
 from .calibration import calibrate
 from .data import ResponseData
+from .estimation import EAP, log_prior
+
+PRIOR = log_prior(0.0, 1.0, tail=0.1)
+"""The prior of the ability from all answers: ``AdaptiveTest``'s default."""
 
 
-def state_at_full_ability(
+def accuracy_at_full_ability(
     bank: ItemBank, answers: dict[str, int], correct_accuracy: bool = True
-) -> TestState:
-    """A test state holding *all* of a model's ``answers``, scoring by the IRT curve (plus ``r``
-    if ``correct_accuracy``); its ``theta`` is the ability from all the answers."""
-    test = AdaptiveTest(bank, max_items=len(bank), target_se=0, score="irt",
-                        correct_accuracy=correct_accuracy)
-    state = test.start()
-    state.record_many(bank.index(list(answers)), list(answers.values()))
-    return state
+) -> tuple[float, float]:
+    """``(theta, accuracy)``: the ability from *all* of a model's ``answers`` (posterior mean,
+    ``PRIOR``) and the bank accuracy predicted there by the IRT curve (``score="irt"``: every
+    item by its model probability, answered or not), plus ``r`` if ``correct_accuracy``."""
+    model = AccuracyModel(bank, score="irt", correct_accuracy=correct_accuracy)
+    sums = model.new_sums()
+    model.add(sums, bank.index(list(answers)), list(answers.values()))
+    theta, _ = EAP().estimate(sums.loglik.sum(0), PRIOR)
+    return theta, model.expected_accuracy(sums, PRIOR)[0]
 
 
 def accuracy_error_at_full_ability(
@@ -49,8 +49,8 @@ def accuracy_error_at_full_ability(
     """``e``: predicted minus observed accuracy of a model, with the ability estimated from *all*
     its ``answers`` and the accuracy scored by the IRT curve (plus ``r`` if
     ``correct_accuracy``)."""
-    state = state_at_full_ability(bank, answers, correct_accuracy)
-    return state.expected_accuracy()[0] - float(np.mean(list(answers.values())))
+    predicted = accuracy_at_full_ability(bank, answers, correct_accuracy)[1]
+    return predicted - float(np.mean(list(answers.values())))
 
 
 def heldout_errors(
