@@ -118,8 +118,11 @@ def test_bad_files(tmp_path):
     with pytest.raises(QuestionFileError, match="unknown format"):
         load_questions(tmp_path / "items.txt")
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(QuestionFileError, match="empty.csv: cannot read"):
+    with pytest.raises(QuestionFileError, match="empty.csv: the file is empty"):
         load_questions(tmp_path / "empty.csv")
+    (tmp_path / "broken.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(QuestionFileError, match="broken.csv.gz: cannot read"):
+        load_questions(tmp_path / "broken.csv.gz")
 
 
 def test_download_offline_is_a_clear_error(tmp_path):

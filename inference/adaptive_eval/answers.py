@@ -39,6 +39,7 @@ elsewhere (e.g. a web server's worker thread) the comparison runs without a time
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 import re
 import string
@@ -123,6 +124,28 @@ def is_correct(name: str, extracted: str | None, gold: str) -> bool:
     if extracted is None:
         return False
     return bool(kind.is_correct(extracted, gold))
+
+
+def check_gold(name: str, gold: str) -> str:
+    """``gold`` if it is a usable gold answer of this type (``ValueError`` saying why not):
+    a letter, a number, a Python literal, or any non-empty text for ``math`` and ``exact``
+    (math-verify reads almost any text, so a math gold is first parsed when it is scored)."""
+    kind = answer_type(name)
+    text = str(gold).strip()
+    if not text:
+        raise ValueError(f"empty gold answer ({kind.name})")
+    if kind.name == MULTIPLE_CHOICE and (len(text) != 1 or text.upper() not in LETTERS):
+        raise ValueError(f"multiple_choice gold answer {text!r} is not a letter A-Z")
+    if kind.name == NUMERIC and _to_decimal(text) is None:
+        raise ValueError(f"numeric gold answer {text!r} is not a number")
+    if kind.name == PYTHON_LITERAL and not _literal(text)[0]:
+        raise ValueError(f"python_literal gold answer {text!r} is not a Python literal")
+    return gold
+
+
+def answer_type_of(benchmark: str | None) -> str | None:
+    """The answer type of a named benchmark (``BENCHMARK_ANSWER_TYPES``), or None."""
+    return BENCHMARK_ANSWER_TYPES.get(benchmark) if benchmark else None
 
 
 def chance(name: str, n_options: int | None = None) -> float:
@@ -305,6 +328,11 @@ def _math_timeout() -> int | None:
     return MATH_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_gold_math(text: str) -> tuple:
+    return tuple(_parse_math(text))
+
+
 def _parse_math(text: str) -> list:
     from math_verify import parse
 
@@ -320,7 +348,7 @@ def _parse_math(text: str) -> list:
 def _math_is_correct(extracted: str, gold: str) -> bool:
     from math_verify import verify
 
-    truth = _parse_math(gold)
+    truth = list(_parse_gold_math(gold.strip()))
     if not truth:
         raise ValueError(f"math gold answer {gold!r} does not parse")
     value = _parse_math(extracted)
