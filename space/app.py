@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
-import matplotlib.ticker
 
 matplotlib.use("Agg")
 import gradio as gr  # noqa: E402
@@ -43,6 +42,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from adaptive_eval import AdaptiveTest, ItemBank, ResponseData  # noqa: E402
+from adaptive_eval.accuracy import wilson_interval  # noqa: E402
+from adaptive_eval.adaptive import TestState  # noqa: E402
+from adaptive_eval.plotting import trajectory_figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TEXT = 5000  # characters of question + options
@@ -208,8 +210,8 @@ class Run:
     label: str
     settings: tuple
     test: AdaptiveTest
-    state: object  # adaptive_eval.adaptive.TestState
-    examinee: object
+    state: TestState
+    examinee: object  # answerable(ids), answer(id); a local LM: ShowsChoice
     random_answers: list[int] | None = None  # a replayed model's answers in a random order
     true_accuracy: float | None = None
     rows: list[dict] = field(default_factory=list)
@@ -235,7 +237,7 @@ def start_run(choice: str, selection: str, max_items, target_se, seed: int = 0,
         if progress:
             progress(0.3, desc="loading the question text and SmolLM2 (first time: converting "
                      "its weights, ~1 min)")
-        examinee = local_examinee()
+        examinee = ShowsChoice(local_examinee())
     elif choice and choice.startswith("replay: "):
         examinee = ReplayExaminee(responses(), choice.removeprefix("replay: "))
         recorded = np.flatnonzero(examinee.answerable(the_bank.ids))
@@ -253,44 +255,43 @@ def start_run(choice: str, selection: str, max_items, target_se, seed: int = 0,
                random_answers, true_accuracy)
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson 95% interval of a proportion ``k / n``."""
-    p = k / n
-    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return mid - half, mid + half
+class ShowsChoice:
+    """A local LM examinee that remembers the option it chose last, to show it."""
+
+    def __init__(self, lm) -> None:
+        self.lm, self.name, self.chosen = lm, lm.name, None
+
+    def answerable(self, question_ids) -> np.ndarray:
+        return self.lm.answerable(question_ids)
+
+    def answer(self, question_id: str) -> int:
+        self.chosen = int(self.lm.choose_batch([question_id])[0])
+        return int(self.chosen == self.lm.question(question_id).answer_index)
 
 
 def step_run(run: Run) -> Run:
-    """Ask one question and record the answer and the new estimates (no-op when finished)."""
+    """Ask one question (``TestState.ask``) and record the new estimates (no-op when finished)."""
     state = run.state
     if run.finished or (reason := state.stop_reason()) is not None:
         run.finished = run.finished or reason
         return run
-    the_bank = run.test.bank
-    item = state.next_item()
-    qid = the_bank.ids[item]
-    question = (try_questions() or {}).get(qid)
-    chosen = None
-    if hasattr(run.examinee, "choose_batch"):  # a local LM: show which option it picked
-        chosen = int(run.examinee.choose_batch([qid])[0])
-        correct = int(chosen == question.answer_index)
-    else:
-        correct = int(run.examinee.answer(qid))
-    step = state.record(item, correct, with_accuracy=False)
-    acc, (lo, hi) = state.expected_accuracy()
-    k = state.n_items
-    row = {"#": k, "question": qid, "category": step.category or "",
-           "difficulty b": round(float(the_bank.b[item]), 2),
-           "answer": "correct" if correct else "wrong", "theta": round(step.theta, 3),
-           "SE": round(step.se, 3), "predicted accuracy": round(acc, 3), "lo": lo, "hi": hi}
+    step = state.ask(run.examinee)
+    the_bank, qid, k = run.test.bank, step.question_id, state.n_items
+    b = float(the_bank.b[state.items[-1]])
+    lo, hi = step.expected_accuracy_interval
+    row = {"#": k, "question": qid, "category": step.category or "", "difficulty b": round(b, 2),
+           "answer": "correct" if step.correct else "wrong", "theta": round(step.theta, 3),
+           "SE": round(step.se, 3), "predicted accuracy": round(step.expected_accuracy, 3),
+           "lo": lo, "hi": hi}
     if run.random_answers is not None and k <= len(run.random_answers):
         hits = sum(run.random_answers[:k])
         row["random-subset accuracy"] = round(hits / k, 3)
-        row["random lo"], row["random hi"] = wilson(hits, k)
+        row["random lo"], row["random hi"] = wilson_interval(hits, k)
     run.rows.append(row)
-    run.last_question = question_markdown(k, qid, question, correct, chosen, step.category,
-                                          float(the_bank.b[item]))
+    question = (try_questions() or {}).get(qid)
+    chosen = getattr(run.examinee, "chosen", None)
+    run.last_question = question_markdown(k, qid, question, step.correct, chosen, step.category,
+                                          b)
     run.finished = state.stop_reason()
     return run
 
@@ -314,42 +315,22 @@ def question_markdown(k: int, qid: str, question, correct: int, chosen: int | No
 
 
 def run_figure(run: Run | None):
-    """Ability +/- SE (top) and predicted accuracy with its interval (bottom) vs questions."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    rows = run.rows if run else []
-    if rows:
-        k = np.array([r["#"] for r in rows])
-        theta = np.array([r["theta"] for r in rows])
-        se = np.array([r["SE"] for r in rows])
-        top.plot(k, theta, color="C0", label="ability estimate θ")
-        top.fill_between(k, theta - se, theta + se, color="C0", alpha=0.25, label="± SE")
-        colours = ["C2" if r["answer"] == "correct" else "C3" for r in rows]
-        top.scatter(k, theta, c=colours, s=14, zorder=3)
-        acc = np.array([r["predicted accuracy"] for r in rows])
-        bottom.plot(k, acc, color="C1", label="adaptive test: predicted accuracy")
-        bottom.fill_between(k, [r["lo"] for r in rows], [r["hi"] for r in rows], color="C1",
-                            alpha=0.2, label="95% interval")
-        if "random-subset accuracy" in rows[0]:
-            rnd = [r for r in rows if "random-subset accuracy" in r]
-            kr = [r["#"] for r in rnd]
-            bottom.plot(kr, [r["random-subset accuracy"] for r in rnd], color="C4", ls="--",
-                        label="random subset: plain mean")
-            bottom.fill_between(kr, [r["random lo"] for r in rnd], [r["random hi"] for r in rnd],
-                                color="C4", alpha=0.1, label="its 95% interval")
+    """The package's trajectory plot (``trajectory_figure``), plus, for a replayed model, the plain
+    mean of a random subset of the same size and the true accuracy."""
+    fig = trajectory_figure(run.state.history if run else [], run.label if run else "no test yet")
+    bottom = fig.axes[1]
+    rnd = [r for r in (run.rows if run else []) if "random-subset accuracy" in r]
+    if rnd:
+        k = [r["#"] for r in rnd]
+        bottom.plot(k, [r["random-subset accuracy"] for r in rnd], color="C4", ls="--",
+                    label="random subset: plain mean")
+        bottom.fill_between(k, [r["random lo"] for r in rnd], [r["random hi"] for r in rnd],
+                            color="C4", alpha=0.1, label="its 95% interval")
     if run and run.true_accuracy is not None:
         bottom.axhline(run.true_accuracy, color="black", ls=":",
                        label="true accuracy (all answers)")
-    bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    top.set_ylabel("ability θ")
-    bottom.set_ylabel("accuracy")
-    bottom.set_xlabel("questions asked")
-    bottom.set_ylim(0, 1)
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3)
-        if rows:
-            ax.legend(loc="best", fontsize=8)
-    top.set_title(run.label if run else "no test yet")
-    fig.tight_layout()
+    if run and run.rows:
+        bottom.legend(loc="best", fontsize=8)
     return fig
 
 

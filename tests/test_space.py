@@ -168,12 +168,19 @@ def test_difficulty_prediction_with_similar_questions(app):
     assert figure is not None and figure.axes[0].get_xlabel().startswith("IRT difficulty")
 
 
-def test_generate_tab_says_what_is_true(app):
+def test_generate_tab_says_when_no_generator_is_available(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAPTIVE_EVAL_GENERATOR", str(tmp_path))  # an empty folder
+    monkeypatch.delitem(app._cache, "generator", raising=False)
     text = app.generate_questions(0.5, "math", 1)
-    if HAS_GENERATOR:
-        assert "predicted difficulty" in text, text
-    else:
-        assert "Question generator not available" in text, text
+    assert "Question generator not available" in text, text
+    assert "predicted difficulty" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_GENERATOR, reason="no trained generator in models/question-generator")
+def test_generate_tab_shows_questions_from_the_embedded_generator(app):
+    text = app.generate_questions(0.5, "math", 1)
+    assert "predicted difficulty" in text and "← key" in text, text
 
 
 def test_generated_items_are_shown(app, monkeypatch):
