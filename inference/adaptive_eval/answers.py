@@ -9,7 +9,8 @@ Five types (``ANSWER_TYPES``):
   maintained ``math-verify`` library (``math_verify.parse`` + ``math_verify.verify``):
   ``$\\frac{1}{2}$`` == ``0.5``, ``x^2+1`` == ``1+x^2``.
 - ``python_literal``: a Python literal (CRUXEval). Both sides go through ``ast.literal_eval``
-  (never ``eval``) and are compared with ``==``, like the benchmark's ``assert f(x) == ...``.
+  (never ``eval``) and are compared with Python's ``==``, like the benchmark's own check
+  (``assert gold == prediction``), so ``False`` equals ``0`` and ``1.0`` equals ``1`` there too.
 - ``exact``: a string, compared after collapsing runs of whitespace and stripping the ends.
 
 Free-form types have chance level 0.
@@ -377,8 +378,10 @@ def _literal(text: str) -> tuple[bool, object]:
 
 def _literal_prefix(text: str) -> str:
     """The longest prefix of ``text`` that is a Python literal, else ``text`` itself stripped."""
-    text = text.strip().strip("`").strip()
-    text = re.sub(r"\s*\[/PYTHON\]\s*$", "", text)
+    text = text.strip()
+    if text.startswith("`"):  # an inline code span: what is inside it
+        text = text.lstrip("`").split("`", 1)[0]
+    text = re.sub(r"\s*\[/PYTHON\]\s*$", "", text.strip())
     text = text[:_LITERAL_MAX_CHARS]
     if _literal(text)[0]:
         return text
