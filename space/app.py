@@ -44,7 +44,9 @@ import pandas as pd  # noqa: E402
 from adaptive_eval import AdaptiveTest, ItemBank, ResponseData  # noqa: E402
 from adaptive_eval.accuracy import wilson_interval  # noqa: E402
 from adaptive_eval.adaptive import TestState  # noqa: E402
+from adaptive_eval.examinees import HFExaminee, ReplayExaminee  # noqa: E402
 from adaptive_eval.plotting import trajectory_figure  # noqa: E402
+from adaptive_eval.questions import LETTERS, download_mmlu_pro, load_questions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TEXT = 5000  # characters of question + options
@@ -97,8 +99,6 @@ def responses() -> ResponseData:
 
 def questions() -> dict:
     """Question text: the local items file, else the public MMLU-Pro (needs network)."""
-    from adaptive_eval.questions import download_mmlu_pro, load_questions
-
     path = data_dir() / "items.csv.gz"
     if path.is_file():
         return _once("questions", lambda: load_questions(path))
@@ -153,8 +153,6 @@ def generator():
 
 
 def local_examinee():
-    from adaptive_eval.examinees import HFExaminee
-
     qs = questions()
 
     def load():
@@ -222,8 +220,6 @@ class Run:
 def start_run(choice: str, selection: str, max_items, target_se, seed: int = 0,
               progress: Callable | None = None) -> Run:
     """A fresh test of the chosen examinee (``UserError`` for bad settings or missing data)."""
-    from adaptive_eval.examinees import ReplayExaminee
-
     max_items, target_se = check_settings(max_items, target_se)
     if selection not in SELECTIONS.values():
         selection = SELECTIONS.get(selection, "")
@@ -298,8 +294,6 @@ def step_run(run: Run) -> Run:
 
 def question_markdown(k: int, qid: str, question, correct: int, chosen: int | None,
                       category: str | None, b: float) -> str:
-    from adaptive_eval.questions import LETTERS
-
     verdict = "**correct**" if correct else "**wrong**"
     head = f"#### Question {k} · id {qid} · {category or 'no category'} · difficulty b = {b:.2f}"
     if question is None:
@@ -522,8 +516,6 @@ def predict_difficulty(question, options="", category=ANY, progress=PROGRESS):
 
 def generate_questions(difficulty, category=ANY, n=1, progress=PROGRESS) -> str:
     """Markdown of generated questions, or a message."""
-    from adaptive_eval.questions import LETTERS
-
     try:
         try:
             difficulty, n = float(difficulty), int(n)
