@@ -1,11 +1,14 @@
 """Question generator: the strict item parser, the validity and near-duplicate filters, a tiny
-causal LM through a few real SFT and GRPO steps, the adapter save/load round trip, adding
-generated items to a bank, and (slow) the embedded artifact."""
+causal LM through a few real SFT and GRPO steps (the training script, run as a subprocess), the
+adapter save/load round trip, adding generated items to a bank, and (slow) the embedded
+artifact."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +19,6 @@ import torch
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.base_models import MINILM, resolve_base_model
 from adaptive_eval.generator import (
-    DifficultyReward,
     GeneratorConfig,
     ItemFormatError,
     NearDuplicateIndex,
@@ -24,17 +26,16 @@ from adaptive_eval.generator import (
     add_to_bank,
     build_prompt,
     format_item,
-    format_reward,
     is_well_formed,
     parse_item,
+    predict_items,
 )
 from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig, question_text
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "training"))
-
-import train_generator as tg  # noqa: E402
+TRAIN = ROOT / "training" / "train_generator.py"
+CONFIGS = ROOT / "training" / "configs"
 
 GOOD = "Question: What is 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22\nAnswer: B"
 CATEGORIES = ["math", "law"]
@@ -85,7 +86,6 @@ def test_parse_rejects_malformed(text, reason):
     with pytest.raises(ItemFormatError, match=reason):
         parse_item(text)
     assert not is_well_formed(text)
-    assert format_reward([text])[0] <= 0.4
 
 
 def test_eleven_options_are_rejected():
@@ -96,9 +96,6 @@ def test_eleven_options_are_rejected():
 
 def test_format_item_round_trip_and_refusals():
     assert format_item("What is 2 + 2?", ["3", "4", "5", "22"], 1) == GOOD
-    assert format_reward([GOOD, [{"role": "assistant", "content": GOOD}]]) == [1.0, 1.0]
-    assert format_reward(["", "Question: x", GOOD.replace("Answer: B", "Answer: Z")]) == \
-        pytest.approx([0.0, 0.1, 0.4])
     with pytest.raises(ItemFormatError):  # a question line that looks like an option
         format_item("Which?\nA. is a trap", ["w", "x", "y", "z"], 0)
     with pytest.raises(ItemFormatError):
@@ -170,9 +167,9 @@ def tiny_lm(tmp_path_factory, tiny_data) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny-lm")
     items = pd.read_csv(tiny_data[0])
-    corpus = [tg.format_item(q, json.loads(o), a) for q, o, a in
+    corpus = [format_item(q, json.loads(o), a) for q, o, a in
               zip(items.question, items.options, items.answer_index, strict=True)]
-    corpus += [tg.build_prompt(None, 0.0, c) for c in CATEGORIES]
+    corpus += [build_prompt(None, 0.0, c) for c in CATEGORIES]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -224,125 +221,154 @@ def tiny_predictor(tmp_path_factory) -> DifficultyPredictor:
     return DifficultyPredictor(config).eval()
 
 
-def tiny_args(tiny_lm: Path, tiny_data: tuple[Path, Path], out: Path, **overrides):
-    values = dict(
-        items=str(tiny_data[0]), bank=str(tiny_data[1]), base_model=str(tiny_lm),
-        output_dir=str(out / "generator"), sft_output_dir=str(out / "sft"), seed=0,
-        n_sft_examples=16, max_item_chars=400, difficulty_bins=4, range_quantiles=[0.0, 1.0],
-        lora_r=8, lora_alpha=16, lora_target_modules=["q_proj", "v_proj", "o_proj"], sft_epochs=1.0,
-        sft_batch_size=4, sft_learning_rate=1e-2, sft_max_length=1024, grpo_steps=2,
-        grpo_batch_size=4, num_generations=2, max_completion_length=32, grpo_learning_rate=1e-2,
-        logging_steps=1, best_of=2, max_new_tokens=24,
-    )
-    return tg.GeneratorTrainingArguments(**(values | overrides))
+def run_training(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    """``python training/train_generator.py ARGS`` (offline, its own cache folder)."""
+    env = os.environ | {"ADAPTIVE_EVAL_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, str(TRAIN), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def check(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stderr[-4000:]
 
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, tiny_lm, tiny_data, tiny_predictor):
-    """A few real SFT and GRPO steps of the tiny LM (stage by stage), then ``main`` end to end."""
+    """A few real SFT steps, then GRPO steps, of the tiny LM: the committed YAML files with the
+    sizes overridden by flags."""
     out = tmp_path_factory.mktemp("train")
-    args = tiny_args(tiny_lm, tiny_data, out)
-    bank = ItemBank.load(args.bank)
-    examples = tg.build_sft_examples(pd.read_csv(args.items, dtype={"question_id": str}), bank,
-                                     args)
-    base, tokenizer = QuestionGenerator.load_base(args.base_model)
-    model = tg.new_lora_model(base, args)
-
-    def lora_state():
-        return {k: v.detach().clone() for k, v in model.named_parameters() if "lora_" in k}
-
-    initial = lora_state()
-    tg.run_sft(model, tokenizer, examples, args, out / "work")
-    after_sft = lora_state()
-    reward = DifficultyReward(tiny_predictor)
-    value_range = tg.difficulty_range(bank, args.range_quantiles)
-    tg.run_grpo(model, tokenizer, tiny_predictor, value_range, CATEGORIES, args, out / "work",
-                reward=reward)
-    after_grpo = lora_state()
-    generator = tg.main(args, predictor=tiny_predictor)
-    return dict(args=args, examples=examples, initial=initial, after_sft=after_sft,
-                after_grpo=after_grpo, reward=reward, generator=generator, out=out)
+    tiny_predictor.save_pretrained(out / "predictor")
+    sft, final = out / "sft", out / "generator"
+    check(run_training(
+        "sft", "--config", str(CONFIGS / "generator-sft.yaml"), "--items", str(tiny_data[0]),
+        "--bank", str(tiny_data[1]), "--predictor", str(out / "predictor"),
+        "--model_name_or_path", str(tiny_lm), "--output_dir", str(sft),
+        "--n_sft_examples", "16", "--max_item_chars", "400", "--difficulty_bins", "4",
+        "--range_quantiles", "0.0", "1.0", "--lora_r", "8", "--lora_alpha", "16",
+        "--lora_target_modules", "q_proj", "v_proj", "o_proj", "--per_device_train_batch_size",
+        "4", "--learning_rate", "0.01", "--max_length", "1024", "--logging_steps", "1",
+        "--gradient_checkpointing", "false", "--best_of", "2", "--max_new_tokens", "24",
+        cache=out / "cache"))
+    check(run_training(
+        "grpo", "--config", str(CONFIGS / "generator-grpo.yaml"), "--model_name_or_path",
+        str(sft), "--output_dir", str(final), "--max_steps", "2",
+        "--per_device_train_batch_size", "4", "--num_generations", "2",
+        "--max_completion_length", "32", "--learning_rate", "0.01", "--logging_steps", "1",
+        cache=out / "cache"))
+    return {"sft": sft, "final": final, "bank": tiny_data[1]}
 
 
-def changed(a: dict, b: dict) -> bool:
-    return any(not torch.equal(a[k], b[k]) for k in a)
+@pytest.fixture(scope="session")
+def generator(trained, tiny_predictor) -> QuestionGenerator:
+    return QuestionGenerator.from_pretrained(trained["final"], predictor=tiny_predictor)
+
+
+def lora_weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "adapter_model.safetensors"))
 
 
 def test_sft_and_grpo_steps_change_the_adapter(trained):
-    assert trained["initial"]  # LoRA parameters exist
-    assert changed(trained["initial"], trained["after_sft"])
-    assert changed(trained["after_sft"], trained["after_grpo"])
+    sft, final = lora_weights(trained["sft"]), lora_weights(trained["final"])
+    assert sft.keys() == final.keys() and any("lora_B" in k for k in sft)
+    # peft starts every lora_B at zero: SFT moved them, GRPO moved them again
+    assert any(v.abs().sum() > 0 for k, v in sft.items() if "lora_B" in k)
+    assert any(not torch.equal(sft[k], final[k]) for k in sft)
 
 
-def test_grpo_calls_the_difficulty_reward(trained):
-    assert trained["reward"].calls >= 2  # once per step (num_generations x prompts)
+def test_grpo_logged_both_rewards(trained):
+    logs = json.loads((trained["final"] / "config.json").read_text())["training"][
+        "grpo_final_logs"]
+    assert -3.0 <= logs["rewards/difficulty_reward/mean"] <= 0.0
+    assert 0.0 <= logs["rewards/format_reward/mean"] <= 1.0
 
 
-def test_difficulty_reward_values(tiny_predictor):
-    reward = DifficultyReward(tiny_predictor, penalty=3.0)
-    values = reward(completions=[GOOD, "not an item"], target_difficulty=[0.5, 0.5],
-                    category=["math", "physics"])
-    predicted, _ = tiny_predictor.predict([question_text("What is 2 + 2?", ["3", "4", "5", "22"])],
-                                          ["math"], cache=False)
-    assert values[0] == pytest.approx(-abs(predicted[0] - 0.5), abs=1e-5)
-    assert values[1] == -3.0
+def test_sft_examples_are_recorded_and_spread(trained):
+    config = json.loads((trained["sft"] / "config.json").read_text())
+    ids = config["training_question_ids"]
+    bank = ItemBank.load(trained["bank"])
+    assert len(ids) == len(set(ids)) == config["training"]["sft_examples"] == 16
+    assert set(ids) <= set(bank.ids)
+    lo, hi = config["training"]["sft_difficulty_range"]
+    assert lo < -1 and hi > 1
+    assert len(NearDuplicateIndex.load(trained["sft"] / "dedup_index.safetensors")) == 16
+    final = json.loads((trained["final"] / "config.json").read_text())
+    assert final["training_question_ids"] == ids  # the grpo stage keeps what sft trained on
+    assert final["training"]["sft_examples"] == 16 and final["training"]["grpo_max_steps"] == 2
 
 
-def test_sft_examples_are_well_formed_and_spread(trained):
-    examples = trained["examples"]
-    assert len(examples) == 16
-    assert all(is_well_formed(c) for c in examples.completion)
-    assert examples.b.min() < -1 and examples.b.max() > 1
-
-
-def test_artifact_files_and_card(trained):
-    folder = Path(trained["args"].output_dir)
+def test_artifact_files_and_card(trained, tiny_lm):
+    folder = trained["final"]
     names = {p.name for p in folder.iterdir()}
     assert {"adapter_model.safetensors", "adapter_config.json", "config.json", "README.md",
             "dedup_index.safetensors"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
     config = json.loads((folder / "config.json").read_text())
     assert config["artifact"] == "question-generator"
-    assert config["base_model"] == trained["args"].base_model
+    assert config["base_model"] == str(tiny_lm)
     assert json.loads((folder / "adapter_config.json").read_text())[
-        "base_model_name_or_path"] == trained["args"].base_model
+        "base_model_name_or_path"] == str(tiny_lm)
     from huggingface_hub import ModelCard
 
     data = ModelCard.load(folder / "README.md").data.to_dict()
     assert data["library_name"] == "adaptive-eval" and data["license"]
-    assert data["base_model"] == trained["args"].base_model
+    assert data["base_model"] == str(tiny_lm)
     assert data["datasets"] and data["metrics"]
-    assert (Path(trained["args"].sft_output_dir) / "adapter_model.safetensors").exists()
+    assert "GRPOTrainer" in (folder / "README.md").read_text()
 
 
-def test_save_load_round_trip_same_greedy_output(trained, tiny_predictor, tmp_path):
-    generator = trained["generator"]
-    loaded = QuestionGenerator.from_pretrained(trained["args"].output_dir,
-                                               predictor=tiny_predictor)
+def test_save_load_round_trip_same_greedy_output(generator, trained, tiny_predictor, tmp_path):
+    generator.save_pretrained(tmp_path / "again")
+    saved, again = lora_weights(trained["final"]), lora_weights(tmp_path / "again")
+    assert saved.keys() == again.keys()
+    assert all(torch.equal(saved[k], again[k]) for k in saved)  # exact
+    loaded = QuestionGenerator.from_pretrained(tmp_path / "again", predictor=tiny_predictor)
     assert not loaded.model.training
-    saved = load_file(str(Path(trained["args"].output_dir) / "adapter_model.safetensors"))
     live = {k: v for k, v in loaded.model.state_dict().items() if "lora_" in k}
-    assert len(saved) == len(live) > 0
+    assert len(live) == len(saved) > 0
     targets, cats = [-1.0, 0.5, 1.5], ["math", "law", "math"]
-    a = generator.sample(targets, cats, do_sample=False)
-    b = loaded.sample(targets, cats, do_sample=False)
-    assert a == b
+    assert generator.sample(targets, cats, do_sample=False) == \
+        loaded.sample(targets, cats, do_sample=False)
     assert loaded.config == generator.config
-    assert loaded.dedup.max_jaccard(trained["examples"].completion[0]) > 0.3
 
 
-def test_sampling_is_seeded(trained):
-    generator = trained["generator"]
+def test_predict_items_passes_unknown_categories_as_none(tiny_predictor):
+    """What the grpo reward and the reranking predict: the item's canonical text, and only the
+    categories the predictor knows."""
+    item = parse_item(GOOD)
+    text = question_text(item.question, item.options)
+    b, se = predict_items(tiny_predictor, [item, item], ["math", "physics"])
+    want_math, _ = tiny_predictor.predict([text], ["math"], cache=False)
+    want_none, _ = tiny_predictor.predict([text], None, cache=False)
+    np.testing.assert_allclose(b, [want_math[0], want_none[0]], atol=1e-6)
+    assert np.all(se == tiny_predictor.config.residual_sd)
+
+
+def test_sampling_is_seeded(generator):
     first = generator.sample([0.0, 1.0], CATEGORIES, seed=3)
     assert first == generator.sample([0.0, 1.0], CATEGORIES, seed=3)
 
 
-def test_generate_never_returns_malformed_items(trained):
-    generator = trained["generator"]
+def test_generate_never_returns_malformed_items(generator):
     items = generator.generate(0.5, n=3, best_of=2, seed=0, max_rounds=1)
     assert len(items) <= 3
     for item in items:  # the tiny model rarely writes a valid item; whatever comes back is valid
         assert is_well_formed(format_item(item.question, item.options, item.answer_index))
+
+
+def test_training_yaml_files_parse(tmp_path):
+    """Every key of the committed YAML files is an argument of its stage: the script gets past
+    parsing to its own checks of the values."""
+    proc = run_training("sft", "--config", str(CONFIGS / "generator-sft.yaml"),
+                        "--model_name_or_path", "", cache=tmp_path)
+    assert proc.returncode != 0 and "--model_name_or_path: the base causal LM" in proc.stderr
+    proc = run_training("grpo", "--config", str(CONFIGS / "generator-grpo.yaml"),
+                        "--max_steps", "0", cache=tmp_path)
+    assert proc.returncode != 0 and "--max_steps: the grpo stage" in proc.stderr
+    proc = run_training("sft", "--config", str(CONFIGS / "generator-sft.yaml"), "--lora_rank",
+                        "4", cache=tmp_path)
+    assert proc.returncode != 0 and "lora_rank" in proc.stderr
+    proc = run_training("--help", cache=tmp_path)
+    assert proc.returncode == 0 and "accelerate launch training/train_generator.py" in proc.stderr
 
 
 class CannedGenerator(QuestionGenerator):
@@ -395,13 +421,6 @@ def test_add_generated_items_to_bank(tiny_predictor, tiny_data):
     assert bigger.category[-2:] == ["math", "math"]
     np.testing.assert_allclose(sorted(bigger.b[-2:]),
                                sorted(i.predicted_difficulty for i in items), atol=1e-5)
-
-
-def test_training_arguments_parse_from_yaml(tmp_path):
-    args = tg.parse_args(["--config", str(ROOT / "training/configs/generator.yaml"),
-                          "--grpo_steps", "3"])
-    assert args.grpo_steps == 3 and args.max_options == 4
-    assert args.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 # ---- the embedded artifact ----------------------------------------------------------------------

