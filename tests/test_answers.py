@@ -251,7 +251,7 @@ def test_python_literal_is_never_evaluated(tmp_path):
     marker = tmp_path / "pwned"
     reply = f"Answer: __import__('pathlib').Path({str(marker)!r}).touch()"
     extracted = extract("python_literal", reply)
-    assert not is_correct("python_literal", extracted, "None")
+    assert extracted is None and not is_correct("python_literal", extracted, "None")
     assert not marker.exists()
 
 
@@ -268,6 +268,9 @@ def test_python_literal_is_never_evaluated(tmp_path):
         ("```\n'abc'\n```", "'abc'"),
         ("[PYTHON]\nassert f('x') == 'xx'\n[/PYTHON]", "'xx'"),
         ("I cannot tell.", None),
+        ("assert f([5, 8]) == ??\n[/PYTHON]", None),  # the question echoed: no literal
+        ("Answer: f(3)", None),
+        ("Answer: it is f(3)\nso f(3) == 'abc'", "'abc'"),
     ],
 )
 def test_python_literal_extraction(reply, expected):

@@ -28,7 +28,7 @@ Extraction (``extract``) reads the final answer from a model's raw reply:
   ``\\(...\\)`` or ``\\[...\\]`` right after it is taken whole).
 - ``python_literal``: the literal after the last "answer:" / "answer is", else the last fenced
   code block (if it holds ``assert ... == X``: the ``X``), else the text after the last ``==``;
-  the longest prefix of that text that ``ast.literal_eval`` accepts.
+  the longest prefix of that text that ``ast.literal_eval`` accepts (None if none does).
 - ``exact``: the text after the last "answer:" / "answer is", else the last non-empty line.
 
 A reply with no answer extracts to ``None``, and ``is_correct(type, None, gold)`` is False.
@@ -376,14 +376,14 @@ def _literal(text: str) -> tuple[bool, object]:
         return False, None
 
 
-def _literal_prefix(text: str) -> str:
-    """The longest prefix of ``text`` that is a Python literal, else ``text`` itself stripped."""
+def _literal_prefix(text: str) -> str | None:
+    """The longest prefix of ``text`` that is a Python literal, or None."""
     text = text.strip()
     if text.startswith("`"):  # an inline code span: what is inside it
         text = text.lstrip("`").split("`", 1)[0]
     text = re.sub(r"\s*\[/PYTHON\]\s*$", "", text.strip())
     text = text[:_LITERAL_MAX_CHARS]
-    if _literal(text)[0]:
+    if text and _literal(text)[0]:
         return text
     for end in range(len(text) - 1, 0, -1):
         # a literal ends before a space or punctuation ("[1, 2] is", "'abc'.", "42, since")
@@ -391,7 +391,7 @@ def _literal_prefix(text: str) -> str:
             candidate = text[:end].strip()
             if not candidate.endswith(",") and _literal(candidate)[0]:  # not "42," (a tuple)
                 return candidate
-    return text
+    return None
 
 
 def _after_double_equals(text: str) -> str | None:
@@ -405,22 +405,25 @@ def _after_double_equals(text: str) -> str | None:
 def extract_literal(response: str) -> str | None:
     """The Python literal of a reply: after the last "answer:" / "answer is", else the last
     fenced code block (its ``assert ... == X``'s ``X`` if it has one), else after the last ``==``;
-    the longest prefix that ``ast.literal_eval`` accepts; None when there is none of these."""
+    the longest prefix that ``ast.literal_eval`` accepts. None when there is none of these, or
+    when what is there is no literal (``f(3)``, ``??``)."""
     rest = _after_last_anchor(response, _LITERAL_ANCHOR)
     if rest is not None:
-        candidate = _literal_prefix(rest)
-        if not _literal(candidate)[0] and "==" in candidate:
-            candidate = _literal_prefix(candidate.rsplit("==", 1)[1])
-        return candidate or None
+        found = _literal_prefix(rest)
+        if found is None and "==" in rest:  # "Answer: assert f(1) == 2"
+            found = _literal_prefix(rest.rsplit("==", 1)[1])
+        if found is not None:
+            return found
     blocks = [b.strip() for b in _CODE_BLOCK.findall(response) if b.strip()]
     if blocks:
         block = blocks[-1]
         if _literal(block)[0]:
             return block
         after = _after_double_equals(block)
-        return _literal_prefix(after if after is not None else block) or None
+        if after is not None and (found := _literal_prefix(after)) is not None:
+            return found
     after = _after_double_equals(response)
-    return None if after is None else (_literal_prefix(after) or None)
+    return None if after is None else _literal_prefix(after)
 
 
 def _literal_is_correct(extracted: str, gold: str) -> bool:
