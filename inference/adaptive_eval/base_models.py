@@ -99,7 +99,7 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
     _remove_stale_tmp(out_dir.parent)
     print(
         f"adaptive-eval: converting {gguf_file.name} to an fp32 transformers model in {out_dir} "
-        "(once; ~30 s)...",
+        "(once)...",
         file=sys.stderr,
         flush=True,
     )

@@ -30,6 +30,8 @@ SmolLM2-135M-Instruct).
 
 Training (SFT, then GRPO with a reward from the predictor) is ``training/train_generator.py``; its
 reward functions are built on ``parse_item``, ``OPTION_LINE`` and ``predict_items`` from here.
+How often the generator writes well-formed items near the target is measured by
+``benchmarks/generator.py`` (``benchmarks/results/generator.md``).
 """
 
 from __future__ import annotations

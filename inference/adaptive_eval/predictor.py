@@ -30,6 +30,9 @@ Embeddings of the frozen encoder are cached on disk by SHA-256 of the text (see
 Saved as ``config.json`` (the :class:`PredictorConfig`, with ``"artifact": "difficulty-predictor"``)
 and ``model.safetensors`` holding the head only; the encoder is stored by reference (its Hub id),
 unless it was fine-tuned (``train_encoder``), in which case its weights are saved too.
+
+How well predictions match calibrated difficulty on held-out questions, and the throughput of
+``predict``, are measured by ``benchmarks/predictor.py`` (``benchmarks/results/predictor.md``).
 """
 
 from __future__ import annotations
