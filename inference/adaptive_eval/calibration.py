@@ -13,12 +13,21 @@ EM, each iteration:
    ``w_jq ~ L_j(theta_jq) N(theta_jq; 0, sigma^2) exp(x_q^2 / 2) v_q``, in log space.
    A fixed grid shared by all examinees would snap an LLM's posterior (SE ~0.01 with thousands
    of answers) to one node; products of raw likelihoods would underflow.
-2. M-step: one Fisher-scoring step per item on ``(log a_i, b_i)`` maximising
-   ``sum_j sum_q w_jq log P(y_ij | theta_jq) + log prior``.
+2. M-step: one Newton step per item on ``(log a_i, b_i)`` maximising
+   ``sum_j sum_q w_jq log P(y_ij | theta_jq) + log prior`` (Fisher scoring in the first
+   iterations, then the observed Hessian, which converges quadratically).
+3. Parameter expansion (PX-EM, Liu, Rubin & Wu 1998): ``theta -> c + k theta``,
+   ``b -> c + k b``, ``a -> a / k`` leaves the likelihood unchanged, so plain EM crawls along
+   that ridge (each iteration moves the items a little towards their prior, the abilities
+   follow). One scalar maximisation over ``(c, k)`` per iteration (Rasch: ``c`` and ``sigma``)
+   takes it in one step. The fixed point is the same.
+
+Stops when an iteration raises the log posterior (marginal log-likelihood plus the items' log
+prior) by less than ``tol`` per observed cell.
 
 Everything runs on the observed cells only (sparse), in chunks, so memory is linear in the
 number of observed cells. Item standard errors come from the inverse of the per-item 2 x 2
-information (plus prior) at convergence; abilities are EAP with posterior SD as SE.
+Fisher information (plus prior) at convergence; abilities are EAP with posterior SD as SE.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from .data import ResponseData
 from .irt import gauss_hermite
 
 MODELS = ("rasch", "2pl")
+FISHER_ITERATIONS = 2  # 2PL M-steps by Fisher scoring before switching to the observed Hessian
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,9 @@ def calibrate(
 ) -> Calibration:
     """Fit a Rasch or 2PL model to ``data`` by MML-EM (module docstring); return ``Calibration``.
 
-    Stops when an iteration raises the marginal log-likelihood by less than ``tol`` per
-    observed cell (or at ``max_iter``).
+    Stops when an iteration raises the log posterior (marginal log-likelihood plus the items'
+    log prior) by less than ``tol`` per observed cell (or at ``max_iter``). ``chunk_cells``:
+    cells x nodes handled at once (memory beyond the data is a few such float32 arrays).
     ``progress`` receives a line per few iterations (default: stderr when it is a terminal).
     """
     if model not in MODELS:
@@ -88,11 +99,11 @@ def calibrate(
     previous = -np.inf
     for iteration in range(1, max_iter + 1):
         change = fitter.step()
-        gain = (fitter.marginal_ll - previous) / data.n_observed
-        previous = fitter.marginal_ll
+        gain = (fitter.objective - previous) / data.n_observed
+        previous = fitter.objective
         progress(
-            f"calibrate {model}: iteration {iteration}, marginal log-likelihood "
-            f"{fitter.marginal_ll:.1f}, max parameter change {change:.2e}"
+            f"calibrate {model}: iteration {iteration}, log posterior {fitter.objective:.1f}, "
+            f"max parameter change {change:.2e}"
         )
         if abs(gain) < tol:
             converged = True
@@ -100,8 +111,8 @@ def calibrate(
     fitter.e_step()
     b_se, a_se = fitter.item_standard_errors()
     eap, sd = fitter.eap()
-    answered = np.bincount(data.model_index, minlength=data.n_models)
-    accuracy = np.bincount(data.model_index, data.correct, data.n_models) / answered
+    answered = fitter.n_answered.astype(int)
+    accuracy = fitter.n_right / fitter.n_answered
     abilities = {
         m: Ability(float(t), float(s), float(acc), int(n))
         for m, t, s, acc, n in zip(data.models, eap, sd, accuracy, answered)
@@ -123,21 +134,37 @@ def calibrate(
     return Calibration(bank, abilities, fitter.marginal_ll, iteration, converged, seconds)
 
 
+def _newton_2x2(g1, g2, i11, i22, i12):
+    """``I^-1 g`` for per-item 2 x 2 information matrices ``[[i11, i12], [i12, i22]]``."""
+    det = i11 * i22 - i12**2
+    return (i22 * g1 - i12 * g2) / det, (i11 * g2 - i12 * g1) / det
+
+
 def _stderr_progress(line: str) -> None:
     if sys.stderr.isatty():
         print(line, file=sys.stderr, flush=True)
 
 
 class _Chunk:
-    """A run of observed cells, sorted by examinee: ``reduceat`` over ``starts`` sums each
-    examinee's cells and ``repeat`` over ``counts`` spreads its values back onto them."""
+    """A run of observed cells, sorted by examinee (views of the data, no copies):
+    ``reduceat`` over ``starts`` sums each examinee's cells and ``repeat`` over ``counts``
+    spreads its values back onto them."""
 
     def __init__(self, j: np.ndarray, i: np.ndarray, y: np.ndarray) -> None:
-        self.i = i.astype(np.intp)
+        self.i, self.y = i, y
         self.starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
         self.owners = j[self.starts]
         self.counts = np.diff(np.r_[self.starts, len(j)])
-        self.sign = y.astype(np.float32) * 2 - 1  # +1 right, -1 wrong
+
+    def sign(self) -> np.ndarray:
+        """+1 where right, -1 where wrong (float32)."""
+        return np.float32(2) * self.y - 1
+
+    def add_per_item(self, out: np.ndarray, values: np.ndarray) -> None:
+        """``out[i] += sum of values over the chunk's cells of item i`` (float64).
+        ``np.add.at`` touches only the chunk's items: ``bincount`` would add a whole
+        ``n_items`` vector per chunk."""
+        np.add.at(out, self.i.astype(np.intp), values.astype(np.float64))
 
 
 class _EM:
@@ -164,17 +191,26 @@ class _EM:
         step = max(1, chunk_cells // n_nodes)
         self.chunks = [_Chunk(j[lo : lo + step], i[lo : lo + step], y[lo : lo + step])
                        for lo in range(0, len(y), step)]
-        # start: b from item p-values, theta from model accuracies, a = 1
-        n_item = np.bincount(i, minlength=self.n_i)
-        n_model = np.bincount(j, minlength=self.n_j)
-        p_item = (np.bincount(i, y, self.n_i) + 0.5) / (n_item + 1.0)
-        p_model = (np.bincount(j, y, self.n_j) + 0.5) / (n_model + 1.0)
+        # start: b from item p-values, theta from model accuracies, a = 1 (counted in blocks:
+        # bincount converts its whole input to intp and float64)
+        n_item, right_item = np.zeros(self.n_i), np.zeros(self.n_i)
+        n_model, right_model = np.zeros(self.n_j), np.zeros(self.n_j)
+        for lo in range(0, len(y), 1 << 22):
+            ib, jb, yb = i[lo : lo + (1 << 22)], j[lo : lo + (1 << 22)], y[lo : lo + (1 << 22)]
+            n_item += np.bincount(ib, minlength=self.n_i)
+            right_item += np.bincount(ib, yb, self.n_i)
+            n_model += np.bincount(jb, minlength=self.n_j)
+            right_model += np.bincount(jb, yb, self.n_j)
+        p_item = (right_item + 0.5) / (n_item + 1.0)
+        p_model = (right_model + 0.5) / (n_model + 1.0)
+        self.n_answered, self.n_right = n_model, right_model
         self.b = -np.log(p_item / (1 - p_item))
         self.mode = np.log(p_model / (1 - p_model))
         self.log_a = np.zeros(self.n_i)
         self.sigma = 1.0
         self.scale = np.ones(self.n_j)
-        self.marginal_ll = -np.inf
+        self.marginal_ll = self.objective = -np.inf
+        self.iteration = 0
 
     def _per_examinee(self, chunk: _Chunk, values: np.ndarray, out: np.ndarray) -> None:
         """Add each examinee's sum of ``values`` (last axis: the chunk's cells) into ``out``."""
@@ -190,7 +226,8 @@ class _EM:
                 ai = a[c.i]
                 t = np.tanh(0.5 * ai * (np.repeat(mode[c.owners], c.counts) - b[c.i]))
                 # y - P = (sign - tanh(z/2)) / 2, P (1 - P) = (1 - tanh(z/2)^2) / 4
-                self._per_examinee(c, np.stack([ai * (c.sign - t), ai * ai * (1 - t * t)]), total)
+                terms = np.stack([ai * (c.sign() - t), ai * ai * (1 - t * t)])
+                self._per_examinee(c, terms, total)
             grad = 0.5 * total[0] - self.mode / self.sigma**2
             info = 0.25 * total[1] + 1 / self.sigma**2
             self.mode += np.clip(grad / info, -2, 2)
@@ -205,13 +242,13 @@ class _EM:
 
     def e_step(self) -> None:
         """Adaptive nodes ``theta_jq`` and posterior weights ``w_jq`` (module docstring)."""
-        self._find_modes()
+        self._find_modes(2 if self.iteration <= FISHER_ITERATIONS else 1)
         self.nodes = self.mode[:, None] + self.scale[:, None] * self.x[None, :]
         a, b = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
         loglik = np.zeros((len(self.x), self.n_j))
         for c in self.chunks:
             ai, dm, s = self._cell_terms(c, a, b)
-            sa = c.sign * ai
+            sa = c.sign() * ai
             u = self.x32 * (sa * s) + sa * dm  # z signed by the answer: log P(y) = log sigmoid(u)
             e = np.abs(u)
             np.negative(e, out=e)
@@ -226,13 +263,16 @@ class _EM:
         self.weights = np.exp(log_w - norm)
         self.marginal_ll = float(np.sum(norm) + np.sum(np.log(self.scale)))
 
-    def _item_information(self):
+    def _item_information(self, observed: bool = False):
         """Gradient and 2 x 2 information of the expected complete-data log posterior,
-        in ``(log a, b)``: columns ``g_log_a, g_b, I_log_a, I_b, I_cross``.
+        in ``(log a, b)``: ``g_log_a, g_b, I_log_a, I_b, I_cross``.
 
         Per cell, with ``d_q = theta_jq - b_i = dm + s x_q``, ``r_q = y - P_q`` and
         ``v_q = P_q (1 - P_q)``, the sums over nodes ``sum_q w_q r_q d_q`` etc. are combinations
         of the moments ``R_k = sum_q w_q r_q x_q^k`` (k = 0, 1), ``V_k`` (k = 0, 1, 2).
+        The information is Fisher's (expected, ``a^2 sum w v d^2`` ...); ``observed=True`` adds
+        the terms of the Hessian that the expectation drops (``- a sum w r d`` to ``I_log_a``,
+        ``+ a sum w r`` to ``I_cross``).
         """
         a32, b32 = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
         weights = self.weights.T.astype(np.float32)
@@ -243,7 +283,7 @@ class _EM:
             half = 0.5 * ai
             t = np.tanh(self.x32 * (half * s) + half * dm)  # tanh(z/2), P = (1 + t) / 2
             w = np.repeat(weights[:, c.owners], c.counts, axis=1)
-            wr = w * (c.sign - t)  # 2 w (y - P)
+            wr = w * (c.sign() - t)  # 2 w (y - P)
             t *= t
             np.subtract(1, t, out=t)
             wv = w * t  # 4 w P (1 - P)
@@ -251,12 +291,14 @@ class _EM:
             v0, v1, v2 = wv.sum(0), x @ wv, (x * x) @ wv
             terms = (dm * r0 + s * r1, r0, dm * (dm * v0 + 2 * s * v1) + s * s * v2, v0,
                      dm * v0 + s * v1)
-            for k, term in enumerate(terms):
-                sums[k] += np.bincount(c.i, term, self.n_i)
+            for total, term in zip(sums, terms):
+                c.add_per_item(total, term)
         s_rd, s_r, s_vdd, s_v, s_vd = sums  # of 2 w (y - P) and 4 w P (1 - P) terms
         a = np.exp(self.log_a)
         g_la, g_b = 0.5 * a * s_rd, -0.5 * a * s_r
         i_ll, i_bb, i_lb = 0.25 * a**2 * s_vdd, 0.25 * a**2 * s_v, -0.25 * a**2 * s_vd
+        if observed:  # the Hessian's terms that Fisher's expectation drops
+            i_ll, i_lb = i_ll - g_la, i_lb - g_b
         g_b = g_b - self.b / self.prior_b_var
         i_bb = i_bb + 1 / self.prior_b_var
         g_la = g_la - self.log_a / self.prior_log_a_var
@@ -264,24 +306,86 @@ class _EM:
         return g_la, g_b, i_ll, i_bb, i_lb
 
     def m_step(self) -> float:
-        g_la, g_b, i_ll, i_bb, i_lb = self._item_information()
-        if self.two_pl:
-            det = i_ll * i_bb - i_lb**2
-            step_la = (i_bb * g_la - i_lb * g_b) / det
-            step_b = (i_ll * g_b - i_lb * g_la) / det
-        else:
+        """One Newton step per item, clipped to +-1 in ``log a`` and +-2 in ``b``; returns the
+        largest step. 2PL: Fisher scoring in the first ``FISHER_ITERATIONS`` (robust from the
+        crude start), then the observed information (quadratic convergence) wherever it is
+        positive definite and its step at most twice as long as Fisher scoring's."""
+        g_la, g_b, i_ll, i_bb, i_lb = self._item_information(observed=self.two_pl)
+        if not self.two_pl:
             step_la, step_b = np.zeros(self.n_i), g_b / i_bb
+        else:
+            # Fisher's information from the observed one (see _item_information)
+            f_ll = i_ll + g_la + self.log_a / self.prior_log_a_var
+            f_lb = i_lb + g_b + self.b / self.prior_b_var
+            step_la, step_b = _newton_2x2(g_la, g_b, f_ll, i_bb, f_lb)
+            if self.iteration > FISHER_ITERATIONS:
+                det = i_ll * i_bb - i_lb**2
+                ok = (i_ll > 0) & (det > 1e-12 * i_ll * i_bb)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    o_la, o_b = _newton_2x2(g_la, g_b, i_ll, i_bb, i_lb)
+                ok &= (np.maximum(np.abs(o_la), np.abs(o_b))
+                       <= 2 * np.maximum(np.abs(step_la), np.abs(step_b)))
+                step_la, step_b = np.where(ok, o_la, step_la), np.where(ok, o_b, step_b)
         step_la, step_b = np.clip(step_la, -1, 1), np.clip(step_b, -2, 2)
         self.log_a += step_la
         self.b += step_b
         return float(max(np.abs(step_la).max(), np.abs(step_b).max()))
 
-    def step(self) -> float:
-        self.e_step()
+    def expand(self) -> None:
+        """Parameter expansion (module docstring): maximise the expected complete-data log
+        posterior over ``theta -> c + k theta``, ``b -> c + k b``, ``a -> a / k`` (Rasch:
+        ``k = 1``), given the E-step's posterior moments of ``theta`` and the M-step's items:
+
+        ``Q(c, k) = J log k - sum_j E[(k theta_j + c)^2] / (2 sigma^2)
+        - sum_i (c + k b_i)^2 / (2 sd_b^2) - sum_i (log a_i - log k)^2 / (2 sd_log_a^2)``.
+
+        ``c = -k g`` is optimal for any ``k``; in ``lambda = log k`` the rest is concave,
+        ``J lambda - k^2 A / 2 - sum_i (log a_i - lambda)^2 / (2 sd_log_a^2)``: Newton steps.
+        Rasch then re-estimates ``sigma`` from the moved moments.
+        """
+        eap, sd = self.eap()
+        n_j, n_i, var = self.n_j, self.n_i, self.sigma**2
+        m1, m2 = eap.sum(), (eap**2 + sd**2).sum()
+        b1, b2 = self.b.sum(), (self.b**2).sum()
+        g = (m1 / var + b1 / self.prior_b_var) / (n_j / var + n_i / self.prior_b_var)
+        lam = 0.0
+        if self.two_pl:
+            big_a = ((m2 - 2 * g * m1 + n_j * g**2) / var
+                     + (b2 - 2 * g * b1 + n_i * g**2) / self.prior_b_var)
+            la1 = self.log_a.sum()
+            for _ in range(20):
+                k2 = np.exp(2 * lam)
+                grad = n_j - k2 * big_a - (n_i * lam - la1) / self.prior_log_a_var
+                step = grad / (2 * k2 * big_a + n_i / self.prior_log_a_var)
+                lam += float(np.clip(step, -0.5, 0.5))
+                if abs(step) < 1e-12:
+                    break
+        k = np.exp(lam)
+        c = -k * g
+        self.b = c + k * self.b
+        self.log_a = self.log_a - lam
+        self.mode = c + k * self.mode
+        self.scale = k * self.scale
+        self.nodes = c + k * self.nodes
         if not self.two_pl:  # Rasch: the ability spread is a free parameter
             eap, sd = self.eap()
             self.sigma = float(np.sqrt(np.mean(eap**2 + sd**2)))
-        return self.m_step()
+
+    def log_prior(self) -> float:
+        """The items' log prior (constants dropped)."""
+        out = -0.5 * np.sum(self.b**2) / self.prior_b_var
+        if self.two_pl:
+            out -= 0.5 * np.sum(self.log_a**2) / self.prior_log_a_var
+        return float(out)
+
+    def step(self) -> float:
+        """E-step, M-step, expansion; ``objective``: the log posterior at the E-step."""
+        self.iteration += 1
+        self.e_step()
+        self.objective = self.marginal_ll + self.log_prior()
+        change = self.m_step()
+        self.expand()
+        return change
 
     def eap(self) -> tuple[np.ndarray, np.ndarray]:
         mean = (self.weights * self.nodes).sum(1)
