@@ -455,7 +455,7 @@ t0 = time.perf_counter(); folder = resolve_base_model(SMOLLM2); t1 = time.perf_c
 again = resolve_base_model(SMOLLM2); t2 = time.perf_counter()
 questions = load_questions(sys.argv[1]); qid = sys.argv[2]
 examinee = HFExaminee(SMOLLM2, questions, device="cpu")
-t3 = time.perf_counter(); answer = examinee.answer(qid); t4 = time.perf_counter()
+t3 = time.perf_counter(); answer = int(examinee.answer(qid)); t4 = time.perf_counter()
 print(json.dumps({"folder": str(folder), "again": str(again), "convert_s": t1 - t0,
                   "reload_s": t2 - t1, "answer": answer, "answer_s": t4 - t3}))
 """

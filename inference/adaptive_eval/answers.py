@@ -321,7 +321,7 @@ def extract_math(response: str) -> str | None:
     if delimited:
         return next(g for g in delimited.groups() if g is not None).strip()
     rest = re.split(r"\.\s", rest, maxsplit=1)[0]
-    return rest.strip().rstrip(".").strip() or None
+    return rest.strip().rstrip(".").strip().strip("$").strip() or None
 
 
 def _math_timeout() -> int | None:
@@ -335,7 +335,7 @@ def _parse_gold_math(text: str) -> tuple:
 
 
 def _parse_math(text: str) -> list:
-    from math_verify import parse
+    from math_verify import parse  # loaded on first use: it brings sympy (~0.3 s)
 
     text = text.strip()
     if not text:
@@ -358,9 +358,13 @@ def _math_is_correct(extracted: str, gold: str) -> bool:
     return verify(truth, value, timeout_seconds=_math_timeout())
 
 
-# math-verify warns once when it runs without a time limit (off the main thread): expected here
-logging.getLogger("math_verify").addFilter(lambda record: "Timeout is disabled" not in
-                                           record.getMessage())
+def _not_the_timeout_warning(record: logging.LogRecord) -> bool:
+    return "Timeout is disabled" not in record.getMessage()
+
+
+# math-verify warns when it runs without a time limit (off the main thread): expected here
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).addFilter(_not_the_timeout_warning)
 
 
 # python literals --------------------------------------------------------------------------------
