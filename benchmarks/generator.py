@@ -18,7 +18,9 @@ config). Per stage:
   one closest to the target (what ``generate(best_of=k)`` does within one round); its hit rate
   (a group without a valid item is a miss) and Spearman;
 - longest shared n-gram: the longest run of words (``\\w+``, lower-cased) a valid item's text
-  (question + options) shares with any SFT training question, and with any MMLU-Pro question.
+  (question + options) shares with any SFT training question (the ids the artifact records in
+  ``training_question_ids``, with all their options; n/a for an artifact that records none), and
+  with any MMLU-Pro question.
 
 Predicted difficulty: the difficulty predictor the generator uses (``config.predictor``).
 """
@@ -35,15 +37,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from adaptive_eval.generator import ItemFormatError, QuestionGenerator, parse_item, words
+from adaptive_eval.hub import resolve_artifact
+from adaptive_eval.predictor import question_text
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "training"))
-
-from adaptive_eval.bank import ItemBank  # noqa: E402
-from adaptive_eval.generator import ItemFormatError, QuestionGenerator, parse_item, words  # noqa: E402
-from adaptive_eval.hub import resolve_artifact  # noqa: E402
-from adaptive_eval.predictor import question_text  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "mmlu_pro" / "items.csv.gz"
 
@@ -168,7 +167,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sft", default=str(ROOT / "test-output" / "question-generator-sft"),
                         help="the SFT-stage adapter folder (skipped when missing)")
     parser.add_argument("--items", default=str(DATA))
-    parser.add_argument("--training-config", default=str(ROOT / "training/configs/generator.yaml"))
     parser.add_argument("--n-targets", type=int, default=7)
     parser.add_argument("--samples", type=int, default=8, help="raw samples per target")
     parser.add_argument("--best-of", type=int, default=4)
@@ -187,8 +185,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    import train_generator as tg
 
     started = time.time()
     names = args.stages.split(",")
@@ -213,11 +209,16 @@ def main(argv: list[str] | None = None) -> dict:
     for g in stages.values():
         g._predictor = final.predictor  # one predictor for every stage
 
-    (train_args,) = __import__("trl").TrlParser([tg.GeneratorTrainingArguments]) \
-        .parse_args_and_config(["--config", args.training_config, "--items", args.items])
     items = pd.read_csv(args.items, dtype={"question_id": str}, keep_default_na=False)
-    examples = tg.build_sft_examples(items, ItemBank.load(train_args.bank), train_args)
-    sft_texts = [question_text(r.question, r.options) for r in examples.itertuples()]
+    # the SFT questions: the ids the artifact records (training/train_generator.py, sft stage)
+    sft_ids = set(final.config.training_question_ids)
+    if not sft_ids:
+        print("the generator's config records no training_question_ids (trained before they were "
+              "recorded): the n-gram overlap with SFT questions is not measured",
+              file=sys.stderr, flush=True)
+    sft_rows = items[items.question_id.isin(sft_ids)]
+    sft_texts = [question_text(q, o) for q, o in zip(sft_rows.question, sft_rows.options,
+                                                      strict=True)]
     all_texts = [question_text(q, o) for q, o in zip(items.question, items.options, strict=True)]
 
     results = {}
@@ -226,10 +227,11 @@ def main(argv: list[str] | None = None) -> dict:
         metrics, rows = evaluate_stage(generator, targets, drawn[name], args.best_of,
                                        args.tolerance)
         valid_texts = [r["item_text"] for r in rows if r["valid"]]
-        if valid_texts:
+        if valid_texts and sft_texts:
             sft_ng = longest_shared_ngrams(valid_texts, sft_texts)
-            all_ng = longest_shared_ngrams(valid_texts, all_texts)
             metrics["shared_ngram_sft_median_max"] = [int(np.median(sft_ng)), int(max(sft_ng))]
+        if valid_texts:
+            all_ng = longest_shared_ngrams(valid_texts, all_texts)
             metrics["shared_ngram_mmlu_pro_median_max"] = [int(np.median(all_ng)),
                                                            int(max(all_ng))]
         examples_out = [{"target": r["target"], "predicted": r["predicted"], "text": r["text"]}
@@ -366,7 +368,7 @@ predictor its 2.5%-97.5% range there is about -1.7 to 2.2), so they are rarely h
 is bounded by the predictor's reach as much as by the generator. The base model never writes the
 item format, so "twice the base hit rate" is met by any hit at all.
 
-## Training run (`training/train_generator.py --config training/configs/generator.yaml`)
+## Training run (`training/train_generator.py`, sft then grpo stage)
 
 {training_list}
 

@@ -14,8 +14,9 @@ Each method gives held-out parameters ``(b_j, a_j)``; we report
 - AUC and log-loss of ``P(y_ij = 1) = sigmoid(a_j (theta_i - b_j))`` on every held-out response;
 
 for: a constant, the per-category and per-source (``src``) groups, the predictor (each objective,
-with and without the category input; the trained variants are refit here with the artifact's
-training settings), cross-fitted calibration (each held-out item calibrated on the responses of
+with and without the category input; the other variants are trained here by
+``training/train_predictor.py``, run as a subprocess with the artifact's YAML file and one
+variant forced), cross-fitted calibration (each held-out item calibrated on the responses of
 half the models and scored on the other half: what ~11 models' answers buy), and full
 calibration (in-sample on the scored responses: an upper bound).
 
@@ -32,19 +33,95 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from adaptive_eval.bank import ItemBank
+from adaptive_eval.calibration import calibrate
+from adaptive_eval.data import ResponseData
+from adaptive_eval.irt import prob
+from adaptive_eval.predictor import DifficultyPredictor, question_text
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import log_loss, roc_auc_score
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "training"))
+DATA = ROOT.parent / "shared" / "data" / "mmlu_pro"
+TRAIN = ROOT / "training" / "train_predictor.py"
 
-import train_predictor as tp  # noqa: E402
-from adaptive_eval.predictor import DifficultyPredictor  # noqa: E402
+
+@dataclass
+class Table:
+    """Per-question data, rows aligned with ``ids``: text, category, and the responses of the
+    calibration models (``y`` 0/1 and ``mask`` observed, both (n_questions, n_models))."""
+
+    ids: list[str]
+    texts: list[str]
+    categories: list[str]
+    y: torch.Tensor
+    mask: torch.Tensor
+
+
+def load_items(path: str | Path) -> pd.DataFrame:
+    """Items with ``question_id`` as str and the encoder's ``text``."""
+    items = pd.read_csv(path)
+    items["question_id"] = items["question_id"].astype(str)
+    items["text"] = [question_text(q, o) for q, o in zip(items.question, items.options,
+                                                         strict=True)]
+    return items.reset_index(drop=True)
+
+
+def calibrated_bank(responses: pd.DataFrame, ids: list[str], log) -> ItemBank:
+    """A 2PL bank calibrated on the responses to ``ids``, with the models' abilities."""
+    data = ResponseData.from_long(responses[responses.question_id.isin(set(ids))],
+                                  source="responses (subset)")
+    log(f"calibrating 2pl on {data} ...")
+    fit = calibrate(data, model="2pl")
+    fit.bank.abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}
+    return fit.bank
+
+
+def response_table(items: pd.DataFrame, responses: pd.DataFrame, models: list[str]) -> Table:
+    row = {q: k for k, q in enumerate(items.question_id)}
+    col = {m: k for k, m in enumerate(models)}
+    sub = responses[responses.question_id.isin(row) & responses.model.isin(col)]
+    r, c = sub.question_id.map(row).to_numpy(), sub.model.map(col).to_numpy()
+    y = torch.zeros(len(items), len(models))
+    mask = torch.zeros(len(items), len(models), dtype=torch.bool)
+    y[r, c] = torch.tensor(np.array(sub.correct, dtype=np.float32))
+    mask[r, c] = True
+    return Table(list(items.question_id), list(items.text), list(items.category), y, mask)
+
+
+def difficulty_metrics(b_true: np.ndarray, b_pred: np.ndarray) -> dict[str, float]:
+    ok = np.isfinite(b_true)
+    return {"pearson": float(pearsonr(b_true[ok], b_pred[ok])[0]),
+            "spearman": float(spearmanr(b_true[ok], b_pred[ok])[0])}
+
+
+def predicted(model: DifficultyPredictor, table: Table, rows: np.ndarray,
+              with_category: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The predictor's ``(b, a)`` for ``rows`` (``a = 1`` when it predicts no discrimination)."""
+    texts = [table.texts[i] for i in rows]
+    cats = [table.categories[i] for i in rows] if with_category else None
+    out = model.predict_parameters(texts, cats)
+    return out["b"], out.get("a", np.ones_like(out["b"]))
+
+
+def train_variant(config: str, items: str, responses: str, objective: str, use_category: bool,
+                  out: Path) -> DifficultyPredictor:
+    """One variant trained by the training script (a subprocess) with ``config``'s settings."""
+    command = [sys.executable, str(TRAIN), "--config", config, "--items", items,
+               "--responses", responses, "--objective", objective,
+               "--use_category", "yes" if use_category else "no", "--output_dir", str(out)]
+    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return DifficultyPredictor.from_pretrained(out)
 
 
 def fit_groups(groups, table, rows, theta, model_mask=None, prior_b_sd=2.0, prior_log_a_sd=0.5):
@@ -82,23 +159,23 @@ def fit_groups(groups, table, rows, theta, model_mask=None, prior_b_sd=2.0, prio
 
 def scores(table, rows, theta, b, a, b_true, mask=None):
     """Correlations with ``b_true`` and response AUC / log-loss (on ``mask`` cells if given)."""
-    out = tp.difficulty_metrics(b_true, b) if np.ptp(b) > 0 else {"pearson": 0.0, "spearman": 0.0}
-    z = a[:, None] * (theta[None, :] - b[:, None])
-    return out | cell_scores(table, rows, 1 / (1 + np.exp(-z)), mask)
+    out = difficulty_metrics(b_true, b) if np.ptp(b) > 0 else {"pearson": 0.0, "spearman": 0.0}
+    return out | cell_scores(table, rows, prob(theta[None, :], b[:, None], a[:, None]), mask)
 
 
 def cell_scores(table, rows, p, mask=None):
     m = table.mask[rows].numpy() if mask is None else mask
     y = table.y[rows].numpy()
-    return {"auc": tp.auc(y[m], p[m]), "log_loss": tp.log_loss(y[m], p[m])}
+    return {"auc": float(roc_auc_score(y[m], p[m])),
+            "log_loss": float(log_loss(y[m], p[m], labels=[0, 1]))}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "difficulty-predictor"))
     parser.add_argument("--config", default=str(ROOT / "training" / "configs" / "predictor.yaml"))
-    parser.add_argument("--items", default=str(tp.DATA / "items.csv.gz"))
-    parser.add_argument("--responses", default=str(tp.DATA / "responses.csv.gz"))
+    parser.add_argument("--items", default=str(DATA / "items.csv.gz"))
+    parser.add_argument("--responses", default=str(DATA / "responses.csv.gz"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "predictor.md"))
     parser.add_argument("--no-refit", action="store_true", help="skip refitting the variants")
     cli = parser.parse_args(argv)
@@ -106,17 +183,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     predictor = DifficultyPredictor.from_pretrained(cli.model)
     heldout_ids = json.loads((Path(cli.model) / "heldout_ids.json").read_text())
-    items = tp.load_items(cli.items)
+    items = load_items(cli.items)
     responses = pd.read_csv(cli.responses, dtype={"question_id": str})
     held = set(heldout_ids)
     train_ids = [q for q in items.question_id if q not in held]
-    train_bank = tp.calibrated_bank(tp.responses_for(responses, train_ids), "2pl", log)
-    full_bank = tp.calibrated_bank(tp.responses_for(responses, list(items.question_id)), "2pl", log)
+    train_bank = calibrated_bank(responses, train_ids, log)
+    full_bank = calibrated_bank(responses, list(items.question_id), log)
     models = sorted(train_bank.abilities)
     theta = np.array([train_bank.abilities[m]["theta"] for m in models])
 
-    emb = predictor.embed(list(items.text), progress=True)
-    table = tp.item_table(items, responses, models, emb, train_bank)
+    predictor.embed(list(items.text), progress=True)  # fills the embedding cache once
+    table = response_table(items, responses, models)
     pos = {q: k for k, q in enumerate(items.question_id)}
     held_rows = np.array([pos[q] for q in heldout_ids])
     train_rows = np.array([pos[q] for q in train_ids])
@@ -124,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     b_true, a_true = full_bank.b[full], full_bank.a[full]
 
     results: dict[str, dict] = {}
-    train_b = table.b[train_rows].numpy()
+    train_b = train_bank.b[train_bank.index(train_ids)]
     for name, column in (("constant", None), ("per-category", "category"), ("per-source", "src")):
         keys = np.zeros(len(items), int) if column is None else pd.factorize(items[column])[0]
         g_b, g_a = fit_groups(keys[train_rows], table, train_rows, theta)
@@ -136,14 +213,13 @@ def main(argv: list[str] | None = None) -> dict:
         ga = np.where(rows_of >= 0, g_a[keys[held_rows]], np.median(g_a))
         r = scores(table, held_rows, theta, gb, ga, b_true)
         if column is not None:
-            r |= tp.difficulty_metrics(b_true, b_corr)
+            r |= difficulty_metrics(b_true, b_corr)
         results[name] = r
         log(f"{name}: {r}")
 
     def predictor_rows(model, label):
         for with_cat in [True, False] if model.config.categories else [True]:
-            b, a = tp.predict_rows(model, table, held_rows, with_category=with_cat)
-            a = np.ones_like(b) if a is None else a
+            b, a = predicted(model, table, held_rows, with_category=with_cat)
             suffix = (
                 ""
                 if not model.config.categories
@@ -151,54 +227,33 @@ def main(argv: list[str] | None = None) -> dict:
             )
             results[f"{label}{suffix}"] = scores(table, held_rows, theta, b, a, b_true)
             se = model.config.residual_sd
-            z = (
-                a[:, None]
-                * (theta[None, :] - b[:, None])
-                / np.sqrt(1 + np.pi * (a * se)[:, None] ** 2 / 8)
-            )
-            results[f"{label}{suffix}, integrated over SE"] = tp.difficulty_metrics(
+            # sigmoid(a (theta - b) / sqrt(1 + pi a^2 se^2 / 8)) = prob(theta, b, a / sqrt(...))
+            a_integrated = a / np.sqrt(1 + np.pi * (a * se) ** 2 / 8)
+            p = prob(theta[None, :], b[:, None], a_integrated[:, None])
+            results[f"{label}{suffix}, integrated over SE"] = difficulty_metrics(
                 b_true, b
-            ) | cell_scores(table, held_rows, 1 / (1 + np.exp(-z)))
+            ) | cell_scores(table, held_rows, p)
             log(f"{label}{suffix}: {results[f'{label}{suffix}']}")
 
     chosen = f"predictor ({predictor.config.objective}, shipped)"
     predictor_rows(predictor, chosen)
 
-    if not cli.no_refit:  # the other variants, trained exactly as the script does
-        args = tp.parse_args(["--config", cli.config])
-        fit_ids, val_ids = tp.stratified_split(
-            train_ids,
-            [table.categories[pos[q]] for q in train_ids],
-            args.validation_fraction,
-            args.seed + 1,
-        )
-        fit_rows = np.array([pos[q] for q in fit_ids])
-        val_rows = np.array([pos[q] for q in val_ids])
-        from accelerate import Accelerator
-
-        for objective in ("regression", "joint"):
-            for use_category in (False, True):
-                model = tp.new_predictor(args, table, fit_rows, use_category)
-                model.config.objective = objective
-                tp.fit(
-                    model,
-                    table,
-                    fit_rows,
-                    val_rows,
-                    theta,
-                    objective,
-                    args,
-                    Accelerator(),
-                    log=lambda line: None,
-                )
-                model.config.residual_sd, _ = tp.residual_sds(model, table, val_rows)
-                label = f"refit: {objective}, " + (
-                    "category input" if use_category else "text only"
-                )
-                b, a = tp.predict_rows(model, table, held_rows)
-                a = np.ones_like(b) if a is None else a
-                results[label] = scores(table, held_rows, theta, b, a, b_true)
-                log(f"{label}: {results[label]}")
+    if not cli.no_refit:  # every variant, trained by the training script itself
+        with tempfile.TemporaryDirectory() as tmp:
+            for objective in ("regression", "joint"):
+                for use_category in (False, True):
+                    out = Path(tmp) / f"{objective}-{use_category}"
+                    model = train_variant(cli.config, cli.items, cli.responses, objective,
+                                          use_category, out)
+                    if json.loads((out / "heldout_ids.json").read_text()) != heldout_ids:
+                        raise SystemExit(f"{cli.config} holds out other questions than "
+                                         f"{cli.model}: not the artifact's settings")
+                    label = f"refit: {objective}, " + (
+                        "category input" if use_category else "text only"
+                    )
+                    b, a = predicted(model, table, held_rows)
+                    results[label] = scores(table, held_rows, theta, b, a, b_true)
+                    log(f"{label}: {results[label]}")
 
     # cross-fitted calibration: items calibrated on half the models, scored on the other half
     rng = np.random.default_rng(0)
