@@ -202,6 +202,23 @@ def test_extend_bank_marks_predicted_items(tiny_predictor):
     np.testing.assert_allclose(median.a_se[2:], [0.2, 0.2])
 
 
+def test_cli_predict_extends_a_bank(tiny_predictor, tmp_path, capsys):
+    from adaptive_eval.cli import main
+
+    tiny_predictor.save_pretrained(tmp_path / "predictor")
+    ItemBank(ids=["q1"], b=[0.0], a=[1.3], category=["math"]).save(tmp_path / "bank")
+    assert main(["predict", *TEXTS[:2], "--predictor", str(tmp_path / "predictor"),
+                 "--bank", str(tmp_path / "bank"), "--out", str(tmp_path / "out"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    b, se = tiny_predictor.predict(TEXTS[:2])
+    np.testing.assert_allclose([r["difficulty"] for r in rows], b, atol=1e-6)
+    np.testing.assert_allclose([r["se"] for r in rows], se)
+    out = ItemBank.load(tmp_path / "out")
+    assert out.ids == ["q1", "new-0", "new-1"] and out.predicted.tolist() == [False, True, True]
+    np.testing.assert_allclose(out.b[1:], b, atol=1e-6)
+    assert out.metadata["predicted_by"].startswith("difficulty-predictor: ")
+
+
 def test_online_the_encoder_is_asked_of_the_hub_first(hub: HubServer):
     """The control of the offline test below: with offline mode off, resolving the encoder sends
     the Hub (here a live local server that logs every request) a request for it."""
