@@ -50,9 +50,38 @@ def test_standard_errors_are_honest(simulated):
     z = (fit.bank.b - b) / fit.bank.b_se
     # about 95% of true difficulties inside +/- 1.96 SE (priors shrink a little)
     assert 0.85 < np.mean(np.abs(z) < 1.96) <= 1.0
+    assert 0.85 < np.mean(np.abs(fit.bank.a - a) < 1.96 * fit.bank.a_se) <= 1.0
     se = np.array([fit.abilities[m].se for m in data.models])
     eap = np.array([fit.abilities[m].theta for m in data.models])
     assert 0.85 < np.mean(np.abs(eap - theta) < 1.96 * se) <= 1.0
+
+
+@pytest.mark.parametrize("model", ["rasch", "2pl"])
+def test_stops_at_the_fixed_point(simulated, model):
+    """The default stopping rule leaves the estimates where many more iterations would:
+    plain EM used to stop far from it (the log-likelihood barely moved along the ridge of
+    the abilities' location and scale, which the parameter expansion now crosses)."""
+    data = simulated[0]
+    fit = calibrate(data, model)
+    longer = calibrate(data, model, tol=0.0, max_iter=fit.n_iter + 20)
+    assert fit.converged and fit.n_iter <= 12
+    assert np.max(np.abs(fit.bank.b - longer.bank.b)) < 1e-3
+    assert np.max(np.abs(fit.bank.a - longer.bank.a)) < 1e-3
+    assert np.max(np.abs(fit.bank.b_se / longer.bank.b_se - 1)) < 1e-3
+    if model == "2pl":
+        assert np.max(np.abs(fit.bank.a_se / longer.bank.a_se - 1)) < 1e-3
+
+
+def test_cell_order_does_not_matter(simulated):
+    data = simulated[0]
+    order = np.random.default_rng(1).permutation(data.n_observed)
+    shuffled = ResponseData(data.models, data.question_ids, data.model_index[order],
+                            data.item_index[order], data.correct[order])
+    fit, fit_shuffled = calibrate(data, "2pl"), calibrate(shuffled, "2pl")
+    np.testing.assert_allclose(fit_shuffled.bank.b, fit.bank.b, atol=1e-6)
+    np.testing.assert_allclose(fit_shuffled.bank.a_se, fit.bank.a_se, atol=1e-6)
+    for m in data.models:
+        assert fit_shuffled.abilities[m].theta == pytest.approx(fit.abilities[m].theta, abs=1e-6)
 
 
 def test_degenerate_items_and_models_stay_finite():

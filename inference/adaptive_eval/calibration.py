@@ -159,15 +159,20 @@ class _Chunk:
         self.owners = j[self.starts]
         self.counts = np.diff(np.r_[self.starts, len(j)])
 
+    def items(self) -> np.ndarray:
+        """The item indices as ``intp``: numpy gathers and scatters 3x faster with them than
+        with the stored int32 (a copy per pass, not kept: 8 bytes a cell)."""
+        return self.i.astype(np.intp)
+
     def sign(self) -> np.ndarray:
         """+1 where right, -1 where wrong (float32)."""
         return np.float32(2) * self.y - 1
 
-    def add_per_item(self, out: np.ndarray, values: np.ndarray) -> None:
-        """``out[i] += sum of values over the chunk's cells of item i`` (float64).
-        ``np.add.at`` touches only the chunk's items: ``bincount`` would add a whole
-        ``n_items`` vector per chunk."""
-        np.add.at(out, self.i.astype(np.intp), values.astype(np.float64))
+
+def _add_per_item(out: np.ndarray, items: np.ndarray, values: np.ndarray) -> None:
+    """``out[i] += sum of values over the cells of item i`` (float64). ``np.add.at`` touches only
+    the chunk's items, where ``bincount`` would add a whole ``n_items`` vector per chunk."""
+    np.add.at(out, items, values.astype(np.float64))
 
 
 class _EM:
@@ -226,8 +231,9 @@ class _EM:
             total = np.zeros((2, self.n_j))
             mode = self.mode.astype(np.float32)
             for c in self.chunks:
-                ai = a[c.i]
-                t = np.tanh(0.5 * ai * (np.repeat(mode[c.owners], c.counts) - b[c.i]))
+                items = c.items()
+                ai = a[items]
+                t = np.tanh(0.5 * ai * (np.repeat(mode[c.owners], c.counts) - b[items]))
                 # y - P = (sign - tanh(z/2)) / 2, P (1 - P) = (1 - tanh(z/2)^2) / 4
                 terms = np.stack([ai * (c.sign() - t), ai * ai * (1 - t * t)])
                 self._per_examinee(c, terms, total)
@@ -236,10 +242,10 @@ class _EM:
             self.mode += np.clip(grad / info, -2, 2)
         self.scale = 1 / np.sqrt(info)
 
-    def _cell_terms(self, c: _Chunk, a: np.ndarray, b: np.ndarray):
+    def _cell_terms(self, c: _Chunk, items: np.ndarray, a: np.ndarray, b: np.ndarray):
         """Per cell: ``a_i``, ``m_j - b_i`` and ``s_j`` (float32)."""
-        ai = a[c.i]
-        dm = np.repeat(self.mode.astype(np.float32)[c.owners], c.counts) - b[c.i]
+        ai = a[items]
+        dm = np.repeat(self.mode.astype(np.float32)[c.owners], c.counts) - b[items]
         s = np.repeat(self.scale.astype(np.float32)[c.owners], c.counts)
         return ai, dm, s
 
@@ -250,7 +256,7 @@ class _EM:
         a, b = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
         loglik = np.zeros((len(self.x), self.n_j))
         for c in self.chunks:
-            ai, dm, s = self._cell_terms(c, a, b)
+            ai, dm, s = self._cell_terms(c, c.items(), a, b)
             sa = c.sign() * ai
             u = self.x32 * (sa * s) + sa * dm  # z signed by the answer: log P(y) = log sigmoid(u)
             e = np.abs(u)
@@ -282,7 +288,8 @@ class _EM:
         x = self.x32[:, 0]
         sums = np.zeros((5, self.n_i))
         for c in self.chunks:
-            ai, dm, s = self._cell_terms(c, a32, b32)
+            items = c.items()
+            ai, dm, s = self._cell_terms(c, items, a32, b32)
             half = 0.5 * ai
             t = np.tanh(self.x32 * (half * s) + half * dm)  # tanh(z/2), P = (1 + t) / 2
             w = np.repeat(weights[:, c.owners], c.counts, axis=1)
@@ -295,7 +302,7 @@ class _EM:
             terms = (dm * r0 + s * r1, r0, dm * (dm * v0 + 2 * s * v1) + s * s * v2, v0,
                      dm * v0 + s * v1)
             for total, term in zip(sums, terms):
-                c.add_per_item(total, term)
+                _add_per_item(total, items, term)
         s_rd, s_r, s_vdd, s_v, s_vd = sums  # of 2 w (y - P) and 4 w P (1 - P) terms
         a = np.exp(self.log_a)
         g_la, g_b = 0.5 * a * s_rd, -0.5 * a * s_r
