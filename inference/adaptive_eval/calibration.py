@@ -46,6 +46,7 @@ from .irt import gauss_hermite
 
 MODELS = ("rasch", "2pl")
 FISHER_ITERATIONS = 2  # 2PL M-steps by Fisher scoring before switching to the observed Hessian
+BLOCK = 1 << 20  # cells per block where a whole-data pass would need n-sized temporaries
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,15 @@ def calibrate(
     return Calibration(bank, abilities, fitter.marginal_ll, iteration, converged, seconds)
 
 
+def _sorted(values: np.ndarray) -> bool:
+    """Whether ``values`` never decreases (checked in blocks, without an n-sized temporary)."""
+    for lo in range(0, len(values), BLOCK):
+        block = values[lo : lo + BLOCK + 1]
+        if np.any(block[1:] < block[:-1]):
+            return False
+    return True
+
+
 def _newton_2x2(g1, g2, i11, i22, i12):
     """``I^-1 g`` for per-item 2 x 2 information matrices ``[[i11, i12], [i12, i22]]``."""
     det = i11 * i22 - i12**2
@@ -193,7 +203,7 @@ class _EM:
         self.log_v_adj = np.log(v) + self.x**2 / 2  # adaptive GH weight correction
         self.prior_b_var, self.prior_log_a_var = prior_b_sd**2, prior_log_a_sd**2
         j, i, y = data.model_index, data.item_index, data.correct
-        if np.any(j[1:] < j[:-1]):
+        if not _sorted(j):  # a copy, sorted by examinee (the argsort takes 8 bytes a cell)
             order = np.argsort(j, kind="stable")
             j, i, y = j[order], i[order], y[order]
         step = max(1, chunk_cells // n_nodes)
@@ -203,8 +213,8 @@ class _EM:
         # bincount converts its whole input to intp and float64)
         n_item, right_item = np.zeros(self.n_i), np.zeros(self.n_i)
         n_model, right_model = np.zeros(self.n_j), np.zeros(self.n_j)
-        for lo in range(0, len(y), 1 << 22):
-            ib, jb, yb = i[lo : lo + (1 << 22)], j[lo : lo + (1 << 22)], y[lo : lo + (1 << 22)]
+        for lo in range(0, len(y), BLOCK):
+            ib, jb, yb = i[lo : lo + BLOCK], j[lo : lo + BLOCK], y[lo : lo + BLOCK]
             n_item += np.bincount(ib, minlength=self.n_i)
             right_item += np.bincount(ib, yb, self.n_i)
             n_model += np.bincount(jb, minlength=self.n_j)
