@@ -26,7 +26,8 @@ their honesty).
 
 Results merge into ``calibration_speed.json`` under ``--label`` (e.g. ``before``, measured with
 ``PYTHONPATH`` pointing at an older checkout's ``inference/`` folder, and ``after``);
-``calibration_speed.md`` is rendered from every label in the JSON.
+``calibration_speed.md`` is rendered from every label in the JSON; a section headed
+``## Reading (by hand)`` in an existing file is kept.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ MMLU_PRO = SHARED / "mmlu_pro" / "responses.csv.gz"
 METABENCH = SHARED / "metabench" / "responses.csv.gz"
 HIDE_FRACTION, SEED = 0.1, 0  # as benchmarks/calibration.py
 SCALE = (1000, 100_000, 0.1)
+READING = "## Reading (by hand)"
 CASES = ("mmlu-pro-2pl", "mmlu-pro-rasch", "metabench-gsm8k-2pl", "scale-2pl")
 
 
@@ -218,8 +220,18 @@ def main() -> None:
         print(case, json.dumps(result), flush=True)
         report[args.label] = entry
         path.write_text(json.dumps(report, indent=1))
-        (out / "calibration_speed.md").write_text(markdown(report))
+        write_markdown(out / "calibration_speed.md", report)
     print(markdown(report))
+
+
+def write_markdown(path: Path, report: dict) -> None:
+    """Render the tables; keep a hand-written section (from ``READING`` on) of an earlier file."""
+    kept = ""
+    if path.exists():
+        text = path.read_text()
+        if READING in text:
+            kept = "\n" + text[text.index(READING):]
+    path.write_text(markdown(report) + kept)
 
 
 if __name__ == "__main__":
