@@ -192,7 +192,7 @@ class _EM:
     Per cell and node everything is float32, with two transcendentals per cell and node and
     pass: the E-step's ``log P(y | theta) = min(u, 0) - log1p(exp(-|u|))`` (``u = +-z``, signed
     by the answer) and the M-step's ``P = (1 + tanh(z / 2)) / 2``; sums over cells accumulate in
-    float64 (``reduceat`` per examinee, ``bincount`` per item).
+    float64 (``reduceat`` per examinee, ``np.add.at`` per item).
     """
 
     def __init__(self, data, two_pl, n_nodes, prior_b_sd, prior_log_a_sd, chunk_cells):
@@ -361,7 +361,9 @@ class _EM:
 
         ``c = -k g`` is optimal for any ``k``; in ``lambda = log k`` the rest is concave,
         ``J lambda - k^2 A / 2 - sum_i (log a_i - lambda)^2 / (2 sd_log_a^2)``: Newton steps.
-        Rasch then re-estimates ``sigma`` from the moved moments.
+        Rasch then re-estimates ``sigma`` from the moved moments. This assumes the prior
+        ``b ~ N(0, sd_b^2)`` shared by all items: per-item prior means (predicted difficulties)
+        add a constant to the optimal ``c`` and a linear term in ``k``.
         """
         eap, sd = self.eap()
         n_j, n_i, var = self.n_j, self.n_i, self.sigma**2
