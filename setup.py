@@ -2,14 +2,16 @@
 
 All project metadata lives in pyproject.toml; this file only extends ``build_py`` so that every
 ``models/<name>/`` folder (model card, config.json, *.safetensors, ...) is copied into the build as
-``adaptive_eval/embedded/<name>/``. ``models/`` stays the single source of truth (no symlinks, no
-copies in the repository). An editable install skips the copy: ``adaptive_eval.hub.embedded_path``
-then reads ``models/<name>`` from the checkout. MANIFEST.in puts ``models/`` in the sdist, so a
-wheel built from the sdist carries them too.
+``adaptive_eval/embedded/<name>/``, except item banks under a non-commercial licence
+(``models/banks/metabench-*``), which load from the Hub. ``models/`` stays the single source of
+truth (no symlinks, no copies in the repository). An editable install skips the copy:
+``adaptive_eval.hub.embedded_path`` then reads ``models/<name>`` from the checkout. MANIFEST.in
+puts ``models/`` in the sdist, so a wheel built from the sdist carries them too.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -18,6 +20,15 @@ from setuptools.command.build_py import build_py
 
 MODELS = Path(__file__).resolve().parent / "models"
 IGNORE = shutil.ignore_patterns(".git", ".cache", "__pycache__", "*.pyc", ".DS_Store")
+NON_COMMERCIAL = "cc-by-nc-sa-4.0"  # banks under this licence load from the Hub, not the wheel
+
+
+def _embeddable(folder: Path) -> bool:
+    """False for an item bank whose licence forbids shipping it in a general-purpose wheel."""
+    config = folder / "config.json"
+    if not config.is_file():
+        return True
+    return json.loads(config.read_text()).get("metadata", {}).get("license") != NON_COMMERCIAL
 
 
 class BuildPyWithModels(build_py):
@@ -29,7 +40,13 @@ class BuildPyWithModels(build_py):
             return
         target = Path(self.build_lib) / "adaptive_eval" / "embedded"
         for artifact in sorted(p for p in MODELS.iterdir() if p.is_dir()):
-            shutil.copytree(artifact, target / artifact.name, ignore=IGNORE, dirs_exist_ok=True)
+            if artifact.name == "banks":
+                for bank in sorted(p for p in artifact.iterdir() if p.is_dir() and _embeddable(p)):
+                    shutil.copytree(bank, target / "banks" / bank.name, ignore=IGNORE,
+                                    dirs_exist_ok=True)
+            else:
+                shutil.copytree(artifact, target / artifact.name, ignore=IGNORE,
+                                dirs_exist_ok=True)
 
 
 setup(cmdclass={"build_py": BuildPyWithModels})

@@ -222,7 +222,7 @@ def main() -> None:
         np.random.default_rng(1).normal(0, 0.3, 100_000))
     ids = [str(i) for i in range(100_000)]
     twins = np.random.default_rng(2).integers(0, 5_000, 100_000)  # 5,000 groups of twins
-    timing = {"mmlu_pro_ms_per_question": overhead(ItemBank.load("models/mmlu-pro-bank")),
+    timing = {"mmlu_pro_ms_per_question": overhead(ItemBank.load("models/banks/mmlu-pro")),
               "100k_items_ms_per_question": overhead(ItemBank(ids=ids, b=b, a=a)),
               "100k_items_5000_twin_groups_ms_per_question":
                   overhead(ItemBank(ids=ids, b=b[twins], a=a[twins]))}

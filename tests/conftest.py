@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mmlu_pro"
 RESPONSES = DATA / "responses.csv.gz"
 ITEMS = DATA / "items.csv.gz"
-BANK = ROOT / "models" / "mmlu-pro-bank"
+BANK = ROOT / "models" / "banks" / "mmlu-pro"
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ import pytest
 from adaptive_eval import hub as hubmod
 from adaptive_eval import publish as publishmod
 from adaptive_eval.bank import ItemBank
+from adaptive_eval.banks import local_folder
 from adaptive_eval.cli import main as cli_main
 from adaptive_eval.hub import ArtifactNotFound, resolve_artifact
 from adaptive_eval.publish import PublishError, publish
@@ -234,11 +235,11 @@ def test_offline_mode_with_a_warm_cache(hub: HubServer, tmp_path, monkeypatch):
 def test_bare_name_and_none_give_the_embedded_default(monkeypatch, tmp_path):
     package = Path(hubmod.__file__).resolve().parent
     fake = tmp_path / "pkg"
-    make_bank(fake / "embedded" / "mmlu-pro-bank")
+    make_bank(fake / "embedded" / "banks" / "mmlu-pro")
     monkeypatch.setattr(hubmod, "__file__", str(fake / "hub.py"))
-    want = fake / "embedded" / "mmlu-pro-bank"
+    want = fake / "embedded" / "banks" / "mmlu-pro"
     assert resolve_artifact(None, kind="item-bank") == want
-    assert resolve_artifact("mmlu-pro-bank", kind="item-bank") == want
+    assert local_folder("mmlu-pro") == want  # a bank's catalog name
     with pytest.raises(ArtifactNotFound, match="embedded default .*question-generator"):
         resolve_artifact(None, kind="question-generator")
     assert package != fake
@@ -278,7 +279,7 @@ def test_publish_and_load_a_difficulty_predictor(hub: HubServer, tmp_path):
 def _built_wheel(tmp_path: Path) -> tuple[Path, Path]:
     """Build the wheel from a copy of the checkout (a build writes build/ and egg-info in place).
 
-    Returns the wheel and the copy. Until the lead's real ``models/mmlu-pro-bank`` exists, the copy
+    Returns the wheel and the copy. Until the lead's real ``models/banks/mmlu-pro`` exists, the copy
     gets a hand-made bank there, so the packaging mechanism is tested either way.
     """
     src = tmp_path / "src"
@@ -288,8 +289,8 @@ def _built_wheel(tmp_path: Path) -> tuple[Path, Path]:
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".venv*")
     shutil.copytree(ROOT / "inference", src / "inference", ignore=ignore)
     shutil.copytree(ROOT / "models", src / "models", ignore=ignore)
-    if not (src / "models" / "mmlu-pro-bank" / "config.json").exists():
-        make_bank(src / "models" / "mmlu-pro-bank")
+    if not (src / "models" / "banks" / "mmlu-pro" / "config.json").exists():
+        make_bank(src / "models" / "banks" / "mmlu-pro")
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o",
                     str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
     return next((tmp_path / "dist").glob("adaptive_eval-*.whl")), src
@@ -314,24 +315,29 @@ def test_wheel_ships_the_embedded_defaults(tmp_path):
         "import adaptive_eval, json, sys\n"
         "from adaptive_eval.hub import resolve_artifact, embedded_path\n"
         "from adaptive_eval.bank import ItemBank\n"
+        "from adaptive_eval.banks import local_folder\n"
         "folder = resolve_artifact(None, kind='item-bank')\n"
         "bank = ItemBank.load()\n"
         "print(json.dumps({'package': adaptive_eval.__file__, 'folder': str(folder),\n"
         "  'ids': bank.ids, 'b': bank.b.tolist(),\n"
         "  'files': {n: sorted(str(p.relative_to(embedded_path(n))) for p in\n"
         "            embedded_path(n).rglob('*') if p.is_file())\n"
-        "            for n in sys.argv[1:]}}))\n"
+        "            for n in sys.argv[1:]},\n"
+        "  'metabench': str(local_folder('metabench-arc'))}))\n"
     )
-    names = sorted(p.name for p in (src / "models").iterdir() if p.is_dir())
+    names = sorted(p.name for p in (src / "models").iterdir() if p.is_dir() and p.name != "banks")
+    names += sorted(f"banks/{p.name}" for p in (src / "models" / "banks").iterdir()
+                    if not p.name.startswith("metabench-"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_ENDPOINT")}
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf-home"))
     out = subprocess.run([str(python), "-c", script, *names], cwd=tmp_path, env=env, check=True,
                          capture_output=True, text=True).stdout
     result = json.loads(out)
     assert result["package"].startswith(site)  # the wheel, not the checkout
-    assert result["folder"] == f"{site}/adaptive_eval/embedded/mmlu-pro-bank"
-    want = ItemBank.load(src / "models" / "mmlu-pro-bank")
+    assert result["folder"] == f"{site}/adaptive_eval/embedded/banks/mmlu-pro"
+    want = ItemBank.load(src / "models" / "banks" / "mmlu-pro")
     assert result["ids"] == want.ids and result["b"] == want.b.tolist()
-    for name, files in result["files"].items():  # every models/* folder ships whole
+    assert result["metabench"] == "None"  # CC BY-NC-SA banks stay out of the wheel
+    for name, files in result["files"].items():  # every other models/* folder ships whole
         assert files == sorted(str(p.relative_to(src / "models" / name))
                                for p in (src / "models" / name).rglob("*") if p.is_file())

@@ -8,7 +8,7 @@ uses. It tries, in order, and raises :class:`ArtifactNotFound` listing every pla
 3. a Hub repo id (+ ``revision``) through the Hugging Face cache (``snapshot_download``; a
    dataset repo for an item bank, a model repo otherwise). ``HF_HUB_OFFLINE=1`` is honoured:
    only the cache is used;
-4. a bare name of an embedded artifact (``"mmlu-pro-bank"``).
+4. a bare name of an embedded artifact (``"banks/mmlu-pro"``).
 
 Embedded defaults: the repository's ``models/<name>`` folders. A built wheel carries them as
 ``adaptive_eval/embedded/<name>`` (copied there by the build step in ``setup.py``); an editable
@@ -32,7 +32,7 @@ from huggingface_hub.errors import (
 
 #: artifact kind -> (Hub repo type, name of the embedded default under ``models/``)
 KINDS: dict[str, tuple[str, str]] = {
-    "item-bank": ("dataset", "mmlu-pro-bank"),
+    "item-bank": ("dataset", "banks/mmlu-pro"),
     "difficulty-predictor": ("model", "difficulty-predictor"),
     "question-generator": ("model", "question-generator"),
 }
@@ -67,7 +67,7 @@ def _embedded_candidates(name: str) -> list[Path]:
 
 
 def embedded_path(name: str) -> Path:
-    """Folder of the embedded artifact ``name`` (e.g. ``"mmlu-pro-bank"``).
+    """Folder of the embedded artifact ``name`` (e.g. ``"banks/mmlu-pro"``).
 
     Looks in ``adaptive_eval/embedded/<name>`` (installed wheel), then ``models/<name>`` of the
     checkout (editable install); a folder counts when it holds ``config.json``.
