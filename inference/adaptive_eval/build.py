@@ -25,14 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
+from .answers import check_answer_type
 from .bank import ItemBank
 from .calibration import MODELS, Calibration, calibrate
 from .data import ResponseData
 from .irt import prob
 from .misfit import heldout_errors, record_heldout_errors
 from .tables import read_table
-
-ANSWER_TYPES = ("multiple_choice", "numeric", "math", "python_literal", "exact")
 
 
 class ItemsFileError(ValueError):
@@ -151,8 +150,8 @@ def build_bank(
     say = progress or (lambda line: None)
     if model not in (*MODELS, "auto"):
         raise ValueError(f"model {model!r}: expected one of {[*MODELS, 'auto']}")
-    if answer_type is not None and answer_type not in ANSWER_TYPES:
-        raise ValueError(f"answer type {answer_type!r}: expected one of {list(ANSWER_TYPES)}")
+    if answer_type is not None:
+        check_answer_type(answer_type)
     if misfit_models is not None and misfit_models < 0:
         raise ValueError(f"misfit models {misfit_models}: expected >= 0")
     table = read_items(items) if items is not None else None
@@ -203,7 +202,7 @@ def _answer_type_of(table: pd.DataFrame) -> str | None:
     if "answer_type" in table.columns:
         types = set(table["answer_type"].dropna().astype(str)) - {""}
         if len(types) == 1:
-            return types.pop()
+            return check_answer_type(types.pop())
         if len(types) > 1:
             raise ItemsFileError(f"the items mix answer types {sorted(types)}; one bank, one type")
     if "options" in table.columns and (item_chance(table.fillna("")) > 0).all():

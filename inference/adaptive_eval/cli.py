@@ -218,9 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="bank folder to write")
     p.add_argument("--items", help="items file: question_id and optionally category, options, "
                    "answer_type (categories, chance level, answer type)")
-    p.add_argument("--answer-type", choices=["multiple_choice", "numeric", "math",
-                                             "python_literal", "exact"],
-                   help="how answers are scored (default: from --items)")
+    p.add_argument("--answer-type", help="how answers are scored: multiple_choice, numeric, "
+                   "math, python_literal or exact (default: from --items)")
     p.add_argument("--threshold", type=float, help="scores in [0,1]: correct = score >= this")
     p.add_argument("--misfit-models", type=int, default=50, help="leave up to N models out in "
                    "turn (one extra calibration each) to measure and correct the bank's accuracy "
