@@ -59,6 +59,8 @@ class Step:
     expected_accuracy: float
     category: str | None = None
     expected_accuracy_interval: tuple[float, float] | None = None
+    response: str | None = None  # a free-form item: the examinee's raw reply (Answer.response)
+    extracted: str | None = None  # and the answer parsed from it (None when there is none)
 
 
 @dataclass
@@ -160,8 +162,10 @@ class AdaptiveTest:
         record = None
         if session is not None:
             record = Session(session, getattr(examinee, "name", None), self.bank)
-            for question_id, correct in record.answers:
-                state.record(int(self.bank.index([question_id])[0]), correct)
+            for line in record.records:
+                state.record(int(self.bank.index([line["question_id"]])[0]),
+                             int(line["correct"]), response=line.get("response"),
+                             extracted=line.get("extracted"))
         while (reason := state.stop_reason()) is None:
             step = state.ask(examinee)
             if record is not None:
@@ -210,9 +214,10 @@ class TestState:
         self.items: list[int] = []
         self.answers: list[int] = []
         self.history: list[Step] = []
+        self.prior = test.prior  # log prior on GRID; set_prior replaces it (suite.py)
         self.twins_asked = np.zeros(test._twin.max() + 1)  # per twin group
         self.twin_factor = np.ones(len(available), np.float32)  # 1 / (1 + its twins asked)
-        self.theta, self.se = test._estimator.estimate(self.loglik, test.prior)
+        self.theta, self.se = test._estimator.estimate(self.loglik, self.prior)
 
     @property
     def n_items(self) -> int:
@@ -220,7 +225,13 @@ class TestState:
 
     def posterior(self) -> np.ndarray:
         """Weights of ``GRID`` under the tempered posterior."""
-        return normalise(self.loglik + self.test.prior)
+        return normalise(self.loglik + self.prior)
+
+    def set_prior(self, prior: np.ndarray) -> None:
+        """Replace the log prior on ``GRID`` (e.g. one conditioned on other banks' answers,
+        ``suite.py``) and re-estimate."""
+        self.prior = np.asarray(prior, float)
+        self._estimate()
 
     def stop_reason(self) -> str | None:
         t = self.test
@@ -251,19 +262,26 @@ class TestState:
         top = _top_k(scores, min(t.randomesque, len(index)))
         return int(index[top[rng.integers(len(top))]])
 
-    def ask(self, examinee) -> Step:
-        """Ask ``examinee`` (``answer(id)`` -> 0/1) the next item and record its answer."""
-        item = self.next_item()
-        return self.record(item, int(examinee.answer(self.test.bank.ids[item])))
+    def ask(self, examinee, item: int | None = None) -> Step:
+        """Ask ``examinee`` (``answer(id)`` -> 0/1 or an ``Answer``) the next item (or bank
+        ``item``) and record its answer, with the raw response and extracted answer if any."""
+        item = self.next_item() if item is None else item
+        answer = examinee.answer(self.test.bank.ids[item])
+        return self.record(item, int(answer), response=getattr(answer, "response", None),
+                           extracted=getattr(answer, "extracted", None))
 
-    def record(self, item: int, correct: int, with_accuracy: bool = True) -> Step:
+    def record(self, item: int, correct: int, with_accuracy: bool = True, *,
+               response: str | None = None, extracted: str | None = None) -> Step:
         """Add one answer; returns the step with the updated estimate (and, unless
-        ``with_accuracy`` is false, the predicted bank accuracy; NaN otherwise)."""
+        ``with_accuracy`` is false, the predicted bank accuracy; NaN otherwise).
+        ``response``/``extracted``: a free-form answer's raw text and parsed answer."""
         t = self.test
         self.record_many([item], [correct])
         accuracy, interval = self.expected_accuracy() if with_accuracy else (float("nan"), None)
         step = Step(t.bank.ids[item], int(correct), self.theta, self.se, accuracy,
-                    None if t.bank.category is None else t.bank.category[item], interval)
+                    None if t.bank.category is None else t.bank.category[item], interval,
+                    None if response is None else str(response),
+                    None if extracted is None else str(extracted))
         self.history.append(step)
         return step
 
@@ -287,10 +305,14 @@ class TestState:
             self.twin_factor[members] = 1 / (1 + self.twins_asked[g])
         t.accuracy.add(self.sums, items, answers, chunk)
         self.loglik = self.sums.loglik.sum(0)
-        self.theta, self.se = t._estimator.estimate(self.loglik, t.prior)
+        self._estimate()
+
+    def _estimate(self) -> None:
+        t = self.test
+        self.theta, self.se = t._estimator.estimate(self.loglik, self.prior)
         if not t.temper_estimates:
             plain = self.loglik / t.likelihood_weight
-            self.theta = t._estimator.estimate(plain, t.prior)[0]
+            self.theta = t._estimator.estimate(plain, self.prior)[0]
 
     def expected_accuracy(
         self, level: float = 0.95, category: str | None = None
@@ -298,7 +320,7 @@ class TestState:
         """Posterior mean of the accuracy on the whole bank (or on one ``category`` of it) and
         its ``level`` interval (``AccuracyModel.expected_accuracy``)."""
         t = self.test
-        return t.accuracy.expected_accuracy(self.sums, t.prior, level, category,
+        return t.accuracy.expected_accuracy(self.sums, self.prior, level, category,
                                             tempered_mean=t.temper_estimates)
 
     def result(self, reason: str) -> Result:
