@@ -21,6 +21,8 @@ of all its recorded answers on the bank), for
 - ``random+mean``: k random questions, plain mean;
 - ``random+irt``: k random questions scored by the IRT model (``selection="random"``).
 
+Intervals are widened by the shipped bank's ``heldout_misfit_sd`` (``--misfit shipped``, what
+the shipped CAT uses) or by the recalibrated bank's own fallback (``--misfit bank``).
 Repeated ``--repeats`` times (seeds). Also the wall time and tracemalloc peak of ``calibrate``
 on all of each bank's data, and, if ``adaptive_eval.suite`` exists, the suite
 (mmlu-redux, gsm8k, math-l5, cruxeval) at 60 and 120 questions. Writes ``banks.md`` and
@@ -127,13 +129,16 @@ def evaluate_bank(name: str, data: ResponseData, args) -> dict:
             bank = prepare(calibrate(data.drop_models([model]), "2pl", **QUIET).bank, shipped)
         else:
             bank = banks[model]
+        misfit = shipped.metadata.get("heldout_misfit_sd") if args.misfit == "shipped" else None
         mine = {m: {k: [] for k in budgets} for m in METHODS}
         for r in range(args.repeats):
             results = {
-                "cat": replay(AdaptiveTest(bank, max_items=max(budgets), target_se=0, seed=r),
+                "cat": replay(AdaptiveTest(bank, max_items=max(budgets), target_se=0, seed=r,
+                                           misfit_sd=misfit),
                               answers, budgets),
                 "random+irt": replay(AdaptiveTest(bank, max_items=max(budgets), target_se=0,
-                                                  seed=r, selection="random"), answers, budgets),
+                                                  seed=r, selection="random", misfit_sd=misfit),
+                                     answers, budgets),
                 "random+mean": random_mean(answers, np.random.default_rng([r, n]), budgets),
             }
             for method, out in results.items():
@@ -149,7 +154,9 @@ def evaluate_bank(name: str, data: ResponseData, args) -> dict:
     return {"n_items": n_items, "n_models": data.n_models, "protocol": protocol,
             "budgets": budgets, "repeats": args.repeats, "table": table, "per_model": per_model,
             "chance_accuracy": shipped.metadata.get("chance_accuracy"),
-            "categories": len(set(shipped.category)) if shipped.category else 0}
+            "categories": len(set(shipped.category)) if shipped.category else 0,
+            "misfit": args.misfit, "misfit_sd": shipped.metadata.get("heldout_misfit_sd")
+            if args.misfit == "shipped" else None}
 
 
 def fit_cost(data: ResponseData) -> dict:
@@ -244,6 +251,11 @@ def main() -> None:
                         help="leave-one-out over at most N models spread over accuracy (0: all)")
     parser.add_argument("--metabench-models", type=int, default=40)
     parser.add_argument("--no-suite", action="store_true")
+    parser.add_argument("--misfit", choices=("shipped", "bank"), default="shipped",
+                        help="misfit SD widening the intervals: the shipped bank's "
+                             "heldout_misfit_sd (what the shipped CAT uses; computed with all "
+                             "models, the held-out one included) or the recalibrated bank's "
+                             "own fallback (its in-sample leave-one-out SD of r)")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.max_models, args.metabench_models = 1, 8, 8
