@@ -99,7 +99,8 @@ def test_bad_input_is_one_line_exit_2(responses, tmp_path, args, message):
 
 
 def test_items_file_lacking_every_bank_id(responses, tmp_path):
-    cli("calibrate", responses, "--model", "rasch", "--out", tmp_path / "bank")
+    cli("calibrate", responses, "--model", "rasch", "--out", tmp_path / "bank",
+        "--answer-type", "multiple_choice")
     items = tmp_path / "items.csv"
     items.write_text('question_id,question,options,answer_index\nzzz,Q?,"[""a"", ""b""]",0\n')
     proc = cli("evaluate", "--bank", tmp_path / "bank", "--items", items, "--examinee",

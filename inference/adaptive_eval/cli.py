@@ -75,38 +75,100 @@ def cmd_banks(args: argparse.Namespace) -> None:
     _emit(args, rows, human)
 
 
+LM_KINDS = ("hf:", "openai:")
+
+
+def _bank_questions(name: str, bank, paths: list[str] | None) -> dict | None:
+    """Question text for ``bank`` (named ``name``) from the items files ``paths``: each file read
+    with the bank's answer type and, when it has a ``benchmark`` column, only that benchmark's
+    rows (the value equal to the bank's name or benchmark, else the one whose ids start with the
+    catalog prefix or match the bank's ids). None without ``paths`` (MMLU-Pro download)."""
+    from .banks import CATALOG
+    from .questions import load_questions
+    from .tables import read_table
+
+    if not paths:
+        return None
+    answer_type = bank.metadata.get("answer_type")
+    ids = set(bank.ids)
+    info = CATALOG.get(bank.metadata.get("name", name)) or CATALOG.get(name)
+    found: dict = {}
+    for path in paths:
+        frame = read_table(path)
+        benchmark = None
+        if "benchmark" in frame.columns:
+            values = frame["benchmark"].astype(str)
+            wanted = [str(v) for v in (name, bank.metadata.get("name"),
+                                       bank.metadata.get("benchmark")) if v]
+            matches = [v for v in wanted if (values == v).any()]
+            if matches:
+                benchmark = matches[0]
+            else:
+                qids = frame["question_id"].astype(str)
+                hit = qids.isin(ids)
+                if info is not None and info.prefix:
+                    hit |= qids.str.startswith(info.prefix)
+                if not hit.any():
+                    continue
+                benchmark = values[hit].value_counts().index[0]
+        elif not frame["question_id"].astype(str).isin(ids).any():
+            continue
+        questions = load_questions(path, answer_type=answer_type, benchmark=benchmark)
+        found.update({k: q for k, q in questions.items() if k in ids})
+    if not found:
+        raise ValueError(f"the items file(s) {paths} have none of the bank's question ids "
+                         f"(bank {name!r}; its ids look like {bank.ids[:3]})")
+    missing = len(ids) - len(found)
+    if missing:
+        _progress(f"note: {missing} {name} questions have no text in the items file(s); the "
+                  f"test uses the other {len(found)}")
+    return found
+
+
+def _check_lm_bank(spec: str, name: str, bank) -> None:
+    if spec.startswith(LM_KINDS) and not bank.metadata.get("answer_type"):
+        raise ValueError(f"bank {name!r} has no answer type (metadata answer_type), so a "
+                         f"language model's answers to it cannot be scored; recalibrate it "
+                         "with --answer-type, or use a replay: examinee")
+
+
+def _test_options(args: argparse.Namespace) -> dict:
+    return dict(min_items=args.min_items, selection=args.selection, estimator=args.estimator,
+                randomesque=args.randomesque, content_balancing=args.content_balancing,
+                discount_twins=args.discount_twins, seed=args.seed)
+
+
+def _show(bank_name: str | None = None):
+    def show(step, *more) -> None:
+        bank, step = (step, more[0]) if more else (bank_name, step)
+        n = show.count = getattr(show, "count", 0) + 1
+        where = f"{bank:12s} " if bank else ""
+        _progress(f"[{n:3d}] {where}{step.question_id:>10} {step.category or '':18s} "
+                  f"{'right' if step.correct else 'wrong'}  theta {step.theta:+.2f} "
+                  f"+/- {step.se:.2f}  accuracy {step.expected_accuracy:.3f}")
+    return show
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    if args.suite:
+        return _evaluate_suite(args)
     from .adaptive import AdaptiveTest
     from .bank import ItemBank
     from .examinees import examinee_from_spec
 
     bank = ItemBank.load(args.bank)
-    examinee = examinee_from_spec(args.examinee, questions=args.items)
-    questions = getattr(examinee, "questions", None)
-    if questions is not None:
-        missing = [i for i in bank.ids if i not in questions]
-        if len(missing) == len(bank.ids):
-            raise ValueError(f"the items file {args.items!r} has none of the bank's question ids "
-                             f"(bank ids look like {bank.ids[:3]})")
-        if missing:
-            _progress(f"note: {len(missing)} bank questions have no text in the items file "
-                      f"(e.g. {missing[:3]}); the test uses the other {len(bank) - len(missing)}")
-    test = AdaptiveTest(
-        bank, max_items=args.max_items, target_se=args.target_se, min_items=args.min_items,
-        selection=args.selection, estimator=args.estimator, randomesque=args.randomesque,
-        content_balancing=args.content_balancing, discount_twins=args.discount_twins,
-        seed=args.seed,
-    )
+    name = str(args.bank) if args.bank is not None else "mmlu-pro"
+    _check_lm_bank(args.examinee, name, bank)
+    questions = None
+    if args.examinee.startswith(LM_KINDS):
+        questions = _bank_questions(name, bank, args.items)
+    examinee = examinee_from_spec(args.examinee, questions=questions,
+                                  answer_type=bank.metadata.get("answer_type"))
+    test = AdaptiveTest(bank, max_items=args.max_items, target_se=args.target_se,
+                        **_test_options(args))
     if args.session and Path(args.session).exists():
         _progress(f"resuming session {args.session}")
-
-    def show(step) -> None:
-        n = show.count = getattr(show, "count", 0) + 1
-        _progress(f"[{n:3d}] {step.question_id:>10} {step.category or '':18s} "
-                  f"{'right' if step.correct else 'wrong'}  theta {step.theta:+.2f} "
-                  f"+/- {step.se:.2f}  accuracy {step.expected_accuracy:.3f}")
-
-    result = test.run(examinee, session=args.session, on_step=show)
+    result = test.run(examinee, session=args.session, on_step=_show())
     if args.plot:
         from .plotting import save_result_plot  # matplotlib: only when a plot is asked for
 
@@ -124,6 +186,52 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"{c['interval'][1]:.3f}  {c['n_items']}"
             for name, c in result.category_accuracy.items())
     _emit(args, payload, human)
+
+
+def _evaluate_suite(args: argparse.Namespace) -> None:
+    from .bank import ItemBank
+    from .banks import bank_info
+    from .examinees import examinee_from_spec
+    from .suite import SuiteTest
+
+    if args.bank is not None:
+        raise ValueError("give --bank or --suite, not both")
+    names = [n.strip() for n in args.suite.split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"--suite {args.suite!r} names no bank")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"--suite lists bank(s) {', '.join(map(repr, twice))} more than once; "
+                         "name each bank once")
+    for name in names:
+        if not Path(name).is_dir() and "/" not in name:
+            bank_info(name)  # an unknown name: the catalog's error, listing the known banks
+    banks = {name: ItemBank.load(name) for name in names}
+    questions = None
+    for name, bank in banks.items():
+        _check_lm_bank(args.examinee, name, bank)
+    if args.examinee.startswith(LM_KINDS):
+        questions = {}
+        for name, bank in banks.items():
+            found = _bank_questions(name, bank, args.items)
+            if found is None:
+                raise ValueError("a suite with a language-model examinee needs --items FILE "
+                                 "(repeat --items for several files)")
+            questions.update(found)
+    examinee = examinee_from_spec(args.examinee, questions=questions)
+    suite = SuiteTest(banks, max_items=args.max_items, target_se=args.target_se,
+                      **_test_options(args))
+    if args.session and Path(args.session).exists():
+        _progress(f"resuming session {args.session}")
+    result = suite.run(examinee, session=args.session, on_step=_show())
+    lo, hi = result.suite_accuracy_interval
+    human = "\n".join(
+        [f"{examinee.name}: suite accuracy {result.suite_accuracy:.3f} (95% interval "
+         f"{lo:.3f}-{hi:.3f}) from {result.n_items} questions (stopped: {result.stop_reason})"]
+        + [f"  {name:22s} {r.expected_accuracy:.3f}  {r.expected_accuracy_interval[0]:.3f}-"
+           f"{r.expected_accuracy_interval[1]:.3f}  {r.n_items} questions"
+           for name, r in result.banks.items()])
+    _emit(args, result.to_dict(), human)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -228,12 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     command("banks", cmd_banks, "List the named item banks and where they are.")
 
     p = command("evaluate", cmd_evaluate, "Adaptive test of a model on a bank.")
-    p.add_argument("--bank", default=None, help="bank folder or Hub dataset id (default: the "
-                   "embedded MMLU-Pro bank)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--bank", default=None, help="bank name (adaptive-eval banks), folder or "
+                       "Hub dataset id (default: the embedded MMLU-Pro bank)")
+    which.add_argument("--suite", default=None, help="A,B,...: one adaptive test over several "
+                       "named banks with one --max-items budget")
     p.add_argument("--examinee", required=True, help="replay:RESPONSES:MODEL, "
                    "hf:MODEL_PATH_OR_ID or openai:BASE_URL:MODEL")
-    p.add_argument("--items", help="question text (items CSV/JSONL/parquet); default: download "
-                   "MMLU-Pro (needs internet)")
+    p.add_argument("--items", action="append", help="question text (items CSV/JSONL/parquet; "
+                   "repeat for several files; a file with a benchmark column gives each bank its "
+                   "rows); default: download MMLU-Pro (needs internet)")
     p.add_argument("--max-items", type=int, default=50)
     p.add_argument("--target-se", type=float, default=0.3, help="0 turns the SE rule off")
     p.add_argument("--min-items", type=int, default=1)

@@ -1,0 +1,168 @@
+"""Suites of named banks (suite.py, ``evaluate --suite``), ``banks --json``, named banks offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from adaptive_eval.bank import ItemBank
+from adaptive_eval.banks import CATALOG
+from adaptive_eval.suite import SuiteTest, ability_correlation
+
+ROOT = Path(__file__).resolve().parents[1]
+ZEROEVAL = ROOT.parent / "shared" / "data" / "zeroeval"
+ZERO_RESPONSES = ZEROEVAL / "responses.csv.gz"
+SUITE = "mmlu-redux,gsm8k,math-l5,cruxeval"
+MODEL = "Meta-Llama-3-8B-Instruct"  # answered all four benchmarks in the zeroeval data
+
+
+def cli(*args, check=True, env=None):
+    proc = subprocess.run([sys.executable, "-m", "adaptive_eval.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def zeroeval():
+    if not ZERO_RESPONSES.exists():
+        pytest.skip(f"zeroeval response data not found at {ZERO_RESPONSES} (shared data absent)")
+    return ZERO_RESPONSES
+
+
+def error_line(proc) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("adaptive-eval: error:")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+def test_suite_json_shape_and_spread(zeroeval):
+    proc = cli("evaluate", "--suite", SUITE, "--examinee", f"replay:{zeroeval}:{MODEL}",
+               "--max-items", 40, "--target-se", 0, "--json")
+    out = json.loads(proc.stdout)
+    names = SUITE.split(",")
+    assert set(out) >= {"banks", "suite_accuracy", "suite_accuracy_interval", "n_items",
+                        "history"}
+    assert list(out["banks"]) == names
+    for result in out["banks"].values():
+        assert {"theta", "se", "expected_accuracy", "expected_accuracy_interval", "n_items",
+                "history"} <= set(result)
+    assert out["n_items"] == len(out["history"]) == 40
+    asked = Counter(h["bank"] for h in out["history"])
+    assert len(asked) >= 3 and max(asked.values()) < 40, asked
+    assert sum(r["n_items"] for r in out["banks"].values()) == 40
+    ids = [h["question_id"] for h in out["history"]]
+    assert len(set(ids)) == len(ids)
+    lo, hi = out["suite_accuracy_interval"]
+    assert 0 <= lo <= out["suite_accuracy"] <= hi <= 1
+    mean = np.mean([r["expected_accuracy"] for r in out["banks"].values()])
+    assert out["suite_accuracy"] == pytest.approx(mean)
+    assert {"response", "extracted"} <= set(out["history"][0])
+    assert "[  1]" in proc.stderr  # progress on stderr
+
+
+def test_joint_prior_correlation_is_positive_definite_and_positive():
+    banks = {n: ItemBank.load(n) for n in SUITE.split(",") + ["zebralogic"]}
+    corr, shared = ability_correlation(banks)
+    assert np.allclose(corr, corr.T) and np.allclose(np.diag(corr), 1)
+    assert np.linalg.eigvalsh(corr).min() > 0
+    assert (shared[~np.eye(len(banks), dtype=bool)] >= 5).all()
+    assert (corr > 0).all()
+
+
+def test_unasked_bank_is_predicted_through_the_correlation(zeroeval):
+    from adaptive_eval.examinees import examinee_from_spec
+
+    banks = {n: ItemBank.load(n) for n in ("gsm8k", "cruxeval")}
+    examinee = examinee_from_spec(f"replay:{zeroeval}:{MODEL}")
+    # a strong model: answers everything in gsm8k right; cruxeval never asked (1 item budget)
+    suite = SuiteTest(banks, max_items=1, target_se=0)
+    states = suite.start(examinee)
+    gsm = states["gsm8k"]
+    for item in range(20):
+        gsm.record(item, 1)
+    suite.update_priors(states)
+    assert states["cruxeval"].theta > 0.3  # pulled up by gsm8k's answers through R
+
+
+def test_suite_session_killed_and_resumed(zeroeval, tmp_path):
+    session = tmp_path / "suite.jsonl"
+    args = [sys.executable, "-m", "adaptive_eval.cli", "evaluate", "--suite", SUITE,
+            "--examinee", f"replay:{zeroeval}:{MODEL}", "--max-items", "60", "--target-se", "0",
+            "--session", str(session), "--json"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if session.exists() and len(session.read_text().splitlines()) >= 6:
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    lines = session.read_text().splitlines()
+    n_before = len(lines) - 1
+    assert 5 <= n_before < 60, f"{n_before} answers before the kill: not mid-run"
+    header = json.loads(lines[0])
+    assert set(header["banks"]) == set(SUITE.split(","))
+    assert all("bank" in json.loads(x) for x in lines[1:] if x.strip().endswith("}"))
+    out = json.loads(subprocess.run(args, capture_output=True, text=True, timeout=600,
+                                    check=True).stdout)
+    assert out["n_items"] == 60
+    ids = [h["question_id"] for h in out["history"]]
+    assert len(ids) == len(set(ids)) == 60
+    recorded = [json.loads(x) for x in session.read_text().splitlines()[1:]]
+    assert len(recorded) == 60
+    assert len({(r["bank"], r["question_id"]) for r in recorded}) == 60
+    assert [r["question_id"] for r in recorded] == ids
+
+
+def test_banks_json_shape():
+    rows = json.loads(cli("banks", "--json").stdout)
+    assert [r["name"] for r in rows] == list(CATALOG)
+    for row in rows:
+        assert {"name", "benchmark", "n_items", "n_models", "answer_type", "license", "path",
+                "repo_id"} <= set(row)
+
+
+def test_each_named_bank_loads_offline():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    code = ("import json; from adaptive_eval.bank import ItemBank; from adaptive_eval.banks "
+            "import CATALOG; print(json.dumps({n: len(ItemBank.load(n)) for n in CATALOG}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    sizes = json.loads(proc.stdout)
+    assert set(sizes) == set(CATALOG) and all(n > 0 for n in sizes.values())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bank", "no-such-bank"], "known banks: mmlu-pro"),
+    (["--suite", "gsm8k,no-such-bank"], "known banks: mmlu-pro"),
+    (["--suite", "gsm8k,cruxeval,gsm8k"], "'gsm8k' more than once"),
+])
+def test_bad_bank_names(args, message):
+    proc = cli("evaluate", *args, "--examinee", "replay:x.csv:m", check=False)
+    assert message in error_line(proc)
+
+
+def test_lm_examinee_on_a_bank_without_answer_type(tmp_path):
+    bank = ItemBank.load("gsm8k")
+    bank.metadata.pop("answer_type")
+    bank.save(tmp_path / "typeless")
+    for spec in ("openai:http://127.0.0.1:9/v1:m", "hf:some/model"):
+        proc = cli("evaluate", "--bank", tmp_path / "typeless", "--examinee", spec, check=False)
+        line = error_line(proc)
+        assert "has no answer type" in line and "typeless" in line
