@@ -39,6 +39,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from adaptive_eval.accuracy import wilson_interval
 from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
@@ -149,8 +150,9 @@ def evaluate_bank(name: str, data: ResponseData, args) -> dict:
         per_model[model] = {"truth": truth, "n_answered": len(answers),
                             "errors": {m: {k: float(np.mean(v)) for k, v in row.items() if v}
                                        for m, row in mine.items()}}
-    table = {m: {k: {"error": float(np.mean(errors[m][k])), "coverage": float(np.mean(covered[m][k])),
-                     "n": len(errors[m][k])} for k in budgets if errors[m][k]} for m in METHODS}
+    table = {m: {k: {"error": float(np.mean(errors[m][k])),
+                     "coverage": float(np.mean(covered[m][k])), "n": len(errors[m][k])}
+                 for k in budgets if errors[m][k]} for m in METHODS}
     return {"n_items": n_items, "n_models": data.n_models, "protocol": protocol,
             "budgets": budgets, "repeats": args.repeats, "table": table, "per_model": per_model,
             "chance_accuracy": shipped.metadata.get("chance_accuracy"),
@@ -186,6 +188,7 @@ def evaluate_suite(datas: dict[str, ResponseData], args) -> dict:
     shipped = {n: ItemBank.load(n) for n in SUITE}
     rows = {"suite cat": {k: [] for k in budgets}, "random+mean": {k: [] for k in budgets}}
     cover = {k: [] for k in budgets}
+    merged = merged_data(datas)
     for j, model in enumerate(held):
         banks = {n: prepare(calibrate(datas[n].drop_models([model]), "2pl", **QUIET).bank,
                             shipped[n]) for n in SUITE}
@@ -197,7 +200,7 @@ def evaluate_suite(datas: dict[str, ResponseData], args) -> dict:
             if args.misfit == "shipped":
                 for n, t in test.tests.items():
                     t.accuracy.misfit_sd = misfit[n]
-            result = test.run(ReplayExaminee(merged_data(datas), model))
+            result = test.run(ReplayExaminee(merged, model))
             lo, hi = result.suite_accuracy_interval
             rows["suite cat"][k].append(abs(result.suite_accuracy - truth))
             cover[k].append(bool(lo <= truth <= hi))
@@ -225,13 +228,9 @@ def evaluate_suite(datas: dict[str, ResponseData], args) -> dict:
             "text": text}
 
 
-def merged_data(datas: dict[str, ResponseData], _cache: dict = {}) -> ResponseData:
+def merged_data(datas: dict[str, ResponseData]) -> ResponseData:
     """The suite banks' responses in one ResponseData (for ReplayExaminee)."""
-    if "all" not in _cache:
-        import pandas as pd
-        _cache["all"] = ResponseData.from_long(pd.concat([datas[n].to_long() for n in SUITE]),
-                                               source="suite")
-    return _cache["all"]
+    return ResponseData.from_long(pd.concat([datas[n].to_long() for n in SUITE]), source="suite")
 
 
 def write(out: Path, results: dict) -> None:
@@ -322,7 +321,8 @@ def main() -> None:
         names = []
     out = Path(args.out)
     path = out / "banks.json"
-    results = json.loads(path.read_text()) if path.exists() and (args.banks or args.suite_only) else {}
+    keep = path.exists() and (args.banks or args.suite_only)
+    results = json.loads(path.read_text()) if keep else {}
     results.setdefault("banks", {})
     results.setdefault("fit", {})
     cache, datas = {}, {}
