@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -70,6 +71,41 @@ def test_suite_json_shape_and_spread(zeroeval):
     assert out["suite_accuracy"] == pytest.approx(mean)
     assert {"response", "extracted"} <= set(out["history"][0])
     assert "[  1]" in proc.stderr  # progress on stderr
+
+
+def test_suite_plot_is_a_png_with_a_panel_per_bank(zeroeval, tmp_path):
+    plot = tmp_path / "suite.png"
+    proc = cli("evaluate", "--suite", SUITE, "--examinee", f"replay:{zeroeval}:{MODEL}",
+               "--max-items", 30, "--target-se", 0, "--plot", plot)
+    assert f"plot saved to {plot}" in proc.stderr
+    data = plot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (800, 1160)  # 8 x (2.2 x (4 banks + 1) + 0.6) inches at 100 dpi
+    assert 30_000 < len(data) < 1_000_000, len(data)
+    bad = cli("evaluate", "--suite", "gsm8k", "--examinee", f"replay:{zeroeval}:{MODEL}",
+              "--max-items", 2, "--plot", tmp_path / "no-such-folder" / "x.png", check=False)
+    assert "no-such-folder" in error_line(bad)
+
+
+def test_suite_figure_panels(zeroeval):
+    from adaptive_eval.examinees import examinee_from_spec
+    from adaptive_eval.plotting import suite_figure
+
+    banks = {n: ItemBank.load(n) for n in ("gsm8k", "cruxeval", "math-l5")}
+    result = SuiteTest(banks, max_items=6, target_se=0).run(
+        examinee_from_spec(f"replay:{zeroeval}:{MODEL}"))
+    fig = suite_figure(result, "title")
+    assert len(fig.axes) == 4
+    for ax, name in zip(fig.axes, banks, strict=False):
+        asked = [k for k, (bank, _) in enumerate(result.history, start=1) if bank == name]
+        assert ax.get_title() == f"{name}: {len(asked)} questions"
+        dots = [c for c in ax.collections if c.get_offsets().shape[0] == len(asked)]
+        assert not asked or list(dots[-1].get_offsets()[:, 0]) == asked
+    summary = fig.axes[-1]
+    assert [t.get_text() for t in summary.get_yticklabels()] == list(banks)
+    legend = [t.get_text() for t in summary.get_legend().texts]
+    assert any(f"suite accuracy {result.suite_accuracy:.3f}" in t for t in legend), legend
 
 
 def test_joint_prior_correlation_is_positive_definite_and_positive():

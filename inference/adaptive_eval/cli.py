@@ -224,6 +224,12 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
     if args.session and Path(args.session).exists():
         _progress(f"resuming session {args.session}")
     result = suite.run(examinee, session=args.session, on_step=_show())
+    if args.plot:
+        from .plotting import save_suite_plot  # matplotlib: only when a plot is asked for
+
+        save_suite_plot(result, args.plot, title=f"{examinee.name}: suite "
+                        f"{', '.join(names)}")
+        _progress(f"plot saved to {args.plot}")
     lo, hi = result.suite_accuracy_interval
     human = "\n".join(
         [f"{examinee.name}: suite accuracy {result.suite_accuracy:.3f} (95% interval "
@@ -359,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not discount items whose calibrated parameters equal an asked one's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--session", help="JSONL file: answers are appended; rerun to resume")
-    p.add_argument("--plot", help="save the trajectory plot to this PNG")
+    p.add_argument("--plot", help="save the trajectory plot to this PNG (with --suite: a "
+                   "panel per bank and the suite accuracy)")
 
     p = command("predict", cmd_predict, "Predict question difficulty from text.")
     p.add_argument("texts", nargs="*", help="question texts")
