@@ -75,7 +75,7 @@ def cmd_banks(args: argparse.Namespace) -> None:
     _emit(args, rows, human)
 
 
-LM_KINDS = ("hf:", "openai:")
+LM_KINDS = ("hf:", "openai:", "lm-eval:")
 
 
 def _bank_questions(name: str, bank, paths: list[str] | None) -> dict | None:
@@ -159,10 +159,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     bank = ItemBank.load(args.bank)
     name = str(args.bank) if args.bank is not None else "mmlu-pro"
     _check_lm_bank(args.examinee, name, bank)
-    questions = None
-    if args.examinee.startswith(LM_KINDS):
+    questions = prompts = None
+    if args.lm_eval_task:
+        prompts = _task_prompts(args, name, bank)
+    elif args.examinee.startswith(LM_KINDS):
         questions = _bank_questions(name, bank, args.items)
-    examinee = examinee_from_spec(args.examinee, questions=questions,
+    examinee = examinee_from_spec(args.examinee, questions=questions, prompts=prompts,
                                   answer_type=bank.metadata.get("answer_type"))
     test = AdaptiveTest(bank, max_items=args.max_items, target_se=args.target_se,
                         **_test_options(args))
@@ -175,6 +177,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         save_result_plot(result, args.plot, title=f"{examinee.name}: adaptive evaluation")
         _progress(f"plot saved to {args.plot}")
     payload = result.to_dict()
+    if args.output_path:
+        from .lm_eval_output import write_lm_eval_output
+
+        written = write_lm_eval_output(
+            args.output_path, task=args.lm_eval_task or name, model=examinee.name,
+            model_args=args.examinee.split(":", 2)[-1], result=payload, bank_size=len(bank),
+            samples=getattr(examinee, "samples", None))
+        _progress(f"lm-eval results and samples written: {written[0]}, {written[1]}")
     lo, hi = result.expected_accuracy_interval
     human = (f"{examinee.name}: theta {result.theta:+.3f} +/- {result.se:.3f}; predicted accuracy "
              f"on the {len(bank)}-question bank {result.expected_accuracy:.3f} "
@@ -188,6 +198,23 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     _emit(args, payload, human)
 
 
+def _task_prompts(args: argparse.Namespace, name: str, bank) -> dict:
+    """``--lm-eval-task``: the bank's questions as the task's prompts (lm-eval examinee only)."""
+    from .examinees import require_lm_eval
+
+    if not args.examinee.startswith("lm-eval:"):
+        raise ValueError("--lm-eval-task needs an lm-eval:BACKEND:MODEL_ARGS examinee")
+    require_lm_eval()
+    from .lm_eval_examinee import load_task_prompts  # the optional lm-eval extra
+
+    prompts = load_task_prompts(args.lm_eval_task, bank.ids, bank.metadata.get("answer_type"),
+                                include_path=args.lm_eval_include_path)
+    if len(prompts) < len(bank):
+        _progress(f"note: {len(bank) - len(prompts)} {name} questions have no document in "
+                  f"lm-eval task {args.lm_eval_task!r}; the test uses the other {len(prompts)}")
+    return prompts
+
+
 def _evaluate_suite(args: argparse.Namespace) -> None:
     from .bank import ItemBank
     from .banks import bank_info
@@ -196,6 +223,8 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
 
     if args.bank is not None:
         raise ValueError("give --bank or --suite, not both")
+    if args.lm_eval_task or args.output_path:
+        raise ValueError("--lm-eval-task and --output-path take one --bank, not a --suite")
     names = [n.strip() for n in args.suite.split(",") if n.strip()]
     if not names:
         raise ValueError(f"--suite {args.suite!r} names no bank")
@@ -348,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--suite", default=None, help="A,B,...: one adaptive test over several "
                        "named banks with one --max-items budget")
     p.add_argument("--examinee", required=True, help="replay:RESPONSES:MODEL, "
-                   "hf:MODEL_PATH_OR_ID or openai:BASE_URL:MODEL")
+                   "hf:MODEL_PATH_OR_ID, openai:BASE_URL:MODEL or lm-eval:BACKEND:MODEL_ARGS "
+                   "(any lm-evaluation-harness backend; extra adaptive-eval[lm-eval])")
     p.add_argument("--items", action="append", help="question text (items CSV/JSONL/parquet; "
                    "repeat for several files; a file with a benchmark column gives each bank its "
                    "rows); default: download MMLU-Pro (needs internet)")
@@ -365,6 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not discount items whose calibrated parameters equal an asked one's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--session", help="JSONL file: answers are appended; rerun to resume")
+    p.add_argument("--lm-eval-task", help="with an lm-eval: examinee, question text and prompts "
+                   "from this lm-eval task or group (e.g. mmlu_pro, gsm8k)")
+    p.add_argument("--lm-eval-include-path", help="folder of extra lm-eval task YAMLs (as "
+                   "lm_eval --include_path)")
+    p.add_argument("--output-path", help="write lm-eval's results_<time>.json and "
+                   "samples_<task>_<time>.jsonl under OUTPUT_PATH/<model>/")
     p.add_argument("--plot", help="save the trajectory plot to this PNG (with --suite: a "
                    "panel per bank and the suite accuracy)")
 

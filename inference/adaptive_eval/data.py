@@ -144,9 +144,11 @@ class ResponseData:
         """Read lm-evaluation-harness ``--log_samples`` output.
 
         ``paths``: a ``samples_<task>_<date>.jsonl`` file, several, or a folder searched
-        recursively for them. Each line is one doc: ``question_id = "<task>/<doc_id>"`` and
-        ``correct = doc[metric]``. The model is ``model`` if given, else the name of the folder
-        holding the file (the harness writes ``<output_path>/<model>/samples_*.jsonl``).
+        recursively for them. Each line is one doc: ``question_id`` = the line's
+        ``question_id`` when it has one (adaptive-eval's own samples files, with the bank's ids),
+        else ``"<task>/<doc_id>"``; ``correct = doc[metric]``. The model is ``model`` if given,
+        else the name of the folder holding the file (the harness writes
+        ``<output_path>/<model>/samples_*.jsonl``).
         """
         files = _sample_files(paths)
         rows = []
@@ -167,7 +169,8 @@ class ResponseData:
                             f"{file}: line {line_no} lacks 'doc_id' or metric {metric!r} "
                             f"(keys: {sorted(doc)[:8]})"
                         )
-                    rows.append((name, f"{task}/{doc['doc_id']}", doc[metric]))
+                    question_id = doc.get("question_id", f"{task}/{doc['doc_id']}")
+                    rows.append((name, str(question_id), doc[metric]))
         frame = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
         return cls.from_long(frame, source=", ".join(map(str, files)), threshold=threshold)
 

@@ -11,6 +11,8 @@ usable as that int and also carries the raw reply and the extracted answer). Thr
   ``answer_batch`` / ``answers``).
 - ``OpenAIExaminee``: any OpenAI-compatible chat server; the letter (multiple choice) or the final
   answer (free form) is extracted from the reply.
+- ``LMEvalExaminee`` (module ``lm_eval_examinee``, the optional ``lm-eval`` extra): any model
+  backend of lm-evaluation-harness, through its own request types.
 
 ``examinee_from_spec`` builds one from a command-line spec (see its docstring).
 """
@@ -18,6 +20,7 @@ usable as that int and also carries the raw reply and the extracted answer). Thr
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import re
 import time
@@ -33,8 +36,10 @@ from .questions import LETTERS, Question, download_mmlu_pro, format_prompt, load
 
 if TYPE_CHECKING:
     from .data import ResponseData
+    from .lm_eval_examinee import Prompt
 
-SPEC_FORMS = "replay:RESPONSES:MODEL, hf:MODEL_PATH_OR_ID or openai:BASE_URL:MODEL"
+SPEC_FORMS = ("replay:RESPONSES:MODEL, hf:MODEL_PATH_OR_ID, openai:BASE_URL:MODEL or "
+              "lm-eval:BACKEND:MODEL_ARGS")
 
 
 class ExamineeError(RuntimeError):
@@ -500,6 +505,7 @@ def examinee_from_spec(
     questions: Mapping[str, Question] | str | Path | None = None,
     responses: ResponseData | None = None,
     answer_type: str | None = None,
+    prompts: Mapping[str, Prompt] | None = None,
 ) -> Examinee:
     """Build an examinee from a spec string.
 
@@ -510,6 +516,10 @@ def examinee_from_spec(
     - ``openai:BASE_URL:MODEL``: BASE_URL is ``http(s)://host[:port][/path]`` (a numeric port,
       a path without ``:``); MODEL is everything after the next ``:``, so it may contain ``:``
       (``openai:http://127.0.0.1:8080/v1:llama3:8b`` has model ``llama3:8b``).
+    - ``lm-eval:BACKEND:MODEL_ARGS``: an lm-evaluation-harness backend by registry name and its
+      own ``model_args`` string (``lm-eval:hf:pretrained=ID,dtype=float32``); ``prompts`` (from
+      ``lm_eval_examinee.load_task_prompts``) replaces the question text by an lm-eval task's.
+      Needs the ``lm-eval`` extra (``ExamineeSpecError`` with the install command otherwise).
 
     ``questions`` (a mapping or an items file path) is the question text the LM examinees need;
     when None they download MMLU-Pro (multiple choice only), which fails with a clear error
@@ -540,7 +550,32 @@ def examinee_from_spec(
                 "e.g. openai:http://127.0.0.1:8080/v1:my-model"
             )
         return OpenAIExaminee(base_url, model, _questions(questions, answer_type))
+    if kind == "lm-eval":
+        backend, sep, model_args = rest.partition(":")
+        if not sep or not backend:
+            raise ExamineeSpecError(
+                f"examinee spec {spec!r} does not parse; use lm-eval:BACKEND:MODEL_ARGS, "
+                "e.g. lm-eval:hf:pretrained=HuggingFaceTB/SmolLM2-135M-Instruct,dtype=float32"
+            )
+        require_lm_eval()
+        # the optional extra's module: imported only when an lm-eval: spec asks for it
+        from .lm_eval_examinee import LMEvalExaminee, load_backend, question_prompt
+
+        if prompts is None:
+            found = _questions(questions, answer_type)
+            prompts = {qid: question_prompt(q) for qid, q in found.items()}
+        return LMEvalExaminee(spec, load_backend(backend, model_args), prompts)
     raise ExamineeSpecError(f"examinee spec {spec!r}: unknown kind {kind!r}; use {SPEC_FORMS}")
+
+
+def require_lm_eval() -> None:
+    """Raise ``ExamineeSpecError`` with the install command when lm-evaluation-harness (the
+    optional ``lm-eval`` extra) is not installed."""
+    if importlib.util.find_spec("lm_eval") is None:
+        raise ExamineeSpecError(
+            "lm-evaluation-harness is not installed; install the extra: "
+            "pip install 'adaptive-eval[lm-eval]'"
+        )
 
 
 def _replay_from_spec(spec: str, rest: str, responses: ResponseData | None) -> ReplayExaminee:

@@ -1,0 +1,283 @@
+"""The ``lm-eval`` examinee: any model backend of lm-evaluation-harness answers the questions.
+
+Spec ``lm-eval:BACKEND:MODEL_ARGS`` (see ``examinees.examinee_from_spec``): BACKEND is a name in
+lm-eval's model registry (``hf``, ``vllm``, ``sglang``, ``local-completions``, ...) and
+MODEL_ARGS its own ``key=value,...`` string, so the backend is built exactly as ``lm_eval
+--model BACKEND --model_args MODEL_ARGS`` builds it
+(``get_model(BACKEND).create_from_arg_string(MODEL_ARGS, {"batch_size": ...})``). Batching,
+tensor parallelism and serving come from the backend.
+
+Each question becomes the backend's own requests (``lm_eval.api.instance.Instance``):
+
+- multiple choice: one ``loglikelihood`` request per option, ``(prompt, " " + letter)`` with the
+  package's ``format_prompt``; the chosen option is the argmax (as ``HFExaminee`` does);
+- free form: one ``generate_until`` request (greedy, at most ``max_new_tokens`` tokens), read with
+  ``answers.extract`` and scored against the gold answer.
+
+With an lm-eval task (``load_task_prompts``), the task makes the prompts and requests instead:
+``task.fewshot_context`` (the task's ``num_fewshot``) and ``task.construct_requests``. A
+``multiple_choice`` task's requests are the log-likelihoods of its choices (argmax against
+``doc_to_target``); a ``generate_until`` task's reply is extracted and scored with the bank's answer
+type, its gold being the answer extracted from ``doc_to_target`` (``"... #### 18"`` gives ``18``).
+
+lm_eval is an optional extra (``pip install 'adaptive-eval[lm-eval]'``): only this module imports
+it, and only ``examinee_from_spec`` (for an ``lm-eval:`` spec) and the CLI's ``--lm-eval-task``
+import this module.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lm_eval.models  # noqa: F401  (registers the backends in model_registry)
+import numpy as np
+import torch
+from lm_eval.api.instance import Instance
+from lm_eval.api.model import LM
+from lm_eval.api.registry import get_model, model_registry
+from lm_eval.api.task import Task
+from lm_eval.tasks import TaskManager
+
+from .answers import MULTIPLE_CHOICE, extract, is_correct
+from .base_models import BaseModelNotFound, resolve_base_model
+from .examinees import Answer, ExamineeError, ExamineeSpecError, _QuestionExaminee
+from .questions import LETTERS, Question, format_prompt
+
+#: Backends whose ``pretrained`` is a transformers model: resolved like ``hf:`` (local folder,
+#: Hub / cache, then the package's offline copies such as SmolLM2), loaded from safetensors, on
+#: CUDA when available else CPU unless ``device`` is given.
+TRANSFORMERS_BACKENDS = ("hf", "hf-auto", "huggingface")
+
+
+@dataclass
+class Prompt:
+    """One question as lm-eval requests: ``requests`` (``loglikelihood`` per option, or one
+    ``generate_until``), the ``gold`` answer (a letter for multiple choice), its
+    ``answer_type``; ``task``, ``doc_id`` and ``doc`` name the lm-eval document it came from."""
+
+    question_id: str
+    requests: list[Instance]
+    gold: str
+    answer_type: str
+    task: str | None = None
+    doc_id: int | None = None
+    doc: dict = field(default_factory=dict)
+
+    @property
+    def multiple_choice(self) -> bool:
+        return self.requests[0].request_type == "loglikelihood"
+
+
+def load_backend(backend: str, model_args: str, batch_size: int = 8) -> LM:
+    """An lm-eval model backend by registry name and ``model_args`` string.
+
+    Raises ``ExamineeSpecError`` for an unknown backend, malformed ``model_args`` (a piece that is
+    not ``key=value``), an argument the backend does not take, or ``trust_remote_code`` set;
+    ``ExamineeError`` when the backend cannot load the model.
+    """
+    where = f"lm-eval:{backend}:{model_args}"
+    known = sorted(model_registry.keys())
+    if backend not in known:
+        close = difflib.get_close_matches(backend, known, n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ExamineeSpecError(f"examinee spec {where!r}: unknown lm-eval backend {backend!r}"
+                                f"{hint} (known: {', '.join(known)})")
+    args = parse_model_args(model_args, where)
+    if str(args.get("trust_remote_code", "")).lower() in ("true", "1", "yes"):
+        raise ExamineeSpecError(f"examinee spec {where!r}: trust_remote_code is refused (it runs "
+                                "code from the model repository)")
+    extra: dict = {"batch_size": batch_size}
+    if backend in TRANSFORMERS_BACKENDS and "pretrained" in args:
+        try:
+            args["pretrained"] = str(resolve_base_model(args["pretrained"]))
+        except BaseModelNotFound:
+            pass  # the backend gives its own error
+        extra["use_safetensors"] = True
+        if "device" not in args:  # the backend's default is CUDA even where there is none
+            extra["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    arg_string = ",".join(f"{k}={v}" for k, v in args.items())
+    try:
+        return get_model(backend).create_from_arg_string(arg_string, extra)
+    except TypeError as err:
+        raise ExamineeSpecError(f"examinee spec {where!r}: the {backend!r} backend does not "
+                                f"take these model_args: {err}") from None
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ExamineeError(f"{where}: the backend cannot load the model: {err}") from None
+
+
+def parse_model_args(model_args: str, where: str) -> dict[str, str]:
+    """``"k1=v1,k2=v2"`` as a dict (lm-eval's syntax); ``ExamineeSpecError`` naming ``where``
+    when a piece is not ``key=value`` with a non-empty key, or a key repeats."""
+    out: dict[str, str] = {}
+    for piece in [p for p in model_args.split(",") if p.strip()]:
+        key, sep, value = piece.partition("=")
+        if not sep or not key.strip():
+            raise ExamineeSpecError(f"examinee spec {where!r}: malformed model_args: {piece!r} "
+                                    "is not key=value (e.g. pretrained=ID,dtype=float32)")
+        if key.strip() in out:
+            raise ExamineeSpecError(f"examinee spec {where!r}: model_args sets {key!r} twice")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def question_prompt(question: Question, max_new_tokens: int = 256) -> Prompt:
+    """The package's prompt for ``question`` as lm-eval requests (see the module docstring)."""
+    text = format_prompt(question)
+    if question.free_form:
+        kwargs = {"until": [], "max_gen_toks": max_new_tokens, "do_sample": False}
+        requests = [Instance("generate_until", {}, (text, kwargs), 0)]
+    else:
+        requests = [Instance("loglikelihood", {}, (text, f" {LETTERS[i]}"), i)
+                    for i in range(len(question.options))]
+    return Prompt(question.question_id, requests, str(question.answer), question.answer_type,
+                  doc={"question": question.text, "options": list(question.options)})
+
+
+class LMEvalExaminee(_QuestionExaminee):
+    """An lm-eval model backend answering ``prompts`` (``{question_id: Prompt}``, from
+    ``question_prompt`` or ``load_task_prompts``) through its own request types.
+
+    ``answers`` sends the requests of many questions in one backend call (one ``loglikelihood``
+    call for the multiple-choice ones, one ``generate_until`` call for the free-form ones).
+    ``samples`` keeps, per answered question, its record in lm-eval's samples layout (see
+    ``lm_eval_output``).
+    """
+
+    def __init__(self, name: str, lm: LM, prompts: Mapping[str, Prompt]) -> None:
+        super().__init__(prompts)
+        self.name = name
+        self.lm = lm
+        self.samples: dict[str, dict] = {}
+
+    def prompt(self, question_id: str) -> Prompt:
+        try:
+            return self.questions[str(question_id)]
+        except KeyError:
+            raise ExamineeError(f"{self.name}: bank id {question_id!r} has no question text or "
+                                "lm-eval document") from None
+
+    def answers(self, question_ids: Sequence[str]) -> list[Answer]:
+        """One ``Answer`` per question, in order (see the class docstring)."""
+        prompts = [self.prompt(q) for q in question_ids]
+        choice = [p for p in prompts if p.multiple_choice]
+        free = [p for p in prompts if not p.multiple_choice]
+        scores = self.lm.loglikelihood([r for p in choice for r in p.requests]) if choice else []
+        replies = self.lm.generate_until([p.requests[0] for p in free]) if free else []
+        out: dict[str, Answer] = {}
+        start = 0
+        for p in choice:
+            logprobs = [float(s[0]) for s in scores[start : start + len(p.requests)]]
+            start += len(p.requests)
+            letter = LETTERS[int(np.argmax(logprobs))]
+            out[p.question_id] = Answer(int(letter == p.gold), None, letter)
+            self._record(p, out[p.question_id], [[x, False] for x in logprobs])
+        for p, reply in zip(free, replies):
+            extracted = extract(p.answer_type, reply)
+            out[p.question_id] = Answer(int(is_correct(p.answer_type, extracted, p.gold)),
+                                        reply, extracted)
+            self._record(p, out[p.question_id], [[reply]])
+        return [out[p.question_id] for p in prompts]
+
+    def answer_batch(self, question_ids: Sequence[str]) -> np.ndarray:
+        """1/0 (uint8) per question: whether it was answered correctly."""
+        return np.array([a.correct for a in self.answers(question_ids)], np.uint8)
+
+    def answer(self, question_id: str) -> Answer:
+        return self.answers([question_id])[0]
+
+    def _record(self, prompt: Prompt, answer: Answer, resps: list) -> None:
+        self.samples[prompt.question_id] = {
+            "task": prompt.task,
+            "doc_id": prompt.doc_id,
+            "doc": prompt.doc,
+            "target": prompt.gold,
+            "arguments": [[str(a) for a in r.args] for r in prompt.requests],
+            "resps": resps,
+            "filtered_resps": [answer.extracted],
+        }
+
+
+def load_task_prompts(
+    task_name: str,
+    bank_ids: Sequence[str],
+    answer_type: str,
+    include_path: str | Path | None = None,
+) -> dict[str, Prompt]:
+    """Prompts for the bank's ids from the documents of lm-eval task ``task_name`` (a group such
+    as ``mmlu_pro`` stands for all its tasks; ``include_path``: a folder of extra task YAMLs).
+
+    A document's bank id is the first of these rules that matches any of ``bank_ids``, tried per
+    task: its ``question_id`` field (MMLU-Pro), ``<dataset>-<config>-<split>-#<doc_id>`` (the
+    ZeroEval ids: ``gsm8k-main-test-#0``), ``<task>/<doc_id>`` (``ResponseData.from_lm_eval``).
+    Raises ``ValueError`` naming the task when it does not exist or none of its documents match.
+    """
+    manager = TaskManager(include_path=str(include_path) if include_path else None)
+    if task_name not in manager.all_tasks:
+        close = difflib.get_close_matches(task_name, manager.all_tasks, n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"--lm-eval-task {task_name!r}: no such lm-eval task or group{hint}")
+    wanted = {str(i) for i in bank_ids}
+    prompts: dict[str, Prompt] = {}
+    for name, task in _tasks(manager.load_task_or_group([task_name])):
+        docs = list(task.eval_docs)
+        ids = _doc_ids(name, task, docs, wanted)
+        shots = int(task.config.num_fewshot or 0)
+        for doc_id, (doc, bank_id) in enumerate(zip(docs, ids)):
+            if bank_id in wanted:
+                prompts[bank_id] = _task_prompt(task, name, doc_id, doc, bank_id, shots,
+                                                answer_type)
+    if not prompts:
+        raise ValueError(f"--lm-eval-task {task_name!r}: none of its documents match the bank's "
+                         f"ids (they look like {sorted(wanted)[:3]})")
+    return prompts
+
+
+def _tasks(loaded: dict) -> list[tuple[str, Task]]:
+    """The (name, Task) pairs of lm-eval's nested ``{group: {name: Task}}`` dict."""
+    out: list[tuple[str, Task]] = []
+    for key, value in loaded.items():
+        if isinstance(value, dict):
+            out += _tasks(value)
+        elif isinstance(value, Task):
+            out.append((str(key), value))
+    return out
+
+
+def _doc_ids(name: str, task: Task, docs: list[dict], wanted: set[str]) -> list[str]:
+    """Each document's bank id under the first rule (see ``load_task_prompts``) matching any."""
+    dataset = str(task.config.dataset_path or name).rstrip("/").split("/")[-1]
+    split = task.config.test_split or task.config.validation_split
+    rules = [
+        lambda i, d: str(d.get("question_id")),
+        lambda i, d: f"{dataset}-{task.config.dataset_name or 'default'}-{split}-#{i}",
+        lambda i, d: f"{name}/{i}",
+    ]
+    for rule in rules:
+        ids = [rule(i, d) for i, d in enumerate(docs)]
+        if wanted.intersection(ids):
+            return ids
+    return [rules[-1](i, d) for i, d in enumerate(docs)]
+
+
+def _task_prompt(task: Task, name: str, doc_id: int, doc: dict, bank_id: str, shots: int,
+                 answer_type: str) -> Prompt:
+    context = task.fewshot_context(doc, shots)
+    requests = task.construct_requests(doc, context, metadata=(name, doc_id, 1))
+    requests = requests if isinstance(requests, list) else [requests]
+    target = task.doc_to_target(doc)
+    if task.OUTPUT_TYPE == "multiple_choice":
+        choices = task.doc_to_choice(doc)
+        index = target if isinstance(target, int) else choices.index(str(target))
+        gold, answer_type = LETTERS[index], MULTIPLE_CHOICE
+    elif task.OUTPUT_TYPE == "generate_until":
+        gold = LETTERS[target] if isinstance(target, int) else extract(answer_type, str(target))
+        if gold is None:
+            raise ValueError(f"lm-eval task {name!r}, document {doc_id}: no {answer_type} answer "
+                             f"in its target {str(target)[:80]!r}")
+    else:
+        raise ValueError(f"lm-eval task {name!r}: output type {task.OUTPUT_TYPE!r}; only "
+                         "multiple_choice and generate_until tasks can answer bank questions")
+    return Prompt(bank_id, requests, gold, answer_type, name, doc_id, dict(doc))
