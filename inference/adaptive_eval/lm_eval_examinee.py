@@ -221,7 +221,7 @@ def load_task_prompts(
         raise ValueError(f"--lm-eval-task {task_name!r}: no such lm-eval task or group{hint}")
     wanted = {str(i) for i in bank_ids}
     prompts: dict[str, Prompt] = {}
-    for name, task in _tasks(manager.load_task_or_group([task_name])):
+    for name, task in manager.load([task_name])["tasks"].items():
         docs = list(task.eval_docs)
         ids = _doc_ids(name, task, docs, wanted)
         shots = int(task.config.num_fewshot or 0)
@@ -233,17 +233,6 @@ def load_task_prompts(
         raise ValueError(f"--lm-eval-task {task_name!r}: none of its documents match the bank's "
                          f"ids (they look like {sorted(wanted)[:3]})")
     return prompts
-
-
-def _tasks(loaded: dict) -> list[tuple[str, Task]]:
-    """The (name, Task) pairs of lm-eval's nested ``{group: {name: Task}}`` dict."""
-    out: list[tuple[str, Task]] = []
-    for key, value in loaded.items():
-        if isinstance(value, dict):
-            out += _tasks(value)
-        elif isinstance(value, Task):
-            out.append((str(key), value))
-    return out
 
 
 def _doc_ids(name: str, task: Task, docs: list[dict], wanted: set[str]) -> list[str]:

@@ -1,0 +1,239 @@
+"""The lm-eval examinee, lm-eval tasks as question text, and lm-eval's output layout.
+
+All offline: lm-evaluation-harness's real ``hf`` backend on a tiny random Llama with SmolLM2's
+tokenizer (a byte-level BPE with BOS/EOS tokens, which lm-eval's hf backend needs; the MiniLM
+tokenizer of ``test_examinees``' tiny model has none), local lm-eval tasks defined in YAML
+over local JSON files (``dataset_path: json``), and the harness's OpenAI-compatible backend
+(``local-completions``) against the real llama.cpp server that ``test_examinees`` starts.
+Question text is made up here; the bank ids are the embedded MMLU-Pro and GSM8K banks'.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from adaptive_eval.bank import ItemBank
+from adaptive_eval.base_models import SMOLLM2, resolve_base_model
+from adaptive_eval.cli import main
+from adaptive_eval.data import ResponseData
+from adaptive_eval.examinees import ExamineeSpecError, HFExaminee, examinee_from_spec
+from adaptive_eval.questions import Question
+from test_examinees import _start_llama_server, _stop
+
+pytest.importorskip("lm_eval", reason="lm-evaluation-harness not installed: the lm-eval extra")
+
+from adaptive_eval.lm_eval_examinee import (  # noqa: E402 (needs lm_eval)
+    LMEvalExaminee,
+    load_task_prompts,
+)
+
+MMLU_IDS = ItemBank.load("mmlu-pro").ids[:6]
+GSM8K_IDS = ItemBank.load("gsm8k").ids[:3]
+
+
+def _mc_questions() -> dict[str, Question]:
+    """Six made-up multiple-choice questions under real MMLU-Pro bank ids (4 to 10 options)."""
+    out = {}
+    for k, qid in enumerate(MMLU_IDS):
+        n = 4 + k
+        out[qid] = Question(qid, f"Which number comes {k + 1} after zero?",
+                            [str(i) for i in range(n)], answer_index=(k + 1) % n,
+                            category="math")
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory) -> Path:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(SMOLLM2))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    folder = tmp_path_factory.mktemp("tiny-bpe-lm")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def mc_questions() -> dict[str, Question]:
+    return _mc_questions()
+
+
+@pytest.fixture(scope="module")
+def tasks_dir(tmp_path_factory) -> Path:
+    """Local lm-eval tasks over JSON files: ``local_mc`` (multiple_choice, MMLU-Pro ids in a
+    ``question_id`` field), ``local_gen`` (generate_until, GSM8K-style ``#### N`` targets, its
+    documents matched by ``<task>/<doc_id>``) and ``local_other`` (ids matching no bank)."""
+    folder = tmp_path_factory.mktemp("lm-eval-tasks")
+    mc = [{"question_id": q.question_id, "question": q.text, "options": q.options,
+           "answer_index": q.answer_index} for q in _mc_questions().values()]
+    gen = [{"question": f"What is {k} plus {k}?", "answer": f"{k} + {k} = {2 * k}\n#### {2 * k}"}
+           for k in range(3)]
+    other = [dict(doc, question_id=f"nope-{k}") for k, doc in enumerate(mc)]
+    for name, docs in {"mc": mc, "gen": gen, "other": other}.items():
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    common = "dataset_path: json\ntest_split: test\nmetric_list:\n  - metric: {metric}\n"
+    mc_yaml = ("output_type: multiple_choice\ndoc_to_text: \"Question: {{question}}\\nAnswer:\"\n"
+               "doc_to_choice: \"{{options}}\"\ndoc_to_target: answer_index\n")
+    (folder / "local_mc.yaml").write_text(
+        f"task: local_mc\ndataset_kwargs:\n  data_files:\n    test: {folder / 'mc.jsonl'}\n"
+        + common.format(metric="acc") + mc_yaml)
+    (folder / "local_other.yaml").write_text(
+        f"task: local_other\ndataset_kwargs:\n  data_files:\n    test: {folder / 'other.jsonl'}\n"
+        + common.format(metric="acc") + mc_yaml)
+    (folder / "local_gen.yaml").write_text(
+        f"task: local_gen\ndataset_kwargs:\n  data_files:\n    test: {folder / 'gen.jsonl'}\n"
+        + common.format(metric="exact_match")
+        + "output_type: generate_until\ndoc_to_text: \"Question: {{question}}\\nAnswer:\"\n"
+        "doc_to_target: \"{{answer}}\"\ngeneration_kwargs:\n  until: [\"Question:\"]\n"
+        "  max_gen_toks: 8\n  do_sample: false\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lm_examinee(tiny_lm, mc_questions) -> LMEvalExaminee:
+    return examinee_from_spec(f"lm-eval:hf:pretrained={tiny_lm},dtype=float32",
+                              questions=mc_questions)
+
+
+def _logprobs(examinee: LMEvalExaminee, qid: str) -> np.ndarray:
+    return np.array([r[0] for r in examinee.samples[qid]["resps"]])
+
+
+def test_hf_backend_matches_the_hf_examinee(tiny_lm, lm_examinee, mc_questions):
+    """lm-eval's hf backend scores each option's letter like the package's HFExaminee: the same
+    log-probabilities, so the same choices."""
+    ids = list(mc_questions)
+    answers = lm_examinee.answers(ids)
+    own = HFExaminee(str(tiny_lm), mc_questions, dtype="float32")
+    for qid, answer, logprobs in zip(ids, answers, own.option_logprobs(ids)):
+        assert len(_logprobs(lm_examinee, qid)) == len(mc_questions[qid].options)
+        np.testing.assert_allclose(_logprobs(lm_examinee, qid), logprobs, atol=1e-4)
+        assert answer.extracted == "ABCDEFGHIJ"[int(np.argmax(logprobs))]
+        assert answer.correct == int(answer.extracted == mc_questions[qid].answer)
+    assert [a.correct for a in answers] == list(lm_examinee.answer_batch(ids))
+
+
+def test_task_prompts_map_documents_to_bank_ids(tasks_dir):
+    prompts = load_task_prompts("local_mc", MMLU_IDS + ["999999"], "multiple_choice",
+                                include_path=tasks_dir)
+    assert sorted(prompts) == sorted(MMLU_IDS)
+    first = prompts[MMLU_IDS[0]]
+    assert first.task == "local_mc" and first.doc_id == 0 and first.multiple_choice
+    assert [r.args[1] for r in first.requests] == [" 0", " 1", " 2", " 3"]
+    assert first.requests[0].args[0] == "Question: Which number comes 1 after zero?\nAnswer:"
+    assert first.gold == "B"
+    gen = load_task_prompts("local_gen", ["local_gen/0", "local_gen/2"], "numeric",
+                            include_path=tasks_dir)
+    assert sorted(gen) == ["local_gen/0", "local_gen/2"]
+    assert gen["local_gen/2"].gold == "4" and not gen["local_gen/2"].multiple_choice
+
+
+def test_task_examinee_answers_with_the_task_requests(tiny_lm, tasks_dir):
+    prompts = load_task_prompts("local_gen", ["local_gen/0", "local_gen/1"], "numeric",
+                                include_path=tasks_dir)
+    examinee = examinee_from_spec(f"lm-eval:hf:pretrained={tiny_lm},dtype=float32",
+                                  prompts=prompts)
+    answers = examinee.answers(["local_gen/0", "local_gen/1"])
+    for qid, answer in zip(["local_gen/0", "local_gen/1"], answers):
+        assert isinstance(answer.response, str)
+        assert examinee.samples[qid]["resps"] == [[answer.response]]
+        assert answer.correct == int(answer.extracted == prompts[qid].gold)
+    with pytest.raises(RuntimeError, match="bank id 'local_gen/2' has no question text or"):
+        examinee.answer("local_gen/2")
+
+
+def test_cli_writes_lm_eval_files_that_calibrate_reads(tiny_lm, tasks_dir, tmp_path, capsys):
+    """An adaptive run with prompts from a local task writes lm-eval's results JSON and samples
+    JSONL; ``adaptive-eval calibrate`` reads the samples back under the bank's ids."""
+    out = tmp_path / "out"
+    spec = f"lm-eval:hf:pretrained={tiny_lm},dtype=float32"
+    code = main(["evaluate", "--bank", "mmlu-pro", "--examinee", spec, "--lm-eval-task",
+                 "local_mc", "--lm-eval-include-path", str(tasks_dir), "--max-items", "4",
+                 "--target-se", "0", "--output-path", str(out), "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    (results_file,) = out.glob("*/results_*.json")
+    (samples_file,) = out.glob("*/samples_local_mc_*.jsonl")
+    results = json.loads(results_file.read_text())["results"]["local_mc"]
+    assert results["acc,none"] == pytest.approx(payload["expected_accuracy"])
+    assert results["acc_interval,none"] == pytest.approx(payload["expected_accuracy_interval"])
+    assert results["n_items"] == 4 and results["theta"] == pytest.approx(payload["theta"])
+    lines = [json.loads(line) for line in samples_file.read_text().splitlines()]
+    assert [s["question_id"] for s in lines] == [h["question_id"] for h in payload["history"]]
+    assert [s["acc"] for s in lines] == [h["correct"] for h in payload["history"]]
+    assert {s["doc_id"] for s in lines} <= set(range(6))
+    data = ResponseData.from_file(samples_file)
+    assert sorted(data.question_ids) == sorted(s["question_id"] for s in lines)
+    # two runs (two model folders) calibrate into a bank
+    twin = out / "another-model"
+    twin.mkdir()
+    flipped = [dict(s, acc=1.0 - s["acc"]) for s in lines]
+    (twin / samples_file.name).write_text("".join(json.dumps(s) + "\n" for s in flipped))
+    assert main(["calibrate", str(out), "--model", "rasch", "--misfit-models", "0",
+                 "--out", str(tmp_path / "bank"), "--json"]) == 0
+    calibrated = json.loads(capsys.readouterr().out)
+    assert calibrated["n_items"] == 4 and calibrated["n_models"] == 2
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("lm-eval:no-such-backend:pretrained=x", "unknown lm-eval backend 'no-such-backend'"),
+        ("lm-eval:hf:pretrained", "malformed model_args: 'pretrained' is not key=value"),
+        ("lm-eval:hf:pretrained=x,,=y", "malformed model_args: '=y' is not key=value"),
+        ("lm-eval:hf:pretrained=x,trust_remote_code=True", "trust_remote_code is refused"),
+        ("lm-eval:hf", "does not parse; use lm-eval:BACKEND:MODEL_ARGS"),
+    ],
+)
+def test_bad_specs(spec, message, mc_questions):
+    with pytest.raises(ExamineeSpecError, match=message):
+        examinee_from_spec(spec, questions=mc_questions)
+
+
+def test_unknown_backend_argument_is_a_spec_error(tiny_lm, mc_questions):
+    with pytest.raises(ExamineeSpecError, match="does not take these model_args"):
+        examinee_from_spec(f"lm-eval:hf:pretrained={tiny_lm},no_such_option=1",
+                           questions=mc_questions)
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ("no_such_task_xyz", "--lm-eval-task 'no_such_task_xyz': no such lm-eval task"),
+        ("local_other", "--lm-eval-task 'local_other': none of its documents match the bank"),
+    ],
+)
+def test_cli_bad_tasks_are_one_line_errors(task, message, tiny_lm, tasks_dir, capsys):
+    code = main(["evaluate", "--bank", "mmlu-pro", "--examinee",
+                 f"lm-eval:hf:pretrained={tiny_lm}", "--lm-eval-task", task,
+                 "--lm-eval-include-path", str(tasks_dir)])
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the datasets progress bars
+    assert code == 2 and last.startswith("adaptive-eval: error: ") and message in last
+
+
+@pytest.mark.server
+def test_openai_compatible_backend_against_llama_cpp(tmp_path):
+    """lm-eval's ``local-completions`` backend answers free-form questions with generate_until
+    through the real llama.cpp server (SmolLM2 GGUF)."""
+    process, base_url = _start_llama_server(tmp_path / "server.log")
+    try:
+        questions = {qid: Question(qid, f"What is {k} plus {k}?", answer_type="numeric",
+                                   answer=str(2 * k)) for k, qid in enumerate(GSM8K_IDS[:2])}
+        examinee = examinee_from_spec(
+            f"lm-eval:local-completions:model=smollm2,base_url={base_url}/completions,"
+            "tokenizer_backend=None,max_gen_toks=16", questions=questions)
+        answers = examinee.answers(list(questions))
+    finally:
+        _stop(process)
+    for qid, answer in zip(questions, answers):
+        assert isinstance(answer.response, str) and answer.response.strip()
+        assert answer.correct == int(questions[qid].is_correct(answer.extracted))
