@@ -2,20 +2,27 @@
 
 Three tabs, all on the package (no model code here):
 
-- Adaptive evaluation: a recorded model (its real MMLU-Pro answers, replayed) or a small local
-  LM (SmolLM2-135M-Instruct) takes a computerised adaptive test on the embedded 2PL bank, one
-  question at a time or to the end; the plot shows ability +/- SE and the predicted benchmark
-  accuracy with its 95% interval, beside the plain mean of a random subset of the same size and
-  the model's true accuracy on all its recorded answers.
-- Difficulty: the predicted IRT difficulty of a pasted question, where it falls in the bank, and
-  the most similar calibrated questions (among a fixed random sample of the bank).
-- Generate: questions written at a chosen difficulty by the question generator.
+- Adaptive evaluation: pick any named bank (``adaptive_eval.banks.CATALOG``) and one of its
+  calibration models, or a small local LM (SmolLM2-135M-Instruct) answering live; it takes a
+  computerised adaptive test on that bank, one question at a time or to the end. A recorded model
+  replays its real answers when the shared data is here; without it, its answers are simulated
+  from its calibrated ability (``P(correct) = sigmoid(a (theta - b))`` per item, drawn once with a
+  seeded generator) and labelled as simulated. The plot shows ability +/- SE and the predicted
+  benchmark accuracy with its 95% interval, beside the plain mean of a random subset of the same
+  size and the model's accuracy on all its (recorded or simulated) answers. A free-form answer is
+  shown as the raw response and the extracted answer.
+- Difficulty: the predicted IRT difficulty of a pasted question, where it falls in the MMLU-Pro
+  bank, and the most similar calibrated questions (among a fixed random sample of the bank).
+- Generate: questions written at a chosen difficulty by the question generator, each marked
+  verified, rejected or unchecked (whether a solver checked its key).
 
 Settings (environment variables):
 
-- ``ADAPTIVE_EVAL_DATA``: folder with ``responses.csv.gz`` (recorded answers) and
-  ``items.csv.gz`` (question text); default ``../shared/data/mmlu_pro`` next to the repository.
-  Without local question text the public MMLU-Pro is downloaded where there is network.
+- ``ADAPTIVE_EVAL_DATA``: the shared data folder, holding ``<source>/responses.csv.gz``
+  (recorded answers) and ``<source>/items.csv.gz`` (question text) for each bank's source
+  (``mmlu_pro``, ``zeroeval``, ``metabench``); default ``../shared/data`` next to the repository.
+  Without local MMLU-Pro question text the public MMLU-Pro is downloaded where there is network.
+- ``ADAPTIVE_EVAL_LOCAL_MODEL``: the live LM, a folder or Hub id (SmolLM2-135M-Instruct).
 - ``ADAPTIVE_EVAL_PREDICTOR`` / ``ADAPTIVE_EVAL_GENERATOR``: a folder or Hub id instead of the
   embedded defaults.
 - ``ADAPTIVE_EVAL_SIMILAR_SAMPLE``: how many bank questions the similarity search embeds (1000).
@@ -44,15 +51,23 @@ import pandas as pd  # noqa: E402
 from adaptive_eval import AdaptiveTest, ItemBank, ResponseData  # noqa: E402
 from adaptive_eval.accuracy import wilson_interval  # noqa: E402
 from adaptive_eval.adaptive import TestState  # noqa: E402
+from adaptive_eval.answers import MULTIPLE_CHOICE  # noqa: E402
+from adaptive_eval.banks import CATALOG, bank_info, local_folder  # noqa: E402
 from adaptive_eval.examinees import HFExaminee, ReplayExaminee  # noqa: E402
+from adaptive_eval.irt import prob  # noqa: E402
 from adaptive_eval.plotting import trajectory_figure  # noqa: E402
 from adaptive_eval.questions import LETTERS, download_mmlu_pro, load_questions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TEXT = 5000  # characters of question + options
 MAX_ITEMS_LIMIT = 500
+MAX_MODELS_LISTED = 100  # a bank calibrated on more models lists this many, spread over ability
+MAX_RESPONSE_SHOWN = 400  # characters of a free-form reply in the history table
+DEFAULT_BANK = "mmlu-pro"
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
-LOCAL_MODEL = "SmolLM2-135M-Instruct (local LM, slow)"
+LOCAL_MODEL_ID = os.environ.get("ADAPTIVE_EVAL_LOCAL_MODEL") or SMOLLM2
+LOCAL_MODEL = f"live: {LOCAL_MODEL_ID.rstrip('/').rsplit('/', 1)[-1]} (local LM, slow)"
+REPLAY, SIMULATED = "replay: ", "simulated: "
 SELECTIONS = {"Maximum Fisher information": "fisher", "Kullback-Leibler": "kl",
               "Random (no adaptation)": "random"}
 ANY = "(any)"
@@ -64,7 +79,7 @@ class UserError(ValueError):
 
 
 def data_dir() -> Path:
-    default = ROOT.parent / "shared" / "data" / "mmlu_pro"
+    default = ROOT.parent / "shared" / "data"
     return Path(os.environ.get("ADAPTIVE_EVAL_DATA") or default)
 
 
@@ -85,23 +100,62 @@ def _once(key: str, make: Callable[[], object]):
         return _cache[key]
 
 
-def bank() -> ItemBank:
-    return _once("bank", ItemBank.load)
+def bank(name: str = DEFAULT_BANK) -> ItemBank:
+    """The named bank: its local copy (the package's, or the repository's ``models/banks``),
+    else its Hub repo; ``UserError`` when neither is reachable."""
+    info = bank_info(name) if name in CATALOG else None
+    if info is None:
+        raise UserError(f"Unknown bank {name!r}; pick one of {', '.join(CATALOG)}.")
+
+    def load():
+        try:
+            return ItemBank.load(name)
+        except Exception as err:  # noqa: BLE001 - offline or not published: say so
+            raise UserError(f"Bank {name} has no local copy here and could not be loaded from "
+                            f"the Hub ({info.repo_id}): {first_line(err)}") from None
+
+    return _once(f"bank:{name}", load)
 
 
-def responses() -> ResponseData:
-    path = data_dir() / "responses.csv.gz"
+def source_file(name: str, file: str) -> Path:
+    """``<data>/<source>/<file>`` of bank ``name`` (e.g. ``zeroeval/responses.csv.gz``)."""
+    return data_dir() / bank_info(name).source / file
+
+
+def responses(name: str = DEFAULT_BANK) -> ResponseData:
+    """The recorded answers of bank ``name``'s source; ``UserError`` when they are not here."""
+    path = source_file(name, "responses.csv.gz")
     if not path.is_file():
         raise UserError(f"Recorded answers not found ({path}); set ADAPTIVE_EVAL_DATA to the "
-                        "folder holding responses.csv.gz to replay recorded models.")
-    return _once("responses", lambda: ResponseData.from_file(path))
+                        "shared data folder to replay recorded models.")
+    return _once(f"responses:{path}", lambda: ResponseData.from_file(path))
 
 
-def questions() -> dict:
-    """Question text: the local items file, else the public MMLU-Pro (needs network)."""
-    path = data_dir() / "items.csv.gz"
+def has_responses(name: str) -> bool:
+    return source_file(name, "responses.csv.gz").is_file()
+
+
+def questions(name: str = DEFAULT_BANK) -> dict:
+    """Question text with gold answers of bank ``name``: the local items file (its rows of this
+    benchmark, read with the bank's answer type), else for MMLU-Pro the public dataset (needs
+    network); ``UserError`` when there is none."""
+    path = source_file(name, "items.csv.gz")
     if path.is_file():
-        return _once("questions", lambda: load_questions(path))
+        answer_type = bank(name).metadata.get("answer_type")
+        benchmark = None if bank_info(name).prefix is None else name
+
+        def read():
+            try:
+                return load_questions(path, answer_type=answer_type, benchmark=benchmark)
+            except ValueError as err:
+                raise UserError(f"No question text with gold answers for bank {name} "
+                                f"({first_line(err)}): only its recorded models can be "
+                                "replayed.") from None
+
+        return _once(f"questions:{name}", read)
+    if name != DEFAULT_BANK:
+        raise UserError(f"Question text for bank {name} not found ({path}); set "
+                        "ADAPTIVE_EVAL_DATA to the shared data folder for a live LM.")
     if "questions-download-failed" in _cache:
         raise UserError(str(_cache["questions-download-failed"]))
 
@@ -113,12 +167,12 @@ def questions() -> dict:
                 f"Question text not found ({path}) and MMLU-Pro could not be downloaded: {err}")
             raise UserError(_cache["questions-download-failed"]) from None
 
-    return _once("questions", download)
+    return _once(f"questions:{name}", download)
 
 
-def try_questions() -> dict | None:
+def try_questions(name: str = DEFAULT_BANK) -> dict | None:
     try:
-        return questions()
+        return questions(name)
     except UserError:
         return None
 
@@ -152,16 +206,17 @@ def generator():
     return _once("generator", load)
 
 
-def local_examinee():
-    qs = questions()
+def local_lm() -> HFExaminee:
+    """The live LM (``ADAPTIVE_EVAL_LOCAL_MODEL``), loaded once; each run adds its bank's
+    questions to its ``questions`` (ids are unique across the banks' sources)."""
 
     def load():
         try:
-            return HFExaminee(SMOLLM2, qs, batch_size=1)
+            return HFExaminee(LOCAL_MODEL_ID, {}, batch_size=1)
         except Exception as err:  # noqa: BLE001
             raise UserError(f"The local model could not be loaded: {first_line(err)}") from None
 
-    return _once("smollm2", load)
+    return _once("local-lm", load)
 
 
 def first_line(err: BaseException) -> str:
@@ -176,13 +231,44 @@ def first_line(err: BaseException) -> str:
 # ---- adaptive evaluation ----------------------------------------------------------------------
 
 
-def examinee_choices() -> list[str]:
-    """Recorded models (when the responses are here), then the local LM."""
-    try:
-        models = [f"replay: {m}" for m in responses().models]
-    except UserError:
-        models = []
-    return models + [LOCAL_MODEL]
+def bank_choices() -> list[tuple[str, str]]:
+    """``(label, name)`` for every catalogued bank; a bank with no local copy says Hub only."""
+    out = []
+    for name, info in CATALOG.items():
+        where = "" if local_folder(name) else ", Hub only"
+        out.append((f"{name}: {info.benchmark} ({info.answer_type.replace('_', ' ')}{where})",
+                    name))
+    return out
+
+
+def recorded_models(the_bank: ItemBank) -> list[str]:
+    """The bank's calibration models (``bank.abilities``), strongest first; at most
+    ``MAX_MODELS_LISTED``, evenly spread over the ability ranking."""
+    ranked = sorted(the_bank.abilities, key=lambda m: -the_bank.abilities[m]["theta"])
+    if len(ranked) <= MAX_MODELS_LISTED:
+        return ranked
+    keep = np.unique(np.linspace(0, len(ranked) - 1, MAX_MODELS_LISTED).round().astype(int))
+    return [ranked[k] for k in keep]
+
+
+def examinee_choices(name: str = DEFAULT_BANK) -> list[str]:
+    """The bank's recorded models (replayed when their answers are here, else simulated from
+    their abilities), then the live LM when the bank's answers can be scored."""
+    the_bank = bank(name)
+    prefix = REPLAY if has_responses(name) else SIMULATED
+    models = [prefix + m for m in recorded_models(the_bank)]
+    return models + ([LOCAL_MODEL] if the_bank.metadata.get("answer_type") else [])
+
+
+def simulated_responses(the_bank: ItemBank, model: str, seed: int = 0) -> ResponseData:
+    """Answers of ``model`` to every item, drawn once from its calibrated ability:
+    ``correct_i ~ Bernoulli(sigmoid(a_i (theta - b_i)))`` (seeded ``default_rng``)."""
+    theta = the_bank.abilities[model]["theta"]
+    draws = np.random.default_rng(seed).random(len(the_bank)) < prob(theta, the_bank.b,
+                                                                     the_bank.a)
+    frame = pd.DataFrame({"model": model, "question_id": the_bank.ids,
+                          "correct": draws.astype(int)})
+    return ResponseData.from_long(frame, source=f"simulated from {model}'s ability")
 
 
 def check_settings(max_items, target_se) -> tuple[int, float]:
@@ -203,39 +289,53 @@ def check_settings(max_items, target_se) -> tuple[int, float]:
 
 @dataclass
 class Run:
-    """One adaptive test in progress, with the random-subset comparison for a replayed model."""
+    """One adaptive test in progress, with the random-subset comparison for a recorded model."""
 
     label: str
+    bank_name: str
     settings: tuple
     test: AdaptiveTest
     state: TestState
-    examinee: object  # answerable(ids), answer(id); a local LM: ShowsChoice
-    random_answers: list[int] | None = None  # a replayed model's answers in a random order
+    examinee: object  # answerable(ids), answer(id); the live LM: LiveLM
+    random_answers: list[int] | None = None  # a recorded model's answers in a random order
     true_accuracy: float | None = None
     rows: list[dict] = field(default_factory=list)
     last_question: str = ""
     finished: str | None = None
 
+    @property
+    def free_form(self) -> bool:
+        return self.test.bank.metadata.get("answer_type", MULTIPLE_CHOICE) != MULTIPLE_CHOICE
+
 
 def start_run(choice: str, selection: str, max_items, target_se, seed: int = 0,
-              progress: Callable | None = None) -> Run:
-    """A fresh test of the chosen examinee (``UserError`` for bad settings or missing data)."""
+              progress: Callable | None = None, bank_name: str = DEFAULT_BANK) -> Run:
+    """A fresh test of the chosen examinee on bank ``bank_name`` (``UserError`` for bad settings
+    or missing data)."""
     max_items, target_se = check_settings(max_items, target_se)
     if selection not in SELECTIONS.values():
         selection = SELECTIONS.get(selection, "")
         if not selection:
             raise UserError(f"Unknown selection rule; pick one of {', '.join(SELECTIONS)}.")
     if progress:
-        progress(0.1, desc="loading the item bank")
-    the_bank = bank()
+        progress(0.1, desc=f"loading the {bank_name} item bank")
+    the_bank = bank(bank_name)
     random_answers = true_accuracy = None
     if choice == LOCAL_MODEL:
         if progress:
-            progress(0.3, desc="loading the question text and SmolLM2 (first time: converting "
-                     "its weights, ~1 min)")
-        examinee = ShowsChoice(local_examinee())
-    elif choice and choice.startswith("replay: "):
-        examinee = ReplayExaminee(responses(), choice.removeprefix("replay: "))
+            progress(0.3, desc="loading the question text and the local LM (first time: "
+                     "converting its weights, ~1 min)")
+        bank_questions = questions(bank_name)  # first: a bank without text loads no LM
+        examinee = LiveLM(local_lm(), bank_questions)
+    elif choice and choice.startswith((REPLAY, SIMULATED)):
+        model = choice.removeprefix(REPLAY).removeprefix(SIMULATED)
+        if model not in the_bank.abilities:
+            raise UserError(f"{model!r} is not one of bank {bank_name}'s recorded models.")
+        if progress:
+            progress(0.3, desc="reading the recorded answers")
+        data = (responses(bank_name) if choice.startswith(REPLAY)
+                else simulated_responses(the_bank, model, seed))
+        examinee = ReplayExaminee(data, model)
         recorded = np.flatnonzero(examinee.answerable(the_bank.ids))
         answers = np.array([examinee.answer(the_bank.ids[i]) for i in recorded])
         true_accuracy = float(answers.mean())
@@ -246,23 +346,25 @@ def start_run(choice: str, selection: str, max_items, target_se, seed: int = 0,
                         seed=seed)
     state = test.start(np.asarray(examinee.answerable(the_bank.ids), bool))
     if not state.available.any():
-        raise UserError(f"{choice} can answer none of the bank's questions (no question text?).")
-    return Run(choice, (choice, selection, max_items, target_se), test, state, examinee,
-               random_answers, true_accuracy)
+        raise UserError(f"{choice} can answer none of bank {bank_name}'s questions (no question "
+                        "text?).")
+    return Run(choice, bank_name, (bank_name, choice, selection, max_items, target_se), test,
+               state, examinee, random_answers, true_accuracy)
 
 
-class ShowsChoice:
-    """A local LM examinee that remembers the option it chose last, to show it."""
+class LiveLM:
+    """The live LM on one bank's questions; remembers its last ``Answer`` to show it."""
 
-    def __init__(self, lm) -> None:
-        self.lm, self.name, self.chosen = lm, lm.name, None
+    def __init__(self, lm: HFExaminee, bank_questions: dict) -> None:
+        lm.questions.update(bank_questions)
+        self.lm, self.name, self.bank_questions, self.last = lm, lm.name, bank_questions, None
 
     def answerable(self, question_ids) -> np.ndarray:
-        return self.lm.answerable(question_ids)
+        return np.array([str(q) in self.bank_questions for q in question_ids], bool)
 
-    def answer(self, question_id: str) -> int:
-        self.chosen = int(self.lm.choose_batch([question_id])[0])
-        return int(self.chosen == self.lm.question(question_id).answer_index)
+    def answer(self, question_id: str):
+        self.last = self.lm.answer(question_id)
+        return self.last
 
 
 def step_run(run: Run) -> Run:
@@ -279,39 +381,57 @@ def step_run(run: Run) -> Run:
            "answer": "correct" if step.correct else "wrong", "theta": round(step.theta, 3),
            "SE": round(step.se, 3), "predicted accuracy": round(step.expected_accuracy, 3),
            "lo": lo, "hi": hi}
+    if run.free_form:
+        live = isinstance(run.examinee, LiveLM)
+        row["response"] = ((step.response or "")[:MAX_RESPONSE_SHOWN] if live
+                           else "(not recorded: correctness only)")
+        row["extracted"] = (step.extracted if step.extracted is not None else "(none)") if live \
+            else ""
     if run.random_answers is not None and k <= len(run.random_answers):
         hits = sum(run.random_answers[:k])
         row["random-subset accuracy"] = round(hits / k, 3)
         row["random lo"], row["random hi"] = wilson_interval(hits, k)
     run.rows.append(row)
-    question = (try_questions() or {}).get(qid)
-    chosen = getattr(run.examinee, "chosen", None)
-    run.last_question = question_markdown(k, qid, question, step.correct, chosen, step.category,
+    question = (try_questions(run.bank_name) or {}).get(qid)
+    last = getattr(run.examinee, "last", None)
+    run.last_question = question_markdown(k, qid, question, step.correct, last, step.category,
                                           b)
     run.finished = state.stop_reason()
     return run
 
 
-def question_markdown(k: int, qid: str, question, correct: int, chosen: int | None,
-                      category: str | None, b: float) -> str:
+def question_markdown(k: int, qid: str, question, correct: int, answer, category: str | None,
+                      b: float) -> str:
+    """The question just asked: its text, options (key and the live LM's choice marked) or gold
+    answer, and for a live free-form answer the reply and what was extracted from it."""
     verdict = "**correct**" if correct else "**wrong**"
     head = f"#### Question {k} · id {qid} · {category or 'no category'} · difficulty b = {b:.2f}"
     if question is None:
         return f"{head}\n\n_(question text not available here)_\n\nThe answer was {verdict}."
     lines = [head, "", question.text.strip(), ""]
-    for i, option in enumerate(question.options):
-        mark = " ← key" if i == question.answer_index else ""
-        mark += " ← model's choice" if chosen == i else ""
-        lines.append(f"- **{LETTERS[i]}.** {str(option).strip()}{mark}")
-    who = "The model" if chosen is not None else "The model's recorded answer"
+    if question.free_form:
+        lines.append(f"Gold answer: `{question.answer}` ({question.answer_type})")
+        if answer is not None:
+            reply = (answer.response or "").strip()[:MAX_RESPONSE_SHOWN]
+            lines += ["", "Model's reply:", "", "```", reply, "```",
+                      f"Extracted answer: `{answer.extracted}`" if answer.extracted is not None
+                      else "No answer could be extracted from the reply."]
+    else:
+        chosen = LETTERS.index(answer.extracted) if answer is not None else None
+        for i, option in enumerate(question.options):
+            mark = " ← key" if i == question.answer_index else ""
+            mark += " ← model's choice" if chosen == i else ""
+            lines.append(f"- **{LETTERS[i]}.** {str(option).strip()}{mark}")
+    who = "The model" if answer is not None else "The model's recorded answer"
     lines += ["", f"{who} was {verdict}."]
     return "\n".join(lines)
 
 
 def run_figure(run: Run | None):
-    """The package's trajectory plot (``trajectory_figure``), plus, for a replayed model, the plain
-    mean of a random subset of the same size and the true accuracy."""
-    fig = trajectory_figure(run.state.history if run else [], run.label if run else "no test yet")
+    """The package's trajectory plot (``trajectory_figure``), plus, for a recorded model, the
+    plain mean of a random subset of the same size and its accuracy on all its answers."""
+    title = f"{run.label} on {run.bank_name}" if run else "no test yet"
+    fig = trajectory_figure(run.state.history if run else [], title)
     bottom = fig.axes[1]
     rnd = [r for r in (run.rows if run else []) if "random-subset accuracy" in r]
     if rnd:
@@ -322,7 +442,7 @@ def run_figure(run: Run | None):
                             color="C4", alpha=0.1, label="its 95% interval")
     if run and run.true_accuracy is not None:
         bottom.axhline(run.true_accuracy, color="black", ls=":",
-                       label="true accuracy (all answers)")
+                       label="accuracy on all its answers")
     if run and run.rows:
         bottom.legend(loc="best", fontsize=8)
     return fig
@@ -330,32 +450,43 @@ def run_figure(run: Run | None):
 
 def summary_markdown(run: Run | None) -> str:
     if run is None or not run.rows:
-        return "Pick a model and press **Next question** or **Run to end**."
+        return "Pick a bank and a model, then press **Next question** or **Run to end**."
     last = run.rows[-1]
     n = last["#"]
     status = (f"**Finished** ({run.finished.replace('_', ' ')}) after {n} questions."
               if run.finished else f"Running: {n} of at most {run.test.max_items} questions.")
+    benchmark = CATALOG[run.bank_name].benchmark
     lines = [status, "",
              f"- Ability θ = **{last['theta']:.2f} ± {last['SE']:.2f}**",
-             f"- Predicted accuracy on all {len(run.test.bank):,} questions: "
+             f"- Predicted accuracy on all {len(run.test.bank):,} {benchmark} questions: "
              f"**{last['predicted accuracy']:.3f}** "
              f"(95% interval {last['lo']:.3f}–{last['hi']:.3f})"]
     if "random-subset accuracy" in last:
         lines.append(f"- Random subset of {n}: plain mean **{last['random-subset accuracy']:.3f}** "
                      f"(95% interval {last['random lo']:.3f}–{last['random hi']:.3f})")
-    if run.true_accuracy is not None:
+    if run.label.startswith(REPLAY):
         lines.append(f"- True accuracy on all {len(run.random_answers):,} recorded answers: "
                      f"**{run.true_accuracy:.3f}** (this model is one of the bank's calibration "
                      "models, so the replay is in-sample)")
-    elif run.label == LOCAL_MODEL:
-        lines.append("- No random subset or true accuracy for the local model: that would mean "
+    elif run.label.startswith(SIMULATED):
+        model = run.label.removeprefix(SIMULATED)
+        theta = run.test.bank.abilities[model]["theta"]
+        lines.append(f"- **Simulated answers** (no recorded answers here): drawn from the "
+                     f"model's calibrated ability θ = {theta:.2f}; their accuracy on all "
+                     f"{len(run.random_answers):,} questions: **{run.true_accuracy:.3f}**")
+    else:
+        lines.append("- No random subset or true accuracy for the live LM: that would mean "
                      "asking it thousands more questions on this CPU.")
     return "\n".join(lines)
 
 
 def history_frame(run: Run | None) -> pd.DataFrame:
+    """The questions asked, latest first; a free-form bank adds the raw ``response`` and the
+    ``extracted`` answer."""
     columns = ["#", "question", "category", "difficulty b", "answer", "theta", "SE",
                "predicted accuracy"]
+    if run is not None and run.free_form:
+        columns += ["response", "extracted"]
     if run is None or not run.rows:
         return pd.DataFrame(columns=columns)
     return pd.DataFrame(run.rows)[columns].iloc[::-1]
@@ -367,17 +498,21 @@ def _view(run: Run | None, message: str = ""):
             history_frame(run))
 
 
-def _fresh(run: Run | None, choice, selection, max_items, target_se, progress) -> Run:
-    settings = (choice, SELECTIONS.get(selection, selection), *check_settings(max_items, target_se))
+def _fresh(run: Run | None, bank_name, choice, selection, max_items, target_se,
+           progress) -> Run:
+    settings = (bank_name, choice, SELECTIONS.get(selection, selection),
+                *check_settings(max_items, target_se))
     if run is None or run.settings != settings or run.finished:
-        run = start_run(choice, selection, max_items, target_se, progress=progress)
+        run = start_run(choice, selection, max_items, target_se, progress=progress,
+                        bank_name=bank_name)
     return run
 
 
-def next_question(choice, selection, max_items, target_se, run=None, progress=PROGRESS):
+def next_question(choice, selection, max_items, target_se, run=None, bank_name=DEFAULT_BANK,
+                  progress=PROGRESS):
     """'Next question': start (or restart after a settings change) and ask one question."""
     try:
-        run = _fresh(run, choice, selection, max_items, target_se, progress)
+        run = _fresh(run, bank_name, choice, selection, max_items, target_se, progress)
         if progress:
             progress(0.9, desc="asking the next question")
         return _view(step_run(run))
@@ -387,10 +522,11 @@ def next_question(choice, selection, max_items, target_se, run=None, progress=PR
         return _view(run, warn(f"Something went wrong: {first_line(err)}"))
 
 
-def run_to_end(choice, selection, max_items, target_se, run=None, progress=PROGRESS):
+def run_to_end(choice, selection, max_items, target_se, run=None, bank_name=DEFAULT_BANK,
+               progress=PROGRESS):
     """'Run to end': a generator that yields the page after each question (at most ~4/s)."""
     try:
-        run = _fresh(run, choice, selection, max_items, target_se, progress)
+        run = _fresh(run, bank_name, choice, selection, max_items, target_se, progress)
         shown = 0.0
         while not run.finished:
             step_run(run)
@@ -406,6 +542,19 @@ def run_to_end(choice, selection, max_items, target_se, run=None, progress=PROGR
 
 def reset_run(*_):
     return _view(None)
+
+
+def pick_bank(name):
+    """A new bank: its model list (first model selected) and a cleared test; a bank that does not
+    load says why."""
+    try:
+        choices = examinee_choices(name)
+    except UserError as err:
+        return gr.update(choices=[], value=None), *_view(None, warn(str(err)))
+    note = ("" if has_responses(name) else
+            f"No recorded answers for {name} here: its recorded models answer with simulated "
+            "answers drawn from their calibrated abilities.")
+    return gr.update(choices=choices, value=choices[0]), *_view(None, note)
 
 
 def warn(message: str) -> str:
@@ -514,8 +663,30 @@ def predict_difficulty(question, options="", category=ANY, progress=PROGRESS):
 # ---- generate ---------------------------------------------------------------------------------
 
 
-def generate_questions(difficulty, category=ANY, n=1, progress=PROGRESS) -> str:
-    """Markdown of generated questions, or a message."""
+GENERATED_COLUMNS = ["#", "question", "key", "predicted difficulty", "checked?", "agreement"]
+CHECKED = {True: "verified", False: "rejected", None: "unchecked"}
+
+
+def checked(item) -> str:
+    """Whether a solver checked a generated item's key: ``verified`` (the solvers agreed with
+    it), ``rejected`` (they did not) or ``unchecked`` (``verified`` None or absent)."""
+    return CHECKED[getattr(item, "verified", None)]
+
+
+def generated_frame(items) -> pd.DataFrame:
+    """One row per generated item, with its ``checked?`` verdict and the solvers' agreement."""
+    rows = [{"#": k, "question": item.question[:200], "key": item.answer,
+             "predicted difficulty": round(item.predicted_difficulty, 2),
+             "checked?": checked(item),
+             "agreement": "" if getattr(item, "agreement", None) is None
+             else round(item.agreement, 2)}
+            for k, item in enumerate(items, start=1)]
+    return pd.DataFrame(rows, columns=GENERATED_COLUMNS)
+
+
+def generate_questions(difficulty, category=ANY, n=1, progress=PROGRESS):
+    """``(markdown of the generated questions or a message, their table)``."""
+    empty = generated_frame([])
     try:
         try:
             difficulty, n = float(difficulty), int(n)
@@ -534,7 +705,7 @@ def generate_questions(difficulty, category=ANY, n=1, progress=PROGRESS) -> str:
         items = gen.generate(difficulty, n=n, category=cat)
         if not items:
             return warn("The generator produced no well-formed question this time; try again or "
-                        "another difficulty.")
+                        "another difficulty."), empty
         parts = [f"Target difficulty **{difficulty:.1f}**; {len(items)} question(s):"]
         for k, item in enumerate(items, start=1):
             options = "\n".join(f"- **{LETTERS[i]}.** {o}" + (" ← key" if LETTERS[i] == item.answer
@@ -542,34 +713,42 @@ def generate_questions(difficulty, category=ANY, n=1, progress=PROGRESS) -> str:
                                 for i, o in enumerate(item.options))
             se = f" ± {item.predicted_se:.2f}" if item.predicted_se is not None else ""
             parts.append(f"#### {k}. {item.category or ''} · predicted difficulty "
-                         f"{item.predicted_difficulty:.2f}{se}\n\n{item.question}\n\n{options}")
-        return "\n\n".join(parts)
+                         f"{item.predicted_difficulty:.2f}{se} · key {checked(item)}"
+                         f"\n\n{item.question}\n\n{options}")
+        return "\n\n".join(parts), generated_frame(items)
     except UserError as err:
-        return warn(str(err))
+        return warn(str(err)), empty
     except Exception as err:  # noqa: BLE001
-        return warn(f"Something went wrong: {first_line(err)}")
+        return warn(f"Something went wrong: {first_line(err)}"), empty
 
 
 # ---- the page ---------------------------------------------------------------------------------
 
 
 def build_app() -> gr.Blocks:
-    choices = examinee_choices()
+    choices = examinee_choices(DEFAULT_BANK)
     categories = [ANY, *sorted(set(bank().category or []))]
-    data_note = ("" if len(choices) > 1 else
-                 f"\n\n⚠️ No recorded answers found in `{data_dir()}`: only the local model is "
-                 "offered (set `ADAPTIVE_EVAL_DATA`).")
+    data_note = ("" if has_responses(DEFAULT_BANK) else
+                 f"\n\n⚠️ No recorded answers found in `{data_dir()}`: recorded models answer "
+                 "with answers simulated from their calibrated abilities (set "
+                 "`ADAPTIVE_EVAL_DATA`).")
     with gr.Blocks(title="adaptive-eval") as demo:
-        gr.Markdown("# adaptive-eval\nEvaluate a language model on a fraction of MMLU-Pro: an "
-                    "adaptive test picks the most informative question next, and item response "
-                    "theory turns the answers into an ability and a predicted benchmark accuracy.")
+        gr.Markdown("# adaptive-eval\nEvaluate a language model on a fraction of a benchmark: "
+                    "an adaptive test picks the most informative question next, and item "
+                    "response theory turns the answers into an ability and a predicted benchmark "
+                    "accuracy.")
         with gr.Tab("Adaptive evaluation", elem_id="tab-adaptive"):
-            gr.Markdown("Replay a recorded model's real answers (instant) or let SmolLM2-135M "
-                        "answer here (several seconds a question)." + data_note)
+            gr.Markdown("Pick a benchmark's item bank, then replay one of its recorded models' "
+                        "real answers (instant) or let a small local LM answer here (several "
+                        "seconds a question; free-form answers show the reply and the answer "
+                        "extracted from it)." + data_note)
             run_state = gr.State(None)
             with gr.Row():
+                bank_name = gr.Dropdown(bank_choices(), value=DEFAULT_BANK, label="Item bank",
+                                        elem_id="cat-bank")
                 choice = gr.Dropdown(choices, value=choices[0], label="Model",
                                      elem_id="cat-model")
+            with gr.Row():
                 selection = gr.Radio(list(SELECTIONS), value=next(iter(SELECTIONS)),
                                      label="Selection rule", elem_id="cat-selection")
                 max_items = gr.Number(50, label="Max items", precision=None,
@@ -587,12 +766,13 @@ def build_app() -> gr.Blocks:
                     summary = gr.Markdown(summary_markdown(None), elem_id="cat-summary")
                     question = gr.Markdown("", elem_id="cat-question")
             history = gr.Dataframe(history_frame(None), label="Questions asked (latest first)",
-                                   interactive=False, elem_id="cat-history")
-            inputs = [choice, selection, max_items, target_se, run_state]
+                                   interactive=False, wrap=True, elem_id="cat-history")
+            inputs = [choice, selection, max_items, target_se, run_state, bank_name]
             outputs = [run_state, status, summary, question, plot, history]
             next_button.click(next_question, inputs, outputs, concurrency_limit=2)
             run_button.click(run_to_end, inputs, outputs, concurrency_limit=2)
             reset_button.click(reset_run, None, outputs)
+            bank_name.input(pick_bank, bank_name, [choice, *outputs], concurrency_limit=2)
         with gr.Tab("Difficulty", elem_id="tab-difficulty"):
             gr.Markdown("Paste a multiple-choice question: the difficulty predictor gives its IRT "
                         "difficulty from the text alone.")
@@ -617,7 +797,9 @@ def build_app() -> gr.Blocks:
         with gr.Tab("Generate", elem_id="tab-generate"):
             gr.Markdown("Write new questions at a chosen difficulty (a LoRA-tuned SmolLM2; "
                         "malformed and near-duplicate candidates are dropped, the rest reranked "
-                        "by predicted difficulty). Slow on a CPU: about a minute.")
+                        "by predicted difficulty). Each question says whether a solver checked "
+                        "its key: verified, rejected or unchecked. Slow on a CPU: about a "
+                        "minute.")
             with gr.Row():
                 g_difficulty = gr.Slider(-3, 3, value=0.0, step=0.1, label="Difficulty b",
                                          elem_id="generate-difficulty")
@@ -625,9 +807,12 @@ def build_app() -> gr.Blocks:
                                          elem_id="generate-category")
                 g_n = gr.Slider(1, 4, value=1, step=1, label="Questions", elem_id="generate-n")
             g_button = gr.Button("Generate", variant="primary", elem_id="generate-button")
+            g_table = gr.Dataframe(generated_frame([]), label="Generated questions: was the "
+                                   "key checked by a solver?", interactive=False, wrap=True,
+                                   elem_id="generate-table")
             g_output = gr.Markdown("", elem_id="generate-output")
-            g_button.click(generate_questions, [g_difficulty, g_category, g_n], g_output,
-                           concurrency_limit=1)
+            g_button.click(generate_questions, [g_difficulty, g_category, g_n],
+                           [g_output, g_table], concurrency_limit=1)
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo
 

@@ -21,15 +21,22 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mmlu_pro"
+DATA = ROOT.parent / "shared" / "data"  # the shared data folder: mmlu_pro/, zeroeval/, ...
 SHOTS = ROOT / "test-output" / "space"
 CHROMIUM = Path("/usr/bin/chromium")
 HAS_PREDICTOR = (ROOT / "models" / "difficulty-predictor" / "config.json").is_file()
 HAS_GENERATOR = (ROOT / "models" / "question-generator" / "adapter_model.safetensors").is_file()
 needs_data = pytest.mark.skipif(
-    not (DATA / "responses.csv.gz").is_file() or not (DATA / "items.csv.gz").is_file(),
-    reason=f"MMLU-Pro responses/items not found in {DATA} (only in the project's CI)",
+    not (DATA / "mmlu_pro" / "responses.csv.gz").is_file()
+    or not (DATA / "mmlu_pro" / "items.csv.gz").is_file(),
+    reason=f"MMLU-Pro responses/items not found in {DATA}/mmlu_pro (only in the project's CI)",
 )
+needs_zeroeval = pytest.mark.skipif(
+    not (DATA / "zeroeval" / "responses.csv.gz").is_file()
+    or not (DATA / "zeroeval" / "items.csv.gz").is_file(),
+    reason=f"ZeroEval responses/items not found in {DATA}/zeroeval (only in the project's CI)",
+)
+GSM8K_MODEL = "Meta-Llama-3-8B-Instruct"  # one of the gsm8k bank's calibration models
 
 
 def load_app():
@@ -60,6 +67,25 @@ def tiny_predictor_dir(tmp_path_factory) -> Path:
                              categories=["math", "law"], residual_sd=0.8)
     folder = tmp_path_factory.mktemp("tiny-predictor")
     DifficultyPredictor(config).eval().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory) -> Path:
+    """A saved 2-layer random-weight Llama with the MiniLM tokenizer: a fast live LM."""
+    import torch
+    from adaptive_eval.base_models import MINILM, resolve_base_model
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(MINILM))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=1024, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
+    folder = tmp_path_factory.mktemp("tiny-lm")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
 
 
@@ -108,18 +134,45 @@ def test_bad_text_is_refused(app):
 
 
 def test_bad_generate_input_is_refused(app):
-    assert "between -6 and 6" in app.generate_questions(float("nan"))
-    assert "1 to 8" in app.generate_questions(0.0, n=0)
+    assert "between -6 and 6" in app.generate_questions(float("nan"))[0]
+    text, table = app.generate_questions(0.0, n=0)
+    assert "1 to 8" in text and table.empty
 
 
 def test_missing_data_is_said_in_the_page(app, tmp_path, monkeypatch):
     monkeypatch.setenv("ADAPTIVE_EVAL_DATA", str(tmp_path))
-    monkeypatch.setattr(app, "_cache", {"bank": app.bank()})
-    assert app.examinee_choices() == [app.LOCAL_MODEL]
+    monkeypatch.setattr(app, "_cache", {})
+    choices = app.examinee_choices()
+    assert choices[-1] == app.LOCAL_MODEL and len(choices) == 24
+    assert all(c.startswith("simulated: ") for c in choices[:-1])
     out = app.next_question("replay: Yi-34B", "fisher", 5, 0.3)
     assert "Recorded answers not found" in out[1] and str(tmp_path) in out[1]
     with pytest.raises(app.UserError, match="responses.csv.gz"):
         app.responses()
+    out = app.next_question(app.LOCAL_MODEL, "fisher", 2, 0, bank_name="gsm8k")
+    assert "Question text for bank gsm8k not found" in out[1]
+    assert "local-lm" not in app._cache  # no LM loaded for a bank it cannot answer
+
+
+def test_without_data_recorded_models_answer_simulated(app, tmp_path, monkeypatch):
+    """No shared data (a deployed Space): answers drawn from the model's calibrated ability."""
+    monkeypatch.setenv("ADAPTIVE_EVAL_DATA", str(tmp_path))
+    monkeypatch.setattr(app, "_cache", {})
+    update, run, status, summary, *_ = app.pick_bank("gsm8k")
+    assert "simulated answers" in status and run is None
+    model = "gemma-2-9b-it"
+    assert f"simulated: {model}" in update["choices"]
+    outputs = list(app.run_to_end(f"simulated: {model}", "fisher", 25, 0.0, None, "gsm8k"))
+    run, status, summary, question, figure, history = outputs[-1]
+    assert status == "" and len(run.rows) == 25 and "Simulated answers" in summary
+    bank = app.bank("gsm8k")
+    expected = float(bank.expected_accuracy(bank.abilities[model]["theta"]))
+    assert run.true_accuracy == pytest.approx(expected, abs=0.04)  # 1,319 Bernoulli draws
+    again = app.simulated_responses(bank, model, seed=0).responses_of(model)
+    assert np.mean(list(again.values())) == run.true_accuracy  # seeded: the same draws
+    assert abs(run.rows[-1]["predicted accuracy"] - expected) < 0.15
+    assert list(history.columns[-2:]) == ["response", "extracted"]
+    assert "question text not available here" in question  # no items file, no text
 
 
 @needs_data
@@ -171,7 +224,7 @@ def test_difficulty_prediction_with_similar_questions(app):
 def test_generate_tab_says_when_no_generator_is_available(app, tmp_path, monkeypatch):
     monkeypatch.setenv("ADAPTIVE_EVAL_GENERATOR", str(tmp_path))  # an empty folder
     monkeypatch.delitem(app._cache, "generator", raising=False)
-    text = app.generate_questions(0.5, "math", 1)
+    text, table = app.generate_questions(0.5, "math", 1)
     assert "Question generator not available" in text, text
     assert "predicted difficulty" not in text
 
@@ -179,8 +232,9 @@ def test_generate_tab_says_when_no_generator_is_available(app, tmp_path, monkeyp
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_GENERATOR, reason="no trained generator in models/question-generator")
 def test_generate_tab_shows_questions_from_the_embedded_generator(app):
-    text = app.generate_questions(0.5, "math", 1)
+    text, table = app.generate_questions(0.5, "math", 1)
     assert "predicted difficulty" in text and "← key" in text, text
+    assert len(table) >= 1 and set(table["checked?"]) <= {"verified", "rejected", "unchecked"}
 
 
 def test_generated_items_are_shown(app, monkeypatch):
@@ -190,16 +244,26 @@ def test_generated_items_are_shown(app, monkeypatch):
     from adaptive_eval.generator import GeneratedItem
 
     item = GeneratedItem("What is 6 x 7?", ["42", "36", "48", "54"], "A", 1.0, 0.83, 0.7, "math")
+    # before issue 16 items had no verdict (unchecked); after it: verified True / False / None
+    verified = SimpleNamespace(**vars(item) | {"verified": True, "agreement": 1.0})
+    rejected = SimpleNamespace(**vars(item) | {"verified": False, "agreement": 0.25})
+    unchecked = SimpleNamespace(**{k: v for k, v in vars(item).items()
+                                   if k not in ("verified", "agreement")})
+    items = [item, verified, rejected, unchecked]
     calls = []
     stub = SimpleNamespace(config=SimpleNamespace(best_of=4),
-                           generate=lambda d, n, category: calls.append((d, n, category)) or [item])
+                           generate=lambda d, n, category: calls.append((d, n, category)) or items)
     monkeypatch.setitem(app._cache, "generator", stub)
-    text = app.generate_questions(1.0, "math", 1)
-    assert calls == [(1.0, 1, "math")]
+    text, table = app.generate_questions(1.0, "math", 4)
+    assert calls == [(1.0, 4, "math")]
     assert "predicted difficulty 0.83 ± 0.70" in text and "What is 6 x 7?" in text
-    assert "**A.** 42 ← key" in text
+    assert "**A.** 42 ← key" in text and "key verified" in text and "key rejected" in text
+    assert list(table["checked?"]) == ["unchecked", "verified", "rejected", "unchecked"]
+    assert list(table["agreement"]) == ["", 1.0, 0.25, ""]
+    assert list(table.columns) == app.GENERATED_COLUMNS
     stub.generate = lambda d, n, category: []
-    assert "no well-formed question" in app.generate_questions(1.0, app.ANY, 1)
+    text, table = app.generate_questions(1.0, app.ANY, 1)
+    assert "no well-formed question" in text and table.empty
 
 
 @pytest.mark.slow
@@ -211,12 +275,70 @@ def test_local_model_answers_a_question(app):
     assert "No random subset" in out[2]
 
 
+@needs_zeroeval
+def test_gsm8k_replay_shows_free_form_columns(app):
+    update, *_ = app.pick_bank("gsm8k")
+    assert f"replay: {GSM8K_MODEL}" in update["choices"] and update["choices"][-1] == \
+        app.LOCAL_MODEL
+    outputs = list(app.run_to_end(f"replay: {GSM8K_MODEL}", "fisher", 20, 0.0, None, "gsm8k"))
+    run, status, summary, question, figure, history = outputs[-1]
+    assert status == "" and run.finished == "max_items" and run.free_form
+    assert "1,319 GSM8K questions" in summary and "True accuracy" in summary
+    assert list(history.columns[-2:]) == ["response", "extracted"]
+    # the shared data records correctness only, so a replay has no reply to show
+    assert set(history["response"]) == {"(not recorded: correctness only)"}
+    assert question.startswith("#### Question 20") and "Gold answer: `" in question
+    ids = [r["question"] for r in run.rows]
+    assert all(i.startswith("gsm8k-") for i in ids) and len(set(ids)) == 20
+    data = app.responses("gsm8k")
+    recorded = data.responses_of(GSM8K_MODEL)
+    in_bank = [recorded[i] for i in app.bank("gsm8k").ids if i in recorded]
+    assert run.true_accuracy == pytest.approx(np.mean(in_bank))
+
+
+@needs_zeroeval
+def test_live_lm_answers_free_form_with_response_and_extracted(app, tiny_lm_dir, monkeypatch):
+    from adaptive_eval.examinees import HFExaminee
+
+    monkeypatch.setitem(app._cache, "local-lm",
+                        HFExaminee(str(tiny_lm_dir), {}, batch_size=1, max_new_tokens=24))
+    run = None
+    for n in (1, 2):
+        run, status, summary, question, figure, history = app.next_question(
+            app.LOCAL_MODEL, "fisher", 2, 0.0, run, "gsm8k")
+        assert status == "" and run.state.n_items == n
+    step = run.state.history[-1]
+    assert step.response  # a random-weight model still writes something
+    assert history.iloc[0]["response"] == step.response[:app.MAX_RESPONSE_SHOWN]
+    assert history.iloc[0]["extracted"] == (step.extracted if step.extracted is not None
+                                            else "(none)")
+    assert "Model's reply:" in question and "Gold answer" in question
+    assert "No random subset" in summary
+
+
+def test_pick_bank_lists_models_and_says_what_cannot_be_done(app, monkeypatch):
+    update, run, status, *_ = app.pick_bank("metabench-arc")  # 3,424 calibration models
+    models = update["choices"][:-1]
+    assert len(models) == app.MAX_MODELS_LISTED and update["value"] == update["choices"][0]
+    abilities = app.bank("metabench-arc").abilities
+    thetas = [abilities[m.split(": ", 1)[1]]["theta"] for m in models]
+    assert thetas == sorted(thetas, reverse=True)  # strongest first, spread over the range
+    assert thetas[0] == max(a["theta"] for a in abilities.values())
+    out = app.next_question(app.LOCAL_MODEL, "fisher", 2, 0.0, None, "metabench-arc")
+    assert "only its recorded models can be replayed" in out[1]  # metabench: no gold answers
+    labels = dict((name, label) for label, name in app.bank_choices())
+    assert list(labels) == list(app.CATALOG) and "GSM8K (numeric" in labels["gsm8k"]
+    monkeypatch.setattr(app, "local_folder", lambda name: None)
+    assert "Hub only" in app.bank_choices()[0][0]
+
+
 def test_build_app_has_ids_and_a_queue(app):
     demo = app.build_app()
     ids = {c.get("props", {}).get("elem_id") for c in demo.config["components"]}
-    for name in ("cat-model", "cat-next", "cat-run", "cat-plot", "cat-summary", "cat-status",
+    for name in ("cat-bank", "cat-model", "cat-next", "cat-run", "cat-plot", "cat-summary",
+                 "cat-status",
                  "difficulty-question", "difficulty-button", "difficulty-plot",
-                 "difficulty-similar", "generate-button", "generate-output"):
+                 "difficulty-similar", "generate-button", "generate-output", "generate-table"):
         assert name in ids
     assert demo._queue.max_size == 32  # concurrent users wait in the queue
 
