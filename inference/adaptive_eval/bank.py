@@ -4,8 +4,10 @@ A bank folder (also a Hub dataset repo) holds:
 
 - ``config.json``: ``{"artifact": "item-bank", "model": "rasch" | "2pl", "n_items": ..,
   "metadata": {..}, "abilities": {model: {"theta": .., "se": ..}}}``;
-- ``params.safetensors``: float64 ``b``, ``b_se``, ``a``, ``a_se`` and uint8 ``predicted``
-  (1 where the parameters were predicted from text rather than calibrated);
+- ``params.safetensors``: float64 ``b``, ``b_se``, ``a``, ``a_se``, uint8 ``predicted``
+  (1 where the parameters were predicted from text rather than calibrated) and float64
+  ``prior_share`` (how much of ``b`` came from the question text: prior precision / posterior
+  precision; banks saved before it existed load with 1 for predicted items, 0 for the others);
 - ``items.json``: ``{"ids": [...], "category": [...] | null}``;
 - ``README.md``: the dataset card.
 
@@ -47,6 +49,7 @@ class ItemBank:
     category: list[str] | None = None
     metadata: dict = field(default_factory=dict)
     abilities: dict[str, dict[str, float]] = field(default_factory=dict)
+    prior_share: np.ndarray | None = None  # float in [0, 1]; None: 1 if predicted, else 0
 
     def __post_init__(self) -> None:
         self.ids = [str(i) for i in self.ids]
@@ -62,7 +65,9 @@ class ItemBank:
         self.predicted = (
             np.zeros(n, bool) if self.predicted is None else np.asarray(self.predicted, bool)
         )
-        for name in ("b", "a", "b_se", "a_se", "predicted"):
+        self.prior_share = (self.predicted.astype(np.float64) if self.prior_share is None
+                            else np.asarray(self.prior_share, np.float64))
+        for name in ("b", "a", "b_se", "a_se", "predicted", "prior_share"):
             if getattr(self, name).shape != (n,):
                 shape = getattr(self, name).shape
                 raise ItemBankError(f"{name} has shape {shape}, expected ({n},)")
@@ -104,7 +109,7 @@ class ItemBank:
         return ItemBank(
             [self.ids[i] for i in k], self.b[k], self.a[k], self.b_se[k], self.a_se[k],
             self.predicted[k], None if self.category is None else [self.category[i] for i in k],
-            dict(self.metadata), dict(self.abilities),
+            dict(self.metadata), dict(self.abilities), self.prior_share[k],
         )
 
     def extend(
@@ -119,10 +124,11 @@ class ItemBank:
         ``params`` holds one entry per new id: ``b`` and ``b_se`` (the predicted difficulty and its
         predictive SE), and ``a``/``a_se`` when discrimination was predicted too, as
         ``DifficultyPredictor.predict_parameters`` returns them. New items are marked
-        ``predicted``. Discrimination: ``a = 1`` in a Rasch bank; in a 2PL bank the predicted
-        ``a`` when given, else the median ``a`` of the bank's calibrated items with their SD as
-        ``a_se``. ``categories`` (one per new id, ``None`` for unknown) extends the bank's
-        category list; ``predicted_by`` is recorded in ``metadata["predicted_by"]``.
+        ``predicted``, with ``prior_share`` 1. Discrimination: ``a = 1`` in a Rasch bank; in a
+        2PL bank the predicted ``a`` when given, else the median ``a`` of the bank's calibrated
+        items with their SD as ``a_se``. ``categories`` (one per new id, ``None`` for unknown)
+        extends the bank's category list; ``predicted_by`` is recorded in
+        ``metadata["predicted_by"]``.
         """
         ids = [str(i) for i in ids]
         n = len(ids)
@@ -161,6 +167,7 @@ class ItemBank:
             category=category,
             metadata=metadata,
             abilities=dict(self.abilities),
+            prior_share=np.concatenate([self.prior_share, np.ones(n)]),
         )
 
     def assign_categories(self, category: dict[str, str]) -> None:
@@ -193,7 +200,7 @@ class ItemBank:
         folder.mkdir(parents=True, exist_ok=True)
         save_file(
             {"b": self.b, "b_se": self.b_se, "a": self.a, "a_se": self.a_se,
-             "predicted": self.predicted.astype(np.uint8)},
+             "predicted": self.predicted.astype(np.uint8), "prior_share": self.prior_share},
             str(folder / "params.safetensors"),
         )
         (folder / "items.json").write_text(json.dumps({"ids": self.ids, "category": self.category}))
@@ -231,5 +238,5 @@ class ItemBank:
             ids=items["ids"], b=params["b"], a=params["a"], b_se=params["b_se"],
             a_se=params["a_se"], predicted=params["predicted"].astype(bool),
             category=items.get("category"), metadata=config.get("metadata", {}),
-            abilities=config.get("abilities", {}),
+            abilities=config.get("abilities", {}), prior_share=params.get("prior_share"),
         )

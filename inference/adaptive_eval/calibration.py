@@ -1,33 +1,18 @@
-"""IRT calibration by marginal maximum likelihood (MML-EM) with adaptive quadrature.
+"""IRT calibration: a Rasch or 2PL model fitted to response data, as an ``ItemBank``.
 
-Model: ``P(y_ij = 1) = sigmoid(a_i * (theta_j - b_i))``; Rasch fixes ``a_i = 1``.
-Priors (weak, so that items everyone got right or wrong and tiny data stay finite):
-``theta ~ N(0, sigma^2)`` (2PL: ``sigma = 1`` fixes the scale; Rasch: ``sigma`` is estimated),
-``b ~ N(0, prior_b_sd^2)``, ``log a ~ N(0, prior_log_a_sd^2)``.
+The estimation is MML-EM with adaptive quadrature (``em.py``, formulas there). Priors on the
+items: by default one weak prior for all, ``b ~ N(0, prior_b_sd^2)``, ``log a ~
+N(0, prior_log_a_sd^2)``. **Amortized calibration** (Truong et al. 2025): per-item priors
+instead, ``b_i ~ N(b_i*, se_i^2)`` and ``log a_i ~ N(log a_i*, (a_se_i / a_i*)^2)``, from
+``item_priors`` (a table) or from a difficulty predictor reading the items' text. Items many
+models answered end up where their answers put them; an item nobody answered keeps its
+prediction and SE (it is added to the bank, marked ``predicted``). The PX-EM expansion maximises
+over the latent scale with the per-item prior means included (``em._EM.expand``), so the
+predictions also anchor the scale.
 
-EM, each iteration:
-
-1. E-step with per-examinee adaptive Gauss-Hermite quadrature. Each examinee's posterior is
-   centred at its mode ``m_j`` (Newton steps) with scale ``s_j = 1 / sqrt(information)``;
-   nodes ``theta_jq = m_j + s_j x_q`` and normalised posterior weights
-   ``w_jq ~ L_j(theta_jq) N(theta_jq; 0, sigma^2) exp(x_q^2 / 2) v_q``, in log space.
-   A fixed grid shared by all examinees would snap an LLM's posterior (SE ~0.01 with thousands
-   of answers) to one node; products of raw likelihoods would underflow.
-2. M-step: one Newton step per item on ``(log a_i, b_i)`` maximising
-   ``sum_j sum_q w_jq log P(y_ij | theta_jq) + log prior`` (Fisher scoring in the first
-   iterations, then the observed Hessian, which converges quadratically).
-3. Parameter expansion (PX-EM, Liu, Rubin & Wu 1998): ``theta -> c + k theta``,
-   ``b -> c + k b``, ``a -> a / k`` leaves the likelihood unchanged, so plain EM crawls along
-   that ridge (each iteration moves the items a little towards their prior, the abilities
-   follow). One scalar maximisation over ``(c, k)`` per iteration (Rasch: ``c`` and ``sigma``)
-   takes it in one step. The fixed point is the same.
-
-Stops when an iteration raises the log posterior (marginal log-likelihood plus the items' log
-prior) by less than ``tol`` per observed cell.
-
-Everything runs on the observed cells only (sparse), in chunks, so memory is linear in the
-number of observed cells. Item standard errors come from the inverse of the per-item 2 x 2
-Fisher information (plus prior) at convergence; abilities are EAP with posterior SD as SE.
+How much of each item's difficulty came from the text: ``ItemBank.prior_share`` =
+(prior precision) / (posterior precision) of ``b`` = ``b_se^2 / se_prior^2`` (1 for an item
+nobody answered, near 0 for one many models answered, 0 under the shared prior).
 """
 
 from __future__ import annotations
@@ -36,17 +21,28 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import logsumexp
+import pandas as pd
+from scipy.stats import spearmanr
 
 from .bank import ItemBank
 from .data import ResponseData
-from .irt import gauss_hermite
+from .em import EMFit, Priors, fit_em
+from .tables import read_table
+
+if TYPE_CHECKING:
+    from .predictor import DifficultyPredictor
 
 MODELS = ("rasch", "2pl")
-FISHER_ITERATIONS = 2  # 2PL M-steps by Fisher scoring before switching to the observed Hessian
-BLOCK = 1 << 20  # cells per block where a whole-data pass would need n-sized temporaries
+PRIOR_COLUMNS = ("b", "b_se", "a", "a_se")
+SCALE_CHECK_MIN_ITEMS = 30  # answered items with a prediction needed to check the scale
+
+
+class ItemPriorError(ValueError):
+    """Item priors (or the items and predictor that give them) that cannot be used; names them."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,9 @@ def calibrate(
     data: ResponseData,
     model: str = "2pl",
     *,
+    items: str | Path | pd.DataFrame | None = None,
+    predictor: DifficultyPredictor | None = None,
+    item_priors: pd.DataFrame | None = None,
     n_nodes: int = 5,
     max_iter: int = 500,
     tol: float = 1e-6,
@@ -84,340 +83,204 @@ def calibrate(
     chunk_cells: int = 262_144,
     progress: Callable[[str], None] | None = None,
 ) -> Calibration:
-    """Fit a Rasch or 2PL model to ``data`` by MML-EM (module docstring); return ``Calibration``.
+    """Fit a Rasch or 2PL model to ``data`` by MML-EM (``em.py``); return ``Calibration``.
 
-    Stops when an iteration raises the log posterior (marginal log-likelihood plus the items'
-    log prior) by less than ``tol`` per observed cell (or at ``max_iter``). ``chunk_cells``:
-    cells x nodes handled at once (memory beyond the data is a few such float32 arrays).
-    ``progress`` receives a line per few iterations (default: stderr when it is a terminal).
+    Per-item priors (module docstring), either:
+
+    - ``item_priors``: a frame indexed by question_id with columns ``b``, ``b_se`` and optionally
+      ``a``, ``a_se`` (``predict_parameters``' output indexed by id); or
+    - ``items`` (a path or a table: ``question_id`` and ``text``, or ``question`` [+
+      ``options``]; optional ``category``, ``benchmark``) with ``predictor``: its predictions
+      (``predicted_priors``), after checking that its scale matches the data's
+      (``check_predictor_scale``).
+
+    Listed items nobody answered join the bank with their prior. Stops when an iteration raises
+    the log posterior by less than ``tol`` per observed cell (or at ``max_iter``).
+    ``chunk_cells``: cells x nodes handled at once. ``progress`` receives a line per iteration
+    (default: stderr when it is a terminal).
     """
     if model not in MODELS:
         raise ValueError(f"model={model!r}: expected one of {MODELS}")
     if data.n_observed == 0:
         raise ValueError("calibrate: the response data has no observed cells")
+    if (items is None) != (predictor is None):
+        raise ItemPriorError("calibrate: items and predictor go together (the predictor reads "
+                             "the items' text)")
+    if predictor is not None and item_priors is not None:
+        raise ItemPriorError("calibrate: give item_priors or items with a predictor, not both")
     if progress is None:
         progress = _stderr_progress
     start = time.perf_counter()
-    fitter = _EM(data, model == "2pl", n_nodes, prior_b_sd, prior_log_a_sd, chunk_cells)
-    converged = False
-    previous = -np.inf
-    for iteration in range(1, max_iter + 1):
-        change = fitter.step()
-        gain = (fitter.objective - previous) / data.n_observed
-        previous = fitter.objective
-        progress(
-            f"calibrate {model}: iteration {iteration}, log posterior {fitter.objective:.1f}, "
-            f"max parameter change {change:.2e}"
-        )
-        if abs(gain) < tol:
-            converged = True
-            break
-    fitter.e_step()
-    b_se, a_se = fitter.item_standard_errors()
-    eap, sd = fitter.eap()
-    answered = fitter.n_answered.astype(int)
-    accuracy = fitter.n_right / fitter.n_answered
-    abilities = {
-        m: Ability(float(t), float(s), float(acc), int(n))
-        for m, t, s, acc, n in zip(data.models, eap, sd, accuracy, answered)
-    }
+    options = {"n_nodes": n_nodes, "max_iter": max_iter, "tol": tol, "chunk_cells": chunk_cells}
+    two_pl = model == "2pl"
+    shared = {"b_sd": prior_b_sd, "log_a_sd": prior_log_a_sd}
+    if predictor is not None:
+        item_priors = predicted_priors(items, predictor)
+        plain = fit_em(data, two_pl, Priors.shared(data.n_items, **shared), **options)
+        check_predictor_scale(item_priors, data.question_ids, plain.b)
+    priors = None
+    if item_priors is not None:
+        item_priors = check_item_priors(item_priors)
+        data = _with_unanswered(data, item_priors.index)
+        priors = _per_item(item_priors, data.question_ids, **shared)
+    fit = fit_em(data, two_pl, priors or Priors.shared(data.n_items, **shared),
+                 progress=progress, label=f"calibrate {model}", **options)
+    share = (np.zeros(data.n_items) if priors is None
+             else np.where(_listed(item_priors, data.question_ids), fit.b_se**2 / priors.b_var,
+                           0.0))
+    abilities = _abilities(data, fit)
     bank = ItemBank(
         ids=list(data.question_ids),
-        b=fitter.b.copy(),
-        a=np.exp(fitter.log_a) if fitter.two_pl else None,
-        b_se=b_se,
-        a_se=a_se if fitter.two_pl else None,
+        b=fit.b,
+        a=fit.a if two_pl else None,
+        b_se=fit.b_se,
+        a_se=fit.a_se if two_pl else None,
+        predicted=np.bincount(data.item_index, minlength=data.n_items) == 0,
         metadata={"method": "MML-EM, adaptive Gauss-Hermite quadrature", "model": model,
                   "n_models": data.n_models, "n_observed": data.n_observed,
                   "prior_b_sd": prior_b_sd, "prior_log_a_sd": prior_log_a_sd,
-                  "theta_sd": float(fitter.sigma), "n_nodes": n_nodes},
+                  "theta_sd": fit.sigma, "n_nodes": n_nodes}
+        | ({} if priors is None else {"item_priors": int(_listed(item_priors,
+                                                                  data.question_ids).sum())}),
         abilities={m: {f: getattr(a, f) for f in ABILITY_FIELDS} for m, a in abilities.items()},
+        prior_share=share,
     )
     seconds = time.perf_counter() - start
-    progress(f"calibrate {model}: done in {iteration} iterations, {seconds:.1f} s")
-    return Calibration(bank, abilities, fitter.marginal_ll, iteration, converged, seconds)
+    progress(f"calibrate {model}: done in {fit.n_iter} iterations, {seconds:.1f} s")
+    return Calibration(bank, abilities, fit.marginal_ll, fit.n_iter, fit.converged, seconds)
 
 
-def _sorted(values: np.ndarray) -> bool:
-    """Whether ``values`` never decreases (checked in blocks, without an n-sized temporary)."""
-    for lo in range(0, len(values), BLOCK):
-        block = values[lo : lo + BLOCK + 1]
-        if np.any(block[1:] < block[:-1]):
-            return False
-    return True
+def check_item_priors(item_priors: pd.DataFrame) -> pd.DataFrame:
+    """``item_priors`` with string ids, checked: unique ids, columns ``b`` and ``b_se`` (``a``
+    and ``a_se`` together or not at all), finite values, SEs and ``a`` > 0."""
+    if not isinstance(item_priors, pd.DataFrame):
+        raise ItemPriorError(f"item_priors: expected a pandas DataFrame indexed by question_id, "
+                             f"got {type(item_priors).__name__}")
+    needed = ["b", "b_se"] + (["a", "a_se"] if {"a", "a_se"} & set(item_priors.columns) else [])
+    missing = [c for c in needed if c not in item_priors.columns]
+    if missing:
+        raise ItemPriorError(f"item_priors: missing column(s) {missing}; found "
+                             f"{list(item_priors.columns)}")
+    table = item_priors[needed].set_axis(item_priors.index.astype(str))
+    if table.index.duplicated().any():
+        raise ItemPriorError(f"item_priors: question_id "
+                             f"{table.index[table.index.duplicated()][0]!r} appears twice")
+    values = table.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values).all(axis=1)
+    for column in needed[1:]:  # b_se, a, a_se must be positive
+        bad |= ~(table[column].to_numpy(dtype=np.float64) > 0)
+    if bad.any():
+        row = table[bad].iloc[0]
+        raise ItemPriorError(f"item_priors: question_id {row.name!r} has {row.to_dict()}; "
+                             f"values must be finite, {', '.join(needed[1:])} positive")
+    return table
 
 
-def _newton_2x2(g1, g2, i11, i22, i12):
-    """``I^-1 g`` for per-item 2 x 2 information matrices ``[[i11, i12], [i12, i22]]``."""
-    det = i11 * i22 - i12**2
-    return (i22 * g1 - i12 * g2) / det, (i11 * g2 - i12 * g1) / det
+def predicted_priors(items: str | Path | pd.DataFrame,
+                     predictor: DifficultyPredictor) -> pd.DataFrame:
+    """The predictor's ``predict_parameters`` for the items' text, indexed by question_id.
+
+    The text: a ``text`` column as is (the encoder's input, as ``bank_items`` writes it), else
+    ``question_text(question, options)``; ``category`` and ``benchmark`` columns are passed on
+    (a benchmark the predictor knows gives its scale; others get the pooled one)."""
+    # torch and transformers load only when a predictor is used (as in cli.py)
+    from .predictor import question_text
+
+    table = items if isinstance(items, pd.DataFrame) else read_table(items)
+    source = "the items table" if isinstance(items, pd.DataFrame) else str(items)
+    if "question_id" not in table.columns:
+        raise ItemPriorError(f"{source}: needs a question_id column; found {list(table.columns)}")
+    if "text" in table.columns:
+        texts = [str(t) for t in table["text"]]
+    elif "question" in table.columns:
+        options = table["options"] if "options" in table.columns else [None] * len(table)
+        texts = [question_text(str(q), o or None) for q, o in zip(table["question"], options)]
+    else:
+        raise ItemPriorError(f"{source}: the predictor needs the question text, a text or "
+                             f"question column; found {list(table.columns)}")
+    empty = [q for q, t in zip(table["question_id"], texts) if not t.strip()]
+    if empty:
+        raise ItemPriorError(f"{source}: question_id {str(empty[0])!r} has no text")
+
+    def column(name: str) -> list[str | None] | None:
+        return ([str(v) if v is not None and str(v).strip() else None for v in table[name]]
+                if name in table.columns else None)
+
+    params = predictor.predict_parameters(texts, column("category"), column("benchmark"))
+    return pd.DataFrame(params, index=pd.Index(table["question_id"].astype(str),
+                                               name="question_id"))
+
+
+def check_predictor_scale(item_priors: pd.DataFrame, question_ids: list[str],
+                          calibrated_b: np.ndarray) -> None:
+    """Refuse predictions on another difficulty scale than the data's own calibration.
+
+    Compared on the answered items that have a prediction (at least ``SCALE_CHECK_MIN_ITEMS``),
+    against ``calibrated_b`` from the shared prior. With a handful of models those ``b`` are
+    coarse (a few distinct values) and legitimately offset (the bank's scale is set by its own
+    models' abilities, ``theta ~ N(0, 1)``), so only what is robust is checked: a rank
+    correlation at or below 0 (a flipped sign, e.g. easiness for difficulty, or unrelated
+    numbers), a median shift beyond 4 or a ratio of median absolute deviations outside
+    [1/5, 5] (a different unit)."""
+    listed = _listed(item_priors, question_ids)
+    if listed.sum() < SCALE_CHECK_MIN_ITEMS:
+        return
+    ids = [q for q, keep in zip(question_ids, listed) if keep]
+    predicted, calibrated = item_priors.loc[ids, "b"].to_numpy(), calibrated_b[listed]
+    rho = spearmanr(predicted, calibrated).statistic
+    shift = float(np.median(predicted - calibrated))
+    ratio = _mad(predicted) / max(_mad(calibrated), 1e-9)
+    if not rho > 0 or abs(shift) > 4 or not 0.2 <= ratio <= 5:
+        raise ItemPriorError(
+            f"the predictor's difficulties are not on this data's scale: on {len(ids)} answered "
+            f"items, rank correlation with the calibrated b {rho:+.2f}, median shift "
+            f"{shift:+.2f}, spread ratio {ratio:.2f} (expected > 0, within +-4, within "
+            f"[0.2, 5]); use a predictor trained on this scale, or name the benchmark in the "
+            f"items' benchmark column")
+
+
+def _mad(values: np.ndarray) -> float:
+    return float(np.median(np.abs(values - np.median(values))))
+
+
+def _listed(item_priors: pd.DataFrame, question_ids: list[str]) -> np.ndarray:
+    """Which of ``question_ids`` have a per-item prior (bool)."""
+    return np.asarray(pd.Index(question_ids).isin(item_priors.index))
+
+
+def _with_unanswered(data: ResponseData, ids: pd.Index) -> ResponseData:
+    """``data`` with the ids it lacks appended as items without cells."""
+    known = set(data.question_ids)
+    extra = [q for q in ids if q not in known]
+    if not extra:
+        return data
+    return ResponseData(data.models, list(data.question_ids) + extra, data.model_index,
+                        data.item_index, data.correct)
+
+
+def _per_item(item_priors: pd.DataFrame, question_ids: list[str], b_sd: float,
+              log_a_sd: float) -> Priors:
+    """The listed items' priors from ``item_priors``; the shared prior for the others."""
+    shared = Priors.shared(len(question_ids), b_sd, log_a_sd)
+    table = item_priors.reindex(question_ids)
+    listed = table["b"].notna().to_numpy()
+    b_mean = np.where(listed, table["b"].to_numpy(), shared.b_mean)
+    b_var = np.where(listed, table["b_se"].to_numpy() ** 2, shared.b_var)
+    if "a" not in table.columns:
+        return Priors(b_mean, b_var, shared.log_a_mean, shared.log_a_var)
+    a, a_se = table["a"].to_numpy(), table["a_se"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return Priors(b_mean, b_var, np.where(listed, np.log(a), shared.log_a_mean),
+                      np.where(listed, (a_se / a) ** 2, shared.log_a_var))
+
+
+def _abilities(data: ResponseData, fit: EMFit) -> dict[str, Ability]:
+    accuracy = fit.n_right / fit.n_answered
+    return {m: Ability(float(t), float(s), float(acc), int(n))
+            for m, t, s, acc, n in zip(data.models, fit.theta, fit.theta_se, accuracy,
+                                       fit.n_answered)}
 
 
 def _stderr_progress(line: str) -> None:
     if sys.stderr.isatty():
         print(line, file=sys.stderr, flush=True)
-
-
-class _Chunk:
-    """A run of observed cells, sorted by examinee (views of the data, no copies):
-    ``reduceat`` over ``starts`` sums each examinee's cells and ``repeat`` over ``counts``
-    spreads its values back onto them."""
-
-    def __init__(self, j: np.ndarray, i: np.ndarray, y: np.ndarray) -> None:
-        self.i, self.y = i, y
-        self.starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
-        self.owners = j[self.starts]
-        self.counts = np.diff(np.r_[self.starts, len(j)])
-
-    def items(self) -> np.ndarray:
-        """The item indices as ``intp``: numpy gathers and scatters 3x faster with them than
-        with the stored int32 (a copy per pass, not kept: 8 bytes a cell)."""
-        return self.i.astype(np.intp)
-
-    def sign(self) -> np.ndarray:
-        """+1 where right, -1 where wrong (float32)."""
-        return np.float32(2) * self.y - 1
-
-
-def _add_per_item(out: np.ndarray, items: np.ndarray, values: np.ndarray) -> None:
-    """``out[i] += sum of values over the cells of item i`` (float64). ``np.add.at`` touches only
-    the chunk's items, where ``bincount`` would add a whole ``n_items`` vector per chunk."""
-    np.add.at(out, items, values.astype(np.float64))
-
-
-class _EM:
-    """State of the EM iterations (private: ``calibrate`` is the interface).
-
-    Cells are sorted by examinee and processed in chunks small enough to stay in cache.
-    Per cell and node everything is float32, with two transcendentals per cell and node and
-    pass: the E-step's ``log P(y | theta) = min(u, 0) - log1p(exp(-|u|))`` (``u = +-z``, signed
-    by the answer) and the M-step's ``P = (1 + tanh(z / 2)) / 2``; sums over cells accumulate in
-    float64 (``reduceat`` per examinee, ``np.add.at`` per item).
-    """
-
-    def __init__(self, data, two_pl, n_nodes, prior_b_sd, prior_log_a_sd, chunk_cells):
-        self.two_pl = two_pl
-        self.n_j, self.n_i = data.n_models, data.n_items
-        self.x, v = gauss_hermite(n_nodes)
-        self.x32 = self.x.astype(np.float32)[:, None]
-        self.log_v_adj = np.log(v) + self.x**2 / 2  # adaptive GH weight correction
-        self.prior_b_var, self.prior_log_a_var = prior_b_sd**2, prior_log_a_sd**2
-        j, i, y = data.model_index, data.item_index, data.correct
-        if not _sorted(j):  # a copy, sorted by examinee (the argsort takes 8 bytes a cell)
-            order = np.argsort(j, kind="stable")
-            j, i, y = j[order], i[order], y[order]
-        step = max(1, chunk_cells // n_nodes)
-        self.chunks = [_Chunk(j[lo : lo + step], i[lo : lo + step], y[lo : lo + step])
-                       for lo in range(0, len(y), step)]
-        # start: b from item p-values, theta from model accuracies, a = 1 (counted in blocks:
-        # bincount converts its whole input to intp and float64)
-        n_item, right_item = np.zeros(self.n_i), np.zeros(self.n_i)
-        n_model, right_model = np.zeros(self.n_j), np.zeros(self.n_j)
-        for lo in range(0, len(y), BLOCK):
-            ib, jb, yb = i[lo : lo + BLOCK], j[lo : lo + BLOCK], y[lo : lo + BLOCK]
-            n_item += np.bincount(ib, minlength=self.n_i)
-            right_item += np.bincount(ib, yb, self.n_i)
-            n_model += np.bincount(jb, minlength=self.n_j)
-            right_model += np.bincount(jb, yb, self.n_j)
-        p_item = (right_item + 0.5) / (n_item + 1.0)
-        p_model = (right_model + 0.5) / (n_model + 1.0)
-        self.n_answered, self.n_right = n_model, right_model
-        self.b = -np.log(p_item / (1 - p_item))
-        self.mode = np.log(p_model / (1 - p_model))
-        self.log_a = np.zeros(self.n_i)
-        self.sigma = 1.0
-        self.scale = np.ones(self.n_j)
-        self.marginal_ll = self.objective = -np.inf
-        self.iteration = 0
-
-    def _per_examinee(self, chunk: _Chunk, values: np.ndarray, out: np.ndarray) -> None:
-        """Add each examinee's sum of ``values`` (last axis: the chunk's cells) into ``out``."""
-        out[..., chunk.owners] += np.add.reduceat(values, chunk.starts, axis=-1, dtype=np.float64)
-
-    def _find_modes(self, steps: int = 2) -> None:
-        """Newton steps on each examinee's log posterior; ``scale = 1/sqrt(information)``."""
-        a, b = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
-        for _ in range(steps):
-            total = np.zeros((2, self.n_j))
-            mode = self.mode.astype(np.float32)
-            for c in self.chunks:
-                items = c.items()
-                ai = a[items]
-                t = np.tanh(0.5 * ai * (np.repeat(mode[c.owners], c.counts) - b[items]))
-                # y - P = (sign - tanh(z/2)) / 2, P (1 - P) = (1 - tanh(z/2)^2) / 4
-                terms = np.stack([ai * (c.sign() - t), ai * ai * (1 - t * t)])
-                self._per_examinee(c, terms, total)
-            grad = 0.5 * total[0] - self.mode / self.sigma**2
-            info = 0.25 * total[1] + 1 / self.sigma**2
-            self.mode += np.clip(grad / info, -2, 2)
-        self.scale = 1 / np.sqrt(info)
-
-    def _cell_terms(self, c: _Chunk, items: np.ndarray, a: np.ndarray, b: np.ndarray):
-        """Per cell: ``a_i``, ``m_j - b_i`` and ``s_j`` (float32)."""
-        ai = a[items]
-        dm = np.repeat(self.mode.astype(np.float32)[c.owners], c.counts) - b[items]
-        s = np.repeat(self.scale.astype(np.float32)[c.owners], c.counts)
-        return ai, dm, s
-
-    def e_step(self) -> None:
-        """Adaptive nodes ``theta_jq`` and posterior weights ``w_jq`` (module docstring)."""
-        self._find_modes(2 if self.iteration <= FISHER_ITERATIONS else 1)
-        self.nodes = self.mode[:, None] + self.scale[:, None] * self.x[None, :]
-        a, b = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
-        loglik = np.zeros((len(self.x), self.n_j))
-        for c in self.chunks:
-            ai, dm, s = self._cell_terms(c, c.items(), a, b)
-            sa = c.sign() * ai
-            u = self.x32 * (sa * s) + sa * dm  # z signed by the answer: log P(y) = log sigmoid(u)
-            e = np.abs(u)
-            np.negative(e, out=e)
-            np.exp(e, out=e)
-            np.log1p(e, out=e)
-            np.minimum(u, 0, out=u)
-            u -= e
-            self._per_examinee(c, u, loglik)
-        log_prior = -0.5 * (self.nodes / self.sigma) ** 2 - np.log(self.sigma * np.sqrt(2 * np.pi))
-        log_w = loglik.T + log_prior + self.log_v_adj[None, :]
-        norm = logsumexp(log_w, axis=1, keepdims=True)
-        self.weights = np.exp(log_w - norm)
-        self.marginal_ll = float(np.sum(norm) + np.sum(np.log(self.scale)))
-
-    def _item_information(self, observed: bool = False):
-        """Gradient and 2 x 2 information of the expected complete-data log posterior,
-        in ``(log a, b)``: ``g_log_a, g_b, I_log_a, I_b, I_cross``.
-
-        Per cell, with ``d_q = theta_jq - b_i = dm + s x_q``, ``r_q = y - P_q`` and
-        ``v_q = P_q (1 - P_q)``, the sums over nodes ``sum_q w_q r_q d_q`` etc. are combinations
-        of the moments ``R_k = sum_q w_q r_q x_q^k`` (k = 0, 1), ``V_k`` (k = 0, 1, 2).
-        The information is Fisher's (expected, ``a^2 sum w v d^2`` ...); ``observed=True`` adds
-        the terms of the Hessian that the expectation drops (``- a sum w r d`` to ``I_log_a``,
-        ``+ a sum w r`` to ``I_cross``).
-        """
-        a32, b32 = np.exp(self.log_a).astype(np.float32), self.b.astype(np.float32)
-        weights = self.weights.T.astype(np.float32)
-        x = self.x32[:, 0]
-        sums = np.zeros((5, self.n_i))
-        for c in self.chunks:
-            items = c.items()
-            ai, dm, s = self._cell_terms(c, items, a32, b32)
-            half = 0.5 * ai
-            t = np.tanh(self.x32 * (half * s) + half * dm)  # tanh(z/2), P = (1 + t) / 2
-            w = np.repeat(weights[:, c.owners], c.counts, axis=1)
-            wr = w * (c.sign() - t)  # 2 w (y - P)
-            t *= t
-            np.subtract(1, t, out=t)
-            wv = w * t  # 4 w P (1 - P)
-            r0, r1 = wr.sum(0), x @ wr
-            v0, v1, v2 = wv.sum(0), x @ wv, (x * x) @ wv
-            terms = (dm * r0 + s * r1, r0, dm * (dm * v0 + 2 * s * v1) + s * s * v2, v0,
-                     dm * v0 + s * v1)
-            for total, term in zip(sums, terms):
-                _add_per_item(total, items, term)
-        s_rd, s_r, s_vdd, s_v, s_vd = sums  # of 2 w (y - P) and 4 w P (1 - P) terms
-        a = np.exp(self.log_a)
-        g_la, g_b = 0.5 * a * s_rd, -0.5 * a * s_r
-        i_ll, i_bb, i_lb = 0.25 * a**2 * s_vdd, 0.25 * a**2 * s_v, -0.25 * a**2 * s_vd
-        if observed:  # the Hessian's terms that Fisher's expectation drops
-            i_ll, i_lb = i_ll - g_la, i_lb - g_b
-        g_b = g_b - self.b / self.prior_b_var
-        i_bb = i_bb + 1 / self.prior_b_var
-        g_la = g_la - self.log_a / self.prior_log_a_var
-        i_ll = i_ll + 1 / self.prior_log_a_var
-        return g_la, g_b, i_ll, i_bb, i_lb
-
-    def m_step(self) -> float:
-        """One Newton step per item, clipped to +-1 in ``log a`` and +-2 in ``b``; returns the
-        largest step. 2PL: Fisher scoring in the first ``FISHER_ITERATIONS`` (robust from the
-        crude start), then the observed information (quadratic convergence) wherever it is
-        positive definite and its step at most twice as long as Fisher scoring's."""
-        g_la, g_b, i_ll, i_bb, i_lb = self._item_information(observed=self.two_pl)
-        if not self.two_pl:
-            step_la, step_b = np.zeros(self.n_i), g_b / i_bb
-        else:
-            # Fisher's information from the observed one (see _item_information)
-            f_ll = i_ll + g_la + self.log_a / self.prior_log_a_var
-            f_lb = i_lb + g_b + self.b / self.prior_b_var
-            step_la, step_b = _newton_2x2(g_la, g_b, f_ll, i_bb, f_lb)
-            if self.iteration > FISHER_ITERATIONS:
-                det = i_ll * i_bb - i_lb**2
-                ok = (i_ll > 0) & (det > 1e-12 * i_ll * i_bb)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    o_la, o_b = _newton_2x2(g_la, g_b, i_ll, i_bb, i_lb)
-                ok &= (np.maximum(np.abs(o_la), np.abs(o_b))
-                       <= 2 * np.maximum(np.abs(step_la), np.abs(step_b)))
-                step_la, step_b = np.where(ok, o_la, step_la), np.where(ok, o_b, step_b)
-        step_la, step_b = np.clip(step_la, -1, 1), np.clip(step_b, -2, 2)
-        self.log_a += step_la
-        self.b += step_b
-        return float(max(np.abs(step_la).max(), np.abs(step_b).max()))
-
-    def expand(self) -> None:
-        """Parameter expansion (module docstring): maximise the expected complete-data log
-        posterior over ``theta -> c + k theta``, ``b -> c + k b``, ``a -> a / k`` (Rasch:
-        ``k = 1``), given the E-step's posterior moments of ``theta`` and the M-step's items:
-
-        ``Q(c, k) = J log k - sum_j E[(k theta_j + c)^2] / (2 sigma^2)
-        - sum_i (c + k b_i)^2 / (2 sd_b^2) - sum_i (log a_i - log k)^2 / (2 sd_log_a^2)``.
-
-        ``c = -k g`` is optimal for any ``k``; in ``lambda = log k`` the rest is concave,
-        ``J lambda - k^2 A / 2 - sum_i (log a_i - lambda)^2 / (2 sd_log_a^2)``: Newton steps.
-        Rasch then re-estimates ``sigma`` from the moved moments. This assumes the prior
-        ``b ~ N(0, sd_b^2)`` shared by all items: per-item prior means (predicted difficulties)
-        add a constant to the optimal ``c`` and a linear term in ``k``.
-        """
-        eap, sd = self.eap()
-        n_j, n_i, var = self.n_j, self.n_i, self.sigma**2
-        m1, m2 = eap.sum(), (eap**2 + sd**2).sum()
-        b1, b2 = self.b.sum(), (self.b**2).sum()
-        g = (m1 / var + b1 / self.prior_b_var) / (n_j / var + n_i / self.prior_b_var)
-        lam = 0.0
-        if self.two_pl:
-            big_a = ((m2 - 2 * g * m1 + n_j * g**2) / var
-                     + (b2 - 2 * g * b1 + n_i * g**2) / self.prior_b_var)
-            la1 = self.log_a.sum()
-            for _ in range(20):
-                k2 = np.exp(2 * lam)
-                grad = n_j - k2 * big_a - (n_i * lam - la1) / self.prior_log_a_var
-                step = grad / (2 * k2 * big_a + n_i / self.prior_log_a_var)
-                lam += float(np.clip(step, -0.5, 0.5))
-                if abs(step) < 1e-12:
-                    break
-        k = np.exp(lam)
-        c = -k * g
-        self.b = c + k * self.b
-        self.log_a = self.log_a - lam
-        self.mode = c + k * self.mode
-        self.scale = k * self.scale
-        self.nodes = c + k * self.nodes
-        if not self.two_pl:  # Rasch: the ability spread is a free parameter
-            eap, sd = self.eap()
-            self.sigma = float(np.sqrt(np.mean(eap**2 + sd**2)))
-
-    def log_prior(self) -> float:
-        """The items' log prior (constants dropped)."""
-        out = -0.5 * np.sum(self.b**2) / self.prior_b_var
-        if self.two_pl:
-            out -= 0.5 * np.sum(self.log_a**2) / self.prior_log_a_var
-        return float(out)
-
-    def step(self) -> float:
-        """E-step, M-step, expansion; ``objective``: the log posterior at the E-step."""
-        self.iteration += 1
-        self.e_step()
-        self.objective = self.marginal_ll + self.log_prior()
-        change = self.m_step()
-        self.expand()
-        return change
-
-    def eap(self) -> tuple[np.ndarray, np.ndarray]:
-        mean = (self.weights * self.nodes).sum(1)
-        var = (self.weights * (self.nodes - mean[:, None]) ** 2).sum(1)
-        return mean, np.sqrt(var)
-
-    def item_standard_errors(self) -> tuple[np.ndarray, np.ndarray]:
-        """SE(b), SE(a) from the inverse 2 x 2 information; SE(a) = a * SE(log a)."""
-        _, _, i_ll, i_bb, i_lb = self._item_information()
-        if not self.two_pl:
-            return 1 / np.sqrt(i_bb), np.zeros(self.n_i)
-        det = i_ll * i_bb - i_lb**2
-        return np.sqrt(i_ll / det), np.exp(self.log_a) * np.sqrt(i_bb / det)
