@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from safetensors.numpy import load_file, save_file
 
 from .banks import CATALOG, bank_info, local_folder
 from .cards import render_card
+from .data import ResponseData
+from .em import Priors, fit_em
 from .hub import resolve_artifact
 from .irt import prob
 
@@ -169,6 +171,68 @@ class ItemBank:
             abilities=dict(self.abilities),
             prior_share=np.concatenate([self.prior_share, np.ones(n)]),
         )
+
+    def update(
+        self,
+        responses: ResponseData,
+        *,
+        n_nodes: int = 5,
+        max_iter: int = 500,
+        tol: float = 1e-6,
+        progress: Callable[[str], None] = lambda line: None,
+    ) -> ItemBank:
+        """Online calibration: a new bank refined by new models' answers, without a refit.
+
+        The items the new models answered are re-estimated by MML-EM (``em.fit_em``) on those
+        answers alone, each with its current estimate as prior, ``b ~ N(b, b_se^2)`` and
+        ``log a ~ N(log a, (a_se / a)^2)`` (a Gaussian summary of everything the bank saw
+        before), and the new models' abilities ``theta ~ N(0, 1)`` (Rasch: ``N(0, sigma^2)``
+        with ``sigma`` estimated) join ``abilities``. Items nobody new answered are unchanged.
+        Touched items are no longer ``predicted``; their ``prior_share`` (the text's share of
+        the precision of ``b``) scales by ``b_se_new^2 / b_se_old^2``. What this drops against
+        a refit on all answers: the correlations between items through the old models'
+        abilities (how close it stays is measured in ``benchmarks/online_calibration.py``).
+        A model already in ``abilities``, an id not in the bank or a bank without SEs raise
+        ``ItemBankError``.
+        """
+        if responses.n_observed == 0:
+            raise ItemBankError("update: the responses have no observed cells")
+        answering, model_index = np.unique(responses.model_index, return_inverse=True)
+        models = [responses.models[j] for j in answering]
+        known = sorted(set(models) & set(self.abilities))
+        if known:
+            raise ItemBankError(f"models already in the bank (their answers are in it): "
+                                f"{known[:5]}")
+        answered, item_index = np.unique(responses.item_index, return_inverse=True)
+        ids = [responses.question_ids[i] for i in answered]
+        touched = self.index(ids)
+        if np.any(self.b_se[touched] <= 0) or (self.model == "2pl" and np.any(
+                self.a_se[touched] <= 0)):
+            raise ItemBankError("update needs the bank's standard errors (b_se, and a_se for "
+                                "2PL) to be positive on the answered items")
+        two_pl = self.model == "2pl"
+        a, a_se = self.a[touched], self.a_se[touched]
+        priors = Priors(self.b[touched], self.b_se[touched] ** 2, np.log(a),
+                        (a_se / a) ** 2 if two_pl else np.ones(len(ids)))
+        answers = ResponseData(models, ids, model_index.astype(np.int32),
+                               item_index.astype(np.int32), responses.correct)
+        fit = fit_em(answers, two_pl, priors, n_nodes=n_nodes, max_iter=max_iter, tol=tol,
+                     progress=progress, label="update")
+        bank = self.subset(self.ids)  # a copy
+        bank.b[touched], bank.b_se[touched] = fit.b, fit.b_se
+        if two_pl:
+            bank.a[touched], bank.a_se[touched] = fit.a, fit.a_se
+        bank.prior_share[touched] *= fit.b_se**2 / self.b_se[touched] ** 2
+        bank.predicted[touched] = False
+        accuracy = fit.n_right / fit.n_answered
+        for k, model in enumerate(models):
+            bank.abilities[model] = {"theta": float(fit.theta[k]), "se": float(fit.theta_se[k]),
+                                     "accuracy": float(accuracy[k]),
+                                     "n_answered": int(fit.n_answered[k])}
+        bank.metadata["n_models"] = self.metadata.get("n_models", 0) + len(models)
+        bank.metadata["n_observed"] = self.metadata.get("n_observed", 0) + responses.n_observed
+        bank.metadata["online_updates"] = self.metadata.get("online_updates", 0) + 1
+        return bank
 
     def assign_categories(self, category: dict[str, str]) -> None:
         """Set each item's category from ``{question_id: category}`` ("unknown" if absent)."""
