@@ -223,14 +223,16 @@ def test_cli_bad_tasks_are_one_line_errors(task, message, tiny_lm, tasks_dir, ca
 @pytest.mark.server
 def test_openai_compatible_backend_against_llama_cpp(tmp_path):
     """lm-eval's ``local-completions`` backend answers free-form questions with generate_until
-    through the real llama.cpp server (SmolLM2 GGUF)."""
+    through the real llama.cpp server (SmolLM2 GGUF). Not loglikelihood: lm-eval sends token-id
+    prompts, which llama-cpp-python's server rejects (HTTP 500: prompt must be text), and with
+    ``tokenized_requests=False`` every option's log-likelihood comes back as 0.0."""
     process, base_url = _start_llama_server(tmp_path / "server.log")
     try:
         questions = {qid: Question(qid, f"What is {k} plus {k}?", answer_type="numeric",
                                    answer=str(2 * k)) for k, qid in enumerate(GSM8K_IDS[:2])}
         examinee = examinee_from_spec(
             f"lm-eval:local-completions:model=smollm2,base_url={base_url}/completions,"
-            "tokenizer_backend=None,max_gen_toks=16", questions=questions)
+            "tokenizer_backend=None,max_gen_toks=16,batch_size=1", questions=questions)
         answers = examinee.answers(list(questions))
     finally:
         _stop(process)

@@ -11,8 +11,8 @@ Each question becomes the backend's own requests (``lm_eval.api.instance.Instanc
 
 - multiple choice: one ``loglikelihood`` request per option, ``(prompt, " " + letter)`` with the
   package's ``format_prompt``; the chosen option is the argmax (as ``HFExaminee`` does);
-- free form: one ``generate_until`` request (greedy, at most ``max_new_tokens`` tokens), read with
-  ``answers.extract`` and scored against the gold answer.
+- free form: one ``generate_until`` request (``format_prompt`` and a newline; greedy, at most
+  ``max_new_tokens`` tokens), read with ``answers.extract`` and scored against the gold answer.
 
 With an lm-eval task (``load_task_prompts``), the task makes the prompts and requests instead:
 ``task.fewshot_context`` (the task's ``num_fewshot``) and ``task.construct_requests``. A
@@ -72,7 +72,8 @@ class Prompt:
 
 
 def load_backend(backend: str, model_args: str, batch_size: int = 8) -> LM:
-    """An lm-eval model backend by registry name and ``model_args`` string.
+    """An lm-eval model backend by registry name and ``model_args`` string (``batch_size``
+    unless ``model_args`` sets it; some servers take one prompt per request: ``batch_size=1``).
 
     Raises ``ExamineeSpecError`` for an unknown backend, malformed ``model_args`` (a piece that is
     not ``key=value``), an argument the backend does not take, or ``trust_remote_code`` set;
@@ -89,7 +90,7 @@ def load_backend(backend: str, model_args: str, batch_size: int = 8) -> LM:
     if str(args.get("trust_remote_code", "")).lower() in ("true", "1", "yes"):
         raise ExamineeSpecError(f"examinee spec {where!r}: trust_remote_code is refused (it runs "
                                 "code from the model repository)")
-    extra: dict = {"batch_size": batch_size}
+    extra: dict = {} if "batch_size" in args else {"batch_size": batch_size}
     if backend in TRANSFORMERS_BACKENDS and "pretrained" in args:
         try:
             args["pretrained"] = str(resolve_base_model(args["pretrained"]))
@@ -127,6 +128,7 @@ def question_prompt(question: Question, max_new_tokens: int = 256) -> Prompt:
     """The package's prompt for ``question`` as lm-eval requests (see the module docstring)."""
     text = format_prompt(question)
     if question.free_form:
+        text += "\n"  # the reply starts on a new line (as HFExaminee's plain-text prompt)
         kwargs = {"until": [], "max_gen_toks": max_new_tokens, "do_sample": False}
         requests = [Instance("generate_until", {}, (text, kwargs), 0)]
     else:
