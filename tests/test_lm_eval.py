@@ -11,6 +11,8 @@ Question text is made up here; the bank ids are the embedded MMLU-Pro and GSM8K 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +184,23 @@ def test_cli_writes_lm_eval_files_that_calibrate_reads(tiny_lm, tasks_dir, tmp_p
                  "--out", str(tmp_path / "bank"), "--json"]) == 0
     calibrated = json.loads(capsys.readouterr().out)
     assert calibrated["n_items"] == 4 and calibrated["n_models"] == 2
+
+
+def test_core_works_without_lm_eval():
+    """The package and its CLI import without lm_eval; an lm-eval: spec then names the extra.
+    (``sys.modules["lm_eval"] = None`` is Python's way to make a module unimportable.)"""
+    code = (
+        "import sys; sys.modules['lm_eval'] = None\n"
+        "import adaptive_eval, adaptive_eval.examinees, adaptive_eval.lm_eval_output\n"
+        "from adaptive_eval.cli import main\n"
+        "sys.exit(main(['evaluate', '--bank', 'mmlu-pro', '--examinee', "
+        "'lm-eval:hf:pretrained=x']))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == ("adaptive-eval: error: lm-evaluation-harness is not installed; "
+                                  "install the extra: pip install 'adaptive-eval[lm-eval]'")
 
 
 @pytest.mark.parametrize(
