@@ -405,7 +405,7 @@ def test_generate_filters_and_reranks(tiny_predictor):
                                          "predicted_difficulty"}
     generator.texts = malformed
     assert generator.generate(0.0, n=2, best_of=2) == []
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="outside -5 to 5"):
         generator.generate(float("nan"))
 
 

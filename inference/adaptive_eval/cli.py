@@ -310,19 +310,56 @@ def _predict_inputs(args):
     return ids, texts, [q.category for q in questions.values()]
 
 
-def cmd_generate(args: argparse.Namespace) -> None:
-    from .generator import QuestionGenerator  # torch, transformers, peft: only when generating
+DEFAULT_SOLVER = "hf:HuggingFaceTB/SmolLM2-135M-Instruct"  # the embedded generator's base model
 
-    generator = QuestionGenerator.from_pretrained(args.generator)
+
+def _generator(args: argparse.Namespace):
+    """The generator ``--backend`` names: the embedded one (``embedded`` or a folder / Hub id
+    via ``--generator``), or ``openai:URL:MODEL`` prompted with ``--bank``'s items (``--items``)."""
+    from .bank import ItemBank
+    from .server_generator import ServerGenerator, bank_examples
+
+    name = args.bank or "mmlu-pro"
+    bank = ItemBank.load(name)
+    answer_type = bank.metadata.get("answer_type") or "multiple_choice"
+    if args.backend == "embedded":
+        from .generator import QuestionGenerator
+
+        if answer_type != "multiple_choice":
+            raise ValueError(f"the embedded generator writes multiple-choice questions; bank "
+                             f"{name!r} is {answer_type}: use --backend openai:URL:MODEL")
+        return QuestionGenerator.from_pretrained(args.generator)
+    questions = _bank_questions(name, bank, args.items)
+    if questions is None:
+        raise ValueError("--backend openai:... shows the server bank items as examples: pass "
+                         f"the question text of bank {name!r} with --items FILE")
+    return ServerGenerator(args.backend, bank_examples(bank, questions), answer_type)
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from .generator import check_difficulty
+    from .verify import Verifier
+
+    check_difficulty(args.difficulty)
+    solvers = args.verify_with or ([DEFAULT_SOLVER] if args.verify else [])
+    verifier = Verifier(solvers, repeats=args.repeats) if solvers else None
+    generator = _generator(args)
     items = generator.generate(difficulty=args.difficulty, n=args.n, category=args.category,
-                               best_of=args.best_of, seed=args.seed)
+                               best_of=args.best_of, seed=args.seed, verifier=verifier,
+                               keep_rejected=args.keep_rejected, progress=_progress)
     payload = [item.to_dict() for item in items]
+    verdict = {None: "UNCHECKED: no solver checked the key", True: "verified", False: "REJECTED"}
     human = "\n\n".join(
-        f"[target {r['target_difficulty']:+.2f}, predicted {r['predicted_difficulty']:+.2f}] "
-        f"{r['question']}\n" + "\n".join(f"  {chr(65 + k)}. {o}" for k, o in
-                                         enumerate(r["options"])) + f"\n  answer: {r['answer']}"
+        f"[target {r['target_difficulty']:+.2f}, predicted {r['predicted_difficulty']:+.2f}; "
+        f"{verdict[r['verified']]}"
+        + (f", agreement {r['agreement']:.2f}" if r["agreement"] is not None else "")
+        + (f", {r['problem']}" if r["problem"] else "") + f"] {r['question']}\n"
+        + "".join(f"  {chr(65 + k)}. {o}\n" for k, o in enumerate(r["options"]))
+        + f"  answer: {r['answer']}"
+        + "".join(f"\n  {spec} answered: {', '.join(map(str, a))}"
+                  for spec, a in r["solver_answers"].items())
         for r in payload
-    )
+    ) or "no item survived (see the progress lines above)"
     _emit(args, payload, human)
 
 
@@ -412,12 +449,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the extended bank")
 
     p = command("generate", cmd_generate, "Generate questions at a difficulty.")
-    p.add_argument("--difficulty", type=float, required=True)
+    p.add_argument("--difficulty", type=float, required=True, help="target IRT difficulty, "
+                   "-5 to 5 (most bank items lie within -3 to 3)")
     p.add_argument("-n", type=int, default=4)
     p.add_argument("--category", default=None)
     p.add_argument("--best-of", type=int, default=None,
                    help="samples per returned item, reranked by the predictor (default: config)")
-    p.add_argument("--generator", default=None, help="folder or Hub id (default: embedded)")
+    p.add_argument("--backend", default="embedded", help="embedded (the fine-tuned generator, "
+                   "offline) or openai:BASE_URL:MODEL (any OpenAI-compatible server, shown "
+                   "--bank items near the target difficulty as examples)")
+    p.add_argument("--bank", default=None, help="bank name, folder or Hub id: its answer type "
+                   "and, for an openai backend, its items as examples (default: mmlu-pro)")
+    p.add_argument("--items", action="append", help="the bank's question text (items file; "
+                   "needed by an openai backend)")
+    p.add_argument("--generator", default=None, help="folder or Hub id of the embedded "
+                   "backend's generator (default: embedded)")
+    p.add_argument("--verify", action="store_true", help="solvers answer each item without "
+                   f"its key; only items they agree with come back (default solver: "
+                   f"{DEFAULT_SOLVER})")
+    p.add_argument("--verify-with", action="append", metavar="SPEC", help="a solver (examinee "
+                   "spec: hf:MODEL or openai:BASE_URL:MODEL); repeat for several; implies "
+                   "--verify")
+    p.add_argument("--repeats", type=int, default=4, help="answers per solver and multiple-"
+                   "choice item, the options rotated each time")
+    p.add_argument("--keep-rejected", action="store_true", help="with --verify, also return "
+                   "rejected items (verified false) up to -n")
     p.add_argument("--seed", type=int, default=0)
 
     p = command("publish", cmd_publish, "Check an artifact folder and upload it to the Hub.")

@@ -39,8 +39,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +51,19 @@ from peft import PeftModel
 from safetensors.numpy import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .answers import MULTIPLE_CHOICE, check_gold
 from .bank import ItemBank
 from .base_models import SMOLLM2, resolve_base_model
 from .cards import render_card
 from .hub import resolve_artifact
 from .predictor import DifficultyPredictor, question_text
+from .verify import Verifier
 
 ARTIFACT = "question-generator"
 LETTERS = "ABCDEFGHIJ"  # at most 10 options
 MIN_OPTIONS, MAX_OPTIONS = 4, 10
+#: targets a generator accepts: the banks' IRT difficulty scale
+DIFFICULTY_RANGE = (-5.0, 5.0)
 DEDUP_FILE = "dedup_index.safetensors"
 
 
@@ -72,15 +76,18 @@ class ItemFormatError(ValueError):
 
 @dataclass(frozen=True)
 class ParsedItem:
-    """A well-formed multiple-choice item: ``options[answer_index]`` is the key."""
+    """A well-formed item. Multiple choice: ``options[answer_index]`` is the key. Free form: no
+    options, ``gold`` is the answer (a string of the item's answer type)."""
 
     question: str
     options: list[str]
-    answer_index: int
+    answer_index: int | None
+    gold: str | None = None
 
     @property
     def answer(self) -> str:
-        return LETTERS[self.answer_index]
+        """The key's letter (multiple choice) or the gold answer (free form)."""
+        return LETTERS[self.answer_index] if self.answer_index is not None else str(self.gold)
 
 
 def _one_line(text: str) -> str:
@@ -155,6 +162,45 @@ def parse_item(text: str) -> ParsedItem:
     if answer_index >= len(options):
         raise ItemFormatError(f"answer {match.group(1)} names no option")
     return ParsedItem(question, options, answer_index)
+
+
+def parse_free_item(text: str, answer_type: str) -> ParsedItem:
+    """Parse one free-form item, ``"Question: <text>"`` (one or more lines) then a last line
+    ``"Answer: <gold>"``; raise ``ItemFormatError`` unless the question is non-empty, no line
+    looks like an option, and the gold is usable for ``answer_type`` (``answers.check_gold``)."""
+    if not isinstance(text, str):
+        raise ItemFormatError("not a string")
+    lines = text.strip().split("\n")
+    if not lines[0].startswith("Question: "):
+        raise ItemFormatError("does not start with 'Question: '")
+    if len(lines) < 2 or not lines[-1].startswith("Answer: "):
+        raise ItemFormatError("the last line is not 'Answer: ...'")
+    if any(OPTION_LINE.match(line) for line in lines[1:-1]):
+        raise ItemFormatError("a free-form item has no options")
+    question = "\n".join([lines[0][len("Question: "):]] + lines[1:-1]).strip()
+    if not question:
+        raise ItemFormatError("empty question")
+    gold = lines[-1][len("Answer: "):].strip()
+    try:
+        check_gold(answer_type, gold)
+    except ValueError as err:
+        raise ItemFormatError(str(err)) from None
+    return ParsedItem(question, [], None, gold)
+
+
+def parse_candidate(text: str, answer_type: str = MULTIPLE_CHOICE) -> ParsedItem:
+    """``parse_item`` for multiple choice, ``parse_free_item`` for any other answer type."""
+    if answer_type == MULTIPLE_CHOICE:
+        return parse_item(text)
+    return parse_free_item(text, answer_type)
+
+
+def format_example(question: str, options: Sequence[str], answer: str) -> str:
+    """An item as a generator writes it: ``format_item`` (multiple choice, ``answer`` the key's
+    letter) or ``"Question: ...\nAnswer: <gold>"`` (free form, no options)."""
+    if options:
+        return format_item(question, options, LETTERS.index(answer))
+    return f"Question: {str(question).strip()}\nAnswer: {_one_line(answer)}"
 
 
 def is_well_formed(text: str) -> bool:
@@ -272,6 +318,9 @@ class GeneratorConfig:
     best_of: int = 4
     max_jaccard: float = 0.5
     """Items whose shingle Jaccard with a training question reaches this are dropped."""
+    max_distance: float | None = None
+    """Candidates whose predicted difficulty is further than this from the target are dropped
+    (``None``: keep the closest whatever their distance)."""
     shingle_size: int = 5
     training_question_ids: list[str] = field(default_factory=list)
     """Bank ids of the questions the adapter was fine-tuned on (the dedup index holds their
@@ -290,7 +339,10 @@ class GeneratorConfig:
 
 @dataclass
 class GeneratedItem:
-    """One generated, well-formed item with its target and predicted difficulty."""
+    """One generated, well-formed item with its target and predicted difficulty, and the
+    verdict of the solvers (``verify.Verifier``): ``verified`` None = unchecked, true = the
+    solvers agreed with the key, false = they did not (``consensus``: their most frequent
+    answer; ``problem``: a structural fault found before any solver was asked)."""
 
     question: str
     options: list[str]
@@ -299,6 +351,12 @@ class GeneratedItem:
     predicted_difficulty: float
     predicted_se: float | None = None
     category: str | None = None
+    answer_type: str = MULTIPLE_CHOICE
+    verified: bool | None = None
+    agreement: float | None = None
+    consensus: str | None = None
+    solver_answers: dict[str, list[str | None]] = field(default_factory=dict)
+    problem: str | None = None
 
     @property
     def answer_index(self) -> int:
@@ -309,8 +367,17 @@ class GeneratedItem:
         return question_text(self.question, self.options)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``generate --json`` shape (plus ``category`` and ``predicted_se``)."""
+        """The ``generate --json`` shape: question, options, answer, target_difficulty,
+        predicted_difficulty, verified, agreement, solver_answers (and the other fields)."""
         return asdict(self)
+
+    def verify(self, verifier: Verifier) -> GeneratedItem:
+        """A copy carrying ``verifier``'s verdict."""
+        verdict = verifier.check(self.question, self.options, self.answer, self.answer_type,
+                                 self.category)
+        return replace(self, verified=verdict.verified, agreement=verdict.agreement,
+                       consensus=verdict.consensus, solver_answers=verdict.solver_answers,
+                       problem=verdict.problem)
 
 
 class QuestionGenerator:
@@ -328,6 +395,9 @@ class QuestionGenerator:
         self.config = config or GeneratorConfig()
         self.dedup = dedup
         self._predictor = predictor
+
+    answer_type = MULTIPLE_CHOICE
+    """What the items' keys are (``answers``): the embedded generator writes multiple choice."""
 
     # ---- loading ------------------------------------------------------------------------
     @staticmethod
@@ -434,12 +504,12 @@ class QuestionGenerator:
         return out
 
     def validate(self, text: str | None) -> ParsedItem | None:
-        """The parsed item, or ``None`` if ``text`` is malformed or a near duplicate of a
-        training question."""
+        """The parsed item (``parse_candidate`` with ``answer_type``), or ``None`` if ``text``
+        is malformed or a near duplicate of a training question."""
         if text is None:
             return None
         try:
-            item = parse_item(text)
+            item = parse_candidate(text, self.answer_type)
         except ItemFormatError:
             return None
         if self.dedup is not None and len(self.dedup):
@@ -449,25 +519,28 @@ class QuestionGenerator:
         return item
 
     def generate(self, difficulty: float, n: int = 4, category: str | None = None,
-                 best_of: int | None = None, seed: int = 0, max_rounds: int = 3
-                 ) -> list[GeneratedItem]:
+                 best_of: int | None = None, seed: int = 0, max_rounds: int = 3,
+                 verifier: Verifier | None = None, keep_rejected: bool = False,
+                 progress: Callable[[str], None] | None = None) -> list[GeneratedItem]:
         """Up to ``n`` well-formed items near ``difficulty``, sorted by distance to it.
 
         Samples ``n * best_of`` candidates per round (``best_of`` defaults to the config's),
         keeps valid, non-duplicate, mutually distinct ones, and stops once it has
-        ``n * best_of`` of them or after ``max_rounds`` rounds; then returns the ``n`` whose
-        predicted difficulty is closest to the target. ``category=None`` draws a training
-        category per sample (seeded). Fewer than ``n`` items come back only when too few valid
-        candidates were produced; malformed text never does.
+        ``n * best_of`` of them or after ``max_rounds`` rounds; drops those whose predicted
+        difficulty is further than ``config.max_distance`` from the target; ranks the rest by
+        that distance. Without ``verifier`` the first ``n`` come back with ``verified`` None.
+        With one, candidates are checked in rank order until ``n`` are verified; only verified
+        items come back, then (``keep_rejected``) rejected ones up to ``n``. ``category=None``
+        draws a training category per sample (seeded). Malformed text never comes back.
+        ``progress`` receives one line per sampling round and per verified candidate.
         """
-        difficulty = float(difficulty)
-        if not np.isfinite(difficulty):
-            raise ValueError(f"difficulty must be a finite number, got {difficulty}")
+        difficulty = check_difficulty(difficulty)
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         best_of = int(best_of or self.config.best_of)
         if best_of < 1:
             raise ValueError(f"best_of must be at least 1, got {best_of}")
+        say = progress or (lambda line: None)
         pool = self.config.categories or ["general"]
         rng = np.random.default_rng(seed)
         want = n * best_of
@@ -480,15 +553,46 @@ class QuestionGenerator:
                 key = " ".join(words(item.question)) if item else ""
                 if item is not None and key not in found:
                     found[key] = (item, str(cat))
+            say(f"round {round_ + 1}: {len(texts)} samples, {len(found)} well-formed so far")
             if len(found) >= want:
                 break
         if not found:
             return []
         items, cats = zip(*list(found.values())[:want], strict=True)
         pred, se = self.predict(items, cats)
-        order = np.argsort(np.abs(pred - difficulty), kind="stable")[:n]
-        return [GeneratedItem(items[k].question, list(items[k].options), items[k].answer,
-                              difficulty, float(pred[k]), float(se[k]), cats[k]) for k in order]
+        distance = np.abs(pred - difficulty)
+        order = [k for k in np.argsort(distance, kind="stable")
+                 if self.config.max_distance is None or distance[k] <= self.config.max_distance]
+        ranked = [GeneratedItem(items[k].question, list(items[k].options), items[k].answer,
+                                difficulty, float(pred[k]), float(se[k]), cats[k],
+                                self.answer_type) for k in order]
+        if verifier is None:
+            return ranked[:n]
+        verified, rejected = [], []
+        for item in ranked:
+            checked = item.verify(verifier)
+            (verified if checked.verified else rejected).append(checked)
+            say(f"verify {len(verified) + len(rejected)}/{len(ranked)}: "
+                f"{'verified' if checked.verified else 'rejected'} (agreement "
+                f"{checked.agreement if checked.agreement is not None else '-'}; "
+                f"{checked.problem or 'solvers: ' + str(checked.consensus)})")
+            if len(verified) == n:
+                break
+        return verified + (rejected[: n - len(verified)] if keep_rejected else [])
+
+
+def check_difficulty(difficulty: float) -> float:
+    """``difficulty`` as a float; ``ValueError`` naming ``DIFFICULTY_RANGE`` unless it lies in
+    it (the IRT scale of the banks: beyond it nothing is calibrated)."""
+    lo, hi = DIFFICULTY_RANGE
+    try:
+        value = float(difficulty)
+    except (TypeError, ValueError):
+        raise ValueError(f"difficulty {difficulty!r} is not a number") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"difficulty {difficulty} is outside {lo:g} to {hi:g}, the IRT "
+                         "difficulty scale of the banks (most items lie within -3 to 3)")
+    return value
 
 
 # ---- predicted difficulty, banks ------------------------------------------------------------
