@@ -12,6 +12,11 @@
    item's chance level (``1 / n_options`` for multiple choice, 0 for free-form; the bank keeps
    their mean as ``chance_accuracy``) and the answer type.
 4. **Quality flags** (``quality_flags``): items whose answers run against ability.
+
+With a difficulty ``predictor`` (amortized calibration, ``calibration.py``), the items file's
+text gives every listed item its predicted prior, in the held-out fits and the fit on all cells
+(the final fit checks the predictor's scale); items of the file nobody answered join the bank
+with their prediction. The held-out misfit stays with the shared prior.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,11 +33,14 @@ from scipy.stats import mannwhitneyu
 
 from .answers import check_answer_type
 from .bank import ItemBank
-from .calibration import MODELS, Calibration, calibrate
+from .calibration import MODELS, Calibration, calibrate, predicted_priors
 from .data import ResponseData
 from .irt import prob
 from .misfit import heldout_errors, record_heldout_errors
 from .tables import read_table
+
+if TYPE_CHECKING:
+    from .predictor import DifficultyPredictor
 
 
 class ItemsFileError(ValueError):
@@ -66,11 +75,14 @@ def item_chance(table: pd.DataFrame) -> pd.Series:
 
 
 def heldout_fit(data: ResponseData, model: str, fraction: float = 0.1, seed: int = 0,
-                progress: Callable[[str], None] | None = None) -> dict:
-    """Fit ``model`` on all but a random ``fraction`` of the observed cells; the log-loss and AUC
-    (Mann-Whitney U / (n_1 n_0)) of ``P(correct)`` on the hidden cells."""
+                progress: Callable[[str], None] | None = None,
+                item_priors: pd.DataFrame | None = None) -> dict:
+    """Fit ``model`` (with ``item_priors`` when given) on all but a random ``fraction`` of the
+    observed cells; the log-loss and AUC (Mann-Whitney U / (n_1 n_0)) of ``P(correct)`` on the
+    hidden cells."""
     hide = np.random.default_rng(seed).random(data.n_observed) < fraction
-    fit = calibrate(data.select(~hide), model, progress=progress or (lambda line: None))
+    fit = calibrate(data.select(~hide), model, item_priors=item_priors,
+                    progress=progress or (lambda line: None))
     theta = np.array([fit.abilities[m].theta if m in fit.abilities else 0.0
                       for m in data.models])
     items = data.item_index[hide]
@@ -136,6 +148,7 @@ def build_bank(
     model: str = "2pl",
     *,
     items: str | Path | pd.DataFrame | None = None,
+    predictor: DifficultyPredictor | None = None,
     answer_type: str | None = None,
     misfit_models: int | None = 50,
     heldout_fraction: float = 0.1,
@@ -146,7 +159,8 @@ def build_bank(
     """Calibrate ``data`` into a bank (module docstring). ``model``: ``"rasch"``, ``"2pl"`` or
     ``"auto"`` (lower held-out log-loss). ``answer_type`` overrides the items file's (or the
     multiple-choice / free-form guess from its ``options``). ``misfit_models``: how many models
-    to leave out in turn (0 skips, None all). ``metadata`` is merged into the bank's."""
+    to leave out in turn (0 skips, None all). ``metadata`` is merged into the bank's.
+    ``predictor`` (needs ``items`` with text): predicted priors (module docstring)."""
     say = progress or (lambda line: None)
     if model not in (*MODELS, "auto"):
         raise ValueError(f"model {model!r}: expected one of {[*MODELS, 'auto']}")
@@ -155,11 +169,17 @@ def build_bank(
     if misfit_models is not None and misfit_models < 0:
         raise ValueError(f"misfit models {misfit_models}: expected >= 0")
     table = read_items(items) if items is not None else None
+    if predictor is not None and table is None:
+        raise ItemsFileError("a predictor needs the items file: it reads the question text")
+    priors = None
+    if predictor is not None:
+        say(f"predicting the difficulty of {len(table)} items from their text")
+        priors = predicted_priors(table.reset_index(), predictor)
     candidates = MODELS if model == "auto" else (model,)
     heldout = {}
     if heldout_fraction > 0:
         for name in candidates:
-            heldout[name] = heldout_fit(data, name, heldout_fraction, seed)
+            heldout[name] = heldout_fit(data, name, heldout_fraction, seed, item_priors=priors)
             say(f"held-out fit {name}: log-loss {heldout[name]['log_loss']:.4f}, "
                 f"AUC {heldout[name]['auc']:.4f}")
     if model == "auto":
@@ -171,7 +191,8 @@ def build_bank(
     errors = {}
     if misfit_models != 0 and data.n_models > 2:
         errors = heldout_errors(data, model, categories, progress=say, max_models=misfit_models)
-    fit = calibrate(data, model, progress=say)
+    fit = (calibrate(data, model, items=table.reset_index(), predictor=predictor, progress=say)
+           if predictor is not None else calibrate(data, model, progress=say))
     bank = fit.bank
     if categories:
         bank.assign_categories(categories)
@@ -184,6 +205,9 @@ def build_bank(
         bank.metadata["answer_type"] = answer_type
         if answer_type != "multiple_choice":
             bank.metadata["chance_accuracy"] = 0.0
+    if predictor is not None:
+        bank.metadata["predicted_by"] = f"{predictor.config.artifact}: {predictor.config.encoder}"
+        bank.metadata["n_text_only"] = int(bank.predicted.sum())
     if heldout:
         bank.metadata["heldout"] = heldout[model]
         bank.metadata["heldout_by_model"] = heldout

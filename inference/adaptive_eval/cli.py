@@ -31,10 +31,19 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
     if args.misfit_models < 0:
         raise ValueError(f"--misfit-models {args.misfit_models}: expected >= 0")
+    if args.predictor and not args.items:
+        raise ValueError("--predictor reads the question text: give --items QUESTIONS too")
     data = ResponseData.from_file(args.responses, threshold=args.threshold)
     _progress(f"read {data} from {args.responses}")
-    built = build_bank(data, args.model, items=args.items, answer_type=args.answer_type,
-                       misfit_models=args.misfit_models, progress=_progress)
+    predictor = None
+    if args.predictor:
+        from .predictor import DifficultyPredictor  # torch, transformers: only when predicting
+
+        predictor = DifficultyPredictor.from_pretrained(
+            None if args.predictor == "default" else args.predictor)
+    built = build_bank(data, args.model, items=args.items, predictor=predictor,
+                       answer_type=args.answer_type, misfit_models=args.misfit_models,
+                       progress=_progress)
     fit, bank = built.fit, built.bank
     description = f"Calibrated from `{args.responses}`."
     bank.save(args.out, card_variables={"data_description": description})
@@ -44,7 +53,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
                "seconds": round(fit.seconds, 3), "abilities": abilities,
                "heldout": built.heldout, "answer_type": bank.metadata.get("answer_type"),
                "heldout_misfit_sd": bank.metadata.get("heldout_misfit_sd"),
-               "flags": built.flags}
+               "flags": built.flags, "n_text_only": int(bank.predicted.sum()),
+               "mean_prior_share": float(bank.prior_share.mean())}
     summary = bank.summary()
     ranked = sorted(abilities.items(), key=lambda kv: -kv[1]["theta"])
     flagged = ", ".join(list(built.flags)[:5]) + (", ..." if len(built.flags) > 5 else "")
@@ -56,6 +66,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
          f"{bank.metadata.get('heldout_misfit_sd', 'not measured')}",
          f"possibly broken items (answers against ability): {len(built.flags)}"
          + (f" ({flagged})" if built.flags else ""),
+         f"items from text only (nobody answered): {payload['n_text_only']}; mean share of "
+         f"an item's difficulty from its text: {payload['mean_prior_share']:.2f}",
          "abilities (theta +/- SE):"]
         + [f"  {m:40s} {a['theta']:+.3f} +/- {a['se']:.3f}" for m, a in ranked]
     )
@@ -167,7 +179,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     examinee = examinee_from_spec(args.examinee, questions=questions, prompts=prompts,
                                   answer_type=bank.metadata.get("answer_type"))
     test = AdaptiveTest(bank, max_items=args.max_items, target_se=args.target_se,
-                        **_test_options(args))
+                        item_source=_thin_bank_items(args, examinee),
+                        thin_information=args.thin_information, **_test_options(args))
     if args.session and Path(args.session).exists():
         _progress(f"resuming session {args.session}")
     result = test.run(examinee, session=args.session, on_step=_show())
@@ -213,6 +226,24 @@ def _task_prompts(args: argparse.Namespace, name: str, bank) -> dict:
         _progress(f"note: {len(bank) - len(prompts)} {name} questions have no document in "
                   f"lm-eval task {args.lm_eval_task!r}; the test uses the other {len(prompts)}")
     return prompts
+
+
+def _thin_bank_items(args: argparse.Namespace, examinee):
+    """``--generate-when-thin [BACKEND]``: a ``thin_bank.ThinBankItems`` whose items go into
+    the LM examinee's question table, verified by ``--verify-with`` (default DEFAULT_SOLVER)."""
+    if args.generate_when_thin is None:
+        return None
+    from .thin_bank import ThinBankItems
+    from .verify import Verifier
+
+    if not isinstance(getattr(examinee, "questions", None), dict):
+        raise ValueError("--generate-when-thin needs an examinee that answers new questions "
+                         f"(hf: or openai:), not {args.examinee!r}")
+    verifier = Verifier(args.verify_with or [DEFAULT_SOLVER])
+    generator = _generator(argparse.Namespace(
+        backend=args.generate_when_thin, bank=args.bank, items=args.items, generator=None))
+    return ThinBankItems(generator, verifier, examinee.questions, seed=args.seed,
+                         progress=_progress)
 
 
 def _evaluate_suite(args: argparse.Namespace) -> None:
@@ -397,7 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: the model with the lower held-out log-loss")
     p.add_argument("--out", required=True, help="bank folder to write")
     p.add_argument("--items", help="items file: question_id and optionally category, options, "
-                   "answer_type (categories, chance level, answer type)")
+                   "answer_type (categories, chance level, answer type); with --predictor also "
+                   "the text (text, or question and options)")
+    p.add_argument("--predictor", help="default (the embedded difficulty predictor) or a folder "
+                   "/ Hub id: the --items' predicted difficulties become their priors; items "
+                   "nobody answered join the bank with their prediction")
     p.add_argument("--answer-type", help="how answers are scored: multiple_choice, numeric, "
                    "math, python_literal or exact (default: from --items)")
     p.add_argument("--threshold", type=float, help="scores in [0,1]: correct = score >= this")
@@ -432,6 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not discount items whose calibrated parameters equal an asked one's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--session", help="JSONL file: answers are appended; rerun to resume")
+    p.add_argument("--generate-when-thin", nargs="?", const="embedded", default=None,
+                   metavar="BACKEND", help="where the best unasked item's information at the "
+                   "current ability is below --thin-information, ask a generated, verified item "
+                   "instead (BACKEND: embedded, the default, or openai:BASE_URL:MODEL)")
+    p.add_argument("--thin-information", type=float, default=0.1,
+                   help="Fisher information below which the bank counts as thin")
+    p.add_argument("--verify-with", action="append", metavar="SPEC", help="a solver checking "
+                   "generated items' keys (examinee spec; repeatable; default: "
+                   f"{DEFAULT_SOLVER})")
     p.add_argument("--lm-eval-task", help="with an lm-eval: examinee, question text and prompts "
                    "from this lm-eval task or group (e.g. mmlu_pro, gsm8k)")
     p.add_argument("--lm-eval-include-path", help="folder of extra lm-eval task YAMLs (as "
