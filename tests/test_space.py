@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -353,9 +354,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(app_env, tmp_path_factory):
+def server(app_env, tiny_lm_dir, tmp_path_factory):
+    """The Space in a subprocess; its live LM is the tiny random-weight Llama (fast)."""
     port = free_port()
-    env = dict(os.environ, **app_env, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
+    env = dict(os.environ, **app_env, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+               ADAPTIVE_EVAL_LOCAL_MODEL=str(tiny_lm_dir))
     log = tmp_path_factory.mktemp("space") / "server.log"
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, str(ROOT / "space" / "app.py")], env=env,
@@ -382,19 +385,31 @@ def server(app_env, tmp_path_factory):
             process.kill()
 
 
-@pytest.mark.browser
-@needs_data
-def test_the_page_in_chromium(server):
+def launch_chromium(p):
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y "
                     "chromium); the browser test drives it with playwright")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return p.chromium.launch(executable_path=str(CHROMIUM), args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"])
+
+
+def pick(page, elem_id: str, typed: str, option: str) -> None:
+    """Choose ``option`` in the dropdown ``elem_id``, typing ``typed`` to filter its list."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    box.fill(typed)  # filters the list; pressing Enter could race the filter
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+@pytest.mark.browser
+@needs_data
+def test_the_page_in_chromium(server):
     from playwright.sync_api import expect, sync_playwright
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         try:
             page.goto(server)
@@ -421,7 +436,8 @@ def test_the_page_in_chromium(server):
             # difficulty
             page.get_by_role("tab", name="Difficulty").click()
             page.locator("#difficulty-button").click()  # empty text
-            expect(page.locator("#difficulty-result")).to_contain_text("Enter a question")
+            expect(page.locator("#difficulty-result")).to_contain_text("Enter a question",
+                                                                       timeout=30_000)
             page.locator("#difficulty-question textarea").fill(
                 "Which of the following is a prime number?")
             page.locator("#difficulty-options textarea").fill("21\n27\n29\n33")
@@ -443,6 +459,58 @@ def test_the_page_in_chromium(server):
             assert "Traceback" not in page.content()
         except Exception:
             page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+@needs_zeroeval
+def test_gsm8k_replay_and_live_free_form_in_chromium(server, tiny_lm_dir):
+    """A visitor picks the GSM8K bank, replays a recorded model to the end, then lets the live LM
+    (here the tiny random-weight Llama) answer: the history shows its reply and the extraction."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        try:
+            page.goto(server)
+            pick(page, "cat-bank", "gsm8k", "gsm8k: GSM8K (numeric)")
+            model = page.locator("#cat-model input")
+            expect(model).to_have_value("replay: Llama-3.1-405B-Inst-fp8@together")  # strongest
+            pick(page, "cat-model", GSM8K_MODEL, f"replay: {GSM8K_MODEL}")
+            expect(model).to_have_value(f"replay: {GSM8K_MODEL}")
+            page.locator("#cat-max-items input").fill("15")
+            page.locator("#cat-target-se input").fill("0")
+            page.locator("#cat-run").click()
+            summary, history = page.locator("#cat-summary"), page.locator("#cat-history")
+            expect(summary).to_contain_text("Finished", timeout=60_000)
+            expect(summary).to_contain_text("1,319 GSM8K questions")
+            expect(summary).to_contain_text("True accuracy")
+            expect(page.locator("#cat-plot img")).to_be_visible()
+            expect(page.locator("#cat-question")).to_contain_text("Gold answer")
+            for text in ("response", "extracted", "gsm8k-main-test-",
+                         "(not recorded: correctness only)"):
+                expect(history).to_contain_text(text)
+            page.screenshot(path=str(SHOTS / "gsm8k-replay.png"), full_page=True)
+            pick(page, "cat-model", "live", f"live: {tiny_lm_dir.name} (local LM, slow)")
+            page.locator("#cat-next").click()
+            expect(summary).to_contain_text("Running: 1 of at most 15", timeout=120_000)
+            expect(page.locator("#cat-question")).to_contain_text("Model's reply")
+            expect(page.locator("#cat-status")).to_have_text("")
+            assert "(not recorded" not in history.inner_text()  # a new test: live rows only
+            expect(history.locator("tbody tr")).to_have_count(1)
+            reply = page.locator("#cat-question pre").inner_text().strip()
+            assert reply and reply[:30] in history.inner_text()  # the raw response column
+            shown = page.locator("#cat-question").inner_text()
+            found = re.search(r"Extracted answer: (\S+)", shown)
+            extracted = found.group(1) if found else "(none)"
+            expect(history.locator("tbody tr td").filter(has_text=extracted)).not_to_have_count(0)
+            page.screenshot(path=str(SHOTS / "gsm8k-live.png"), full_page=True)
+            assert "Traceback" not in page.content()
+        except Exception:
+            page.screenshot(path=str(SHOTS / "gsm8k-failure.png"), full_page=True)
             raise
         finally:
             browser.close()
