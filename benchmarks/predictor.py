@@ -1,29 +1,29 @@
-"""Benchmark the difficulty predictor on held-out MMLU-Pro questions.
+"""Benchmark the difficulty predictor on the held-out questions of every bank it was trained on.
 
-    python benchmarks/predictor.py [--model models/difficulty-predictor]
-        [--out benchmarks/results/predictor.md]
+    python benchmarks/predictor.py [--model models/difficulty-predictor] [--baseline OLD_DIR]
+        [--data-dir ../shared/data] [--out benchmarks/results/predictor.md]
 
-Held-out questions: the artifact's ``heldout_ids.json`` (never trained on). Abilities ``theta`` of
-the 23 calibration models come from a 2PL calibration on the *training* questions only; the
-held-out targets ``b`` come from a 2PL calibration on *all* questions (so the held-out questions'
-responses are used only to score, never to predict). Both calibrations are cached.
+Held-out questions: the artifact's ``heldout_ids.json`` (per bank; never trained on). For each
+bank, the abilities ``theta`` of its models come from a 2PL calibration on its *training*
+questions only; the held-out targets ``(b, a)`` are the shipped bank's (``models/banks/<name>``,
+calibrated on all questions), so the held-out questions' responses are used only to score.
 
-Each method gives held-out parameters ``(b_j, a_j)``; we report
+Each method gives held-out parameters ``(b_j, a_j)``; we report the Pearson correlation of
+``b_j`` with the shipped bank's difficulty, and the AUC and log-loss of
+``P(y_ij = 1) = sigmoid(a_j (theta_i - b_j))`` on every held-out response, for:
 
-- Pearson / Spearman correlation of ``b_j`` with the fully calibrated difficulty;
-- AUC and log-loss of ``P(y_ij = 1) = sigmoid(a_j (theta_i - b_j))`` on every held-out response;
+- constant / per-category / per-source (MMLU-Pro's ``src``): for correlations the group mean of
+  the training questions' calibrated ``b``; for responses the group's ``(b, a)`` fitted by maximum
+  a-posteriori to the training responses (theta fixed), the best any group-level model can do;
+- kNN: the mean ``b`` and ``log a`` of the ``k`` training questions of the same bank nearest in
+  the predictor's embedding space (cosine);
+- the predictor, given the benchmark (its scale) and the category; and from the text alone
+  (pooled scale, no category);
+- ``--baseline``: another predictor (e.g. the previous one) on the banks it knows;
+- full calibration (the shipped bank, in-sample on the scored responses: an upper bound).
 
-for: a constant, the per-category and per-source (``src``) groups, the predictor (each objective,
-with and without the category input; the other variants are trained here by
-``training/train_predictor.py``, run as a subprocess with the artifact's YAML file and one
-variant forced), cross-fitted calibration (each held-out item calibrated on the responses of
-half the models and scored on the other half: what ~11 models' answers buy), and full
-calibration (in-sample on the scored responses: an upper bound).
-
-Group baselines: for correlations the group mean of the training questions' calibrated ``b``; for
-responses the group's ``(b, a)`` fitted by maximum likelihood to the training responses (theta
-fixed), the best any group-level model can do. "integrated over SE": the predictor's ``P`` with the
-predictive uncertainty integrated out, ``sigmoid(a (theta - b) / sqrt(1 + pi a^2 se^2 / 8))``.
+"gap closed": ``(AUC_predictor - AUC_per-category) / (AUC_full - AUC_per-category)`` (per-source
+... where a bank has no categories: the constant).
 """
 
 from __future__ import annotations
@@ -33,10 +33,7 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,302 +41,215 @@ import numpy as np
 import pandas as pd
 import torch
 from adaptive_eval.bank import ItemBank
+from adaptive_eval.bank_items import bank_items, bank_responses
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.irt import prob
-from adaptive_eval.predictor import DifficultyPredictor, question_text
-from scipy.stats import pearsonr, spearmanr
+from adaptive_eval.predictor import DifficultyPredictor
+from scipy.stats import pearsonr
 from sklearn.metrics import log_loss, roc_auc_score
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mmlu_pro"
-TRAIN = ROOT / "training" / "train_predictor.py"
+DATA = ROOT.parent / "shared" / "data"
 
 
 @dataclass
 class Table:
-    """Per-question data, rows aligned with ``ids``: text, category, and the responses of the
-    calibration models (``y`` 0/1 and ``mask`` observed, both (n_questions, n_models))."""
+    """One bank's held-out questions: responses ``y`` 0/1 and ``mask`` observed
+    (n_questions, n_models), the models' abilities ``theta`` (training calibration)."""
 
-    ids: list[str]
-    texts: list[str]
-    categories: list[str]
-    y: torch.Tensor
-    mask: torch.Tensor
+    y: np.ndarray
+    mask: np.ndarray
+    theta: np.ndarray
 
 
-def load_items(path: str | Path) -> pd.DataFrame:
-    """Items with ``question_id`` as str and the encoder's ``text``."""
-    items = pd.read_csv(path)
-    items["question_id"] = items["question_id"].astype(str)
-    items["text"] = [question_text(q, o) for q, o in zip(items.question, items.options,
-                                                         strict=True)]
-    return items.reset_index(drop=True)
+def heldout_of(model_dir: Path) -> dict[str, list[str]]:
+    """``heldout_ids.json`` as ``{bank: ids}`` (a plain list is the MMLU-Pro-only predictor's)."""
+    heldout = json.loads((model_dir / "heldout_ids.json").read_text())
+    return heldout if isinstance(heldout, dict) else {"mmlu-pro": [str(q) for q in heldout]}
 
 
-def calibrated_bank(responses: pd.DataFrame, ids: list[str], log) -> ItemBank:
-    """A 2PL bank calibrated on the responses to ``ids``, with the models' abilities."""
-    data = ResponseData.from_long(responses[responses.question_id.isin(set(ids))],
-                                  source="responses (subset)")
-    log(f"calibrating 2pl on {data} ...")
-    fit = calibrate(data, model="2pl")
-    fit.bank.abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}
-    return fit.bank
+def response_table(data: ResponseData, ids: list[str], theta: dict[str, float]) -> Table:
+    frame = data.to_long()
+    frame = frame[frame.question_id.isin(set(ids)) & frame.model.isin(theta)]
+    models = sorted(theta)
+    row, col = {q: k for k, q in enumerate(ids)}, {m: k for k, m in enumerate(models)}
+    r, c = frame.question_id.map(row).to_numpy(), frame.model.map(col).to_numpy()
+    y = np.zeros((len(ids), len(models)))
+    mask = np.zeros((len(ids), len(models)), dtype=bool)
+    y[r, c], mask[r, c] = frame.correct.to_numpy(), True
+    return Table(y, mask, np.array([theta[m] for m in models]))
 
 
-def response_table(items: pd.DataFrame, responses: pd.DataFrame, models: list[str]) -> Table:
-    row = {q: k for k, q in enumerate(items.question_id)}
-    col = {m: k for k, m in enumerate(models)}
-    sub = responses[responses.question_id.isin(row) & responses.model.isin(col)]
-    r, c = sub.question_id.map(row).to_numpy(), sub.model.map(col).to_numpy()
-    y = torch.zeros(len(items), len(models))
-    mask = torch.zeros(len(items), len(models), dtype=torch.bool)
-    y[r, c] = torch.tensor(np.array(sub.correct, dtype=np.float32))
-    mask[r, c] = True
-    return Table(list(items.question_id), list(items.text), list(items.category), y, mask)
-
-
-def difficulty_metrics(b_true: np.ndarray, b_pred: np.ndarray) -> dict[str, float]:
-    ok = np.isfinite(b_true)
-    return {"pearson": float(pearsonr(b_true[ok], b_pred[ok])[0]),
-            "spearman": float(spearmanr(b_true[ok], b_pred[ok])[0])}
-
-
-def predicted(model: DifficultyPredictor, table: Table, rows: np.ndarray,
-              with_category: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The predictor's ``(b, a)`` for ``rows`` (``a = 1`` when it predicts no discrimination)."""
-    texts = [table.texts[i] for i in rows]
-    cats = [table.categories[i] for i in rows] if with_category else None
-    out = model.predict_parameters(texts, cats)
-    return out["b"], out.get("a", np.ones_like(out["b"]))
-
-
-def train_variant(config: str, items: str, responses: str, objective: str, use_category: bool,
-                  out: Path) -> DifficultyPredictor:
-    """One variant trained by the training script (a subprocess) with ``config``'s settings."""
-    command = [sys.executable, str(TRAIN), "--config", config, "--items", items,
-               "--responses", responses, "--objective", objective,
-               "--use_category", "yes" if use_category else "no", "--output_dir", str(out)]
-    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return DifficultyPredictor.from_pretrained(out)
-
-
-def fit_groups(groups, table, rows, theta, model_mask=None, prior_b_sd=2.0, prior_log_a_sd=0.5):
-    """Maximum a-posteriori ``(b_g, a_g)`` per group from the responses of ``rows``, theta fixed.
-
+def fit_groups(groups: np.ndarray, table: Table, prior_b_sd: float = 2.0,
+               prior_log_a_sd: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum a-posteriori ``(b_g, a_g)`` per group, theta fixed:
     ``-sum log Bernoulli(y_ij; sigmoid(a_g (theta_i - b_g)))`` plus the calibration's priors
-    ``b ~ N(0, 2^2)``, ``log a ~ N(0, 0.5^2)``; L-BFGS. ``model_mask`` (n_models,) restricts the
-    responses used to some models.
-    """
-    groups = torch.as_tensor(groups, dtype=torch.long)
+    ``b ~ N(0, 2^2)``, ``log a ~ N(0, 0.5^2)``; L-BFGS."""
+    groups_t = torch.as_tensor(groups, dtype=torch.long)
     n_groups = int(groups.max()) + 1
-    y, mask = table.y[rows], table.mask[rows].clone()
-    if model_mask is not None:
-        mask &= torch.as_tensor(model_mask, dtype=torch.bool)[None, :]
-    theta_t = torch.tensor(theta, dtype=torch.float32)
-    b = torch.zeros(n_groups, requires_grad=True)
-    log_a = torch.zeros(n_groups, requires_grad=True)
+    y, mask = torch.as_tensor(table.y), torch.as_tensor(table.mask, dtype=torch.float64)
+    theta = torch.as_tensor(table.theta)
+    b = torch.zeros(n_groups, dtype=torch.float64, requires_grad=True)
+    log_a = torch.zeros(n_groups, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([b, log_a], max_iter=200, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
-        z = torch.exp(log_a)[groups, None] * (theta_t[None, :] - b[groups, None])
+        z = torch.exp(log_a)[groups_t, None] * (theta[None, :] - b[groups_t, None])
         nll = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
-        loss = (
-            (nll * mask).sum()
-            + (b**2).sum() / (2 * prior_b_sd**2)
-            + (log_a**2).sum() / (2 * prior_log_a_sd**2)
-        )
+        loss = ((nll * mask).sum() + (b**2).sum() / (2 * prior_b_sd**2)
+                + (log_a**2).sum() / (2 * prior_log_a_sd**2))
         loss.backward()
         return loss
 
     optimizer.step(closure)
-    return b.detach().numpy().astype(np.float64), np.exp(log_a.detach().numpy()).astype(np.float64)
+    return b.detach().numpy(), np.exp(log_a.detach().numpy())
 
 
-def scores(table, rows, theta, b, a, b_true, mask=None):
-    """Correlations with ``b_true`` and response AUC / log-loss (on ``mask`` cells if given)."""
-    out = difficulty_metrics(b_true, b) if np.ptp(b) > 0 else {"pearson": 0.0, "spearman": 0.0}
-    return out | cell_scores(table, rows, prob(theta[None, :], b[:, None], a[:, None]), mask)
+def scores(table: Table, b: np.ndarray, a: np.ndarray, b_true: np.ndarray,
+           b_corr: np.ndarray | None = None) -> dict[str, float]:
+    """Pearson r of ``b_corr`` (default ``b``) with ``b_true``; AUC / log-loss of ``(b, a)``."""
+    b_corr = b if b_corr is None else b_corr
+    r = float(pearsonr(b_true, b_corr)[0]) if np.ptp(b_corr) > 0 else 0.0
+    p = prob(table.theta[None, :], b[:, None], a[:, None])
+    y, p = table.y[table.mask], p[table.mask]
+    return {"pearson": r, "auc": float(roc_auc_score(y, p)),
+            "log_loss": float(log_loss(y, p, labels=[0, 1]))}
 
 
-def cell_scores(table, rows, p, mask=None):
-    m = table.mask[rows].numpy() if mask is None else mask
-    y = table.y[rows].numpy()
-    return {"auc": float(roc_auc_score(y[m], p[m])),
-            "log_loss": float(log_loss(y[m], p[m], labels=[0, 1]))}
+def group_baseline(keys: np.ndarray, train: np.ndarray, train_table: Table, held_table: Table,
+                   train_b: np.ndarray, b_true: np.ndarray) -> dict[str, float]:
+    """Group baseline (module docstring): ``keys`` per question, ``train`` marks training rows."""
+    codes, uniques = pd.factorize(keys)
+    g_b, g_a = fit_groups(codes[train], train_table)
+    seen = np.isin(codes[~train], codes[train])
+    held = codes[~train]
+    gb = np.where(seen, g_b[np.clip(held, 0, len(g_b) - 1)], np.median(g_b))
+    ga = np.where(seen, g_a[np.clip(held, 0, len(g_a) - 1)], np.median(g_a))
+    mean_b = pd.Series(train_b).groupby(codes[train]).mean()
+    b_corr = mean_b.reindex(held).fillna(float(train_b.mean())).to_numpy()
+    return scores(held_table, gb, ga, b_true, b_corr)
+
+
+def knn(emb: np.ndarray, train: np.ndarray, b: np.ndarray, a: np.ndarray,
+        k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``b`` and geometric-mean ``a`` of each held-out question's ``k`` nearest training
+    questions (cosine similarity of normalised embeddings)."""
+    sim = emb[~train] @ emb[train].T
+    nearest = np.argsort(-sim, axis=1)[:, :k]
+    return b[nearest].mean(1), np.exp(np.log(a[nearest]).mean(1))
+
+
+def evaluate_bank(name: str, heldout: list[str], predictor: DifficultyPredictor,
+                  baseline: DifficultyPredictor | None, args, cache: dict, log) -> dict:
+    items = bank_items(name, args.data_dir)
+    held_set = set(heldout)
+    train = ~items.question_id.isin(held_set).to_numpy()
+    ids = list(items.question_id)
+    train_ids = [q for q, t in zip(ids, train, strict=True) if t]
+    held_ids = [q for q, t in zip(ids, train, strict=True) if not t]
+    data = bank_responses(name, args.data_dir, cache)
+    frame = data.to_long()
+    train_data = ResponseData.from_long(frame[frame.question_id.isin(set(train_ids))],
+                                        source=f"{name} training questions")
+    fit = calibrate(train_data, model="2pl", progress=lambda line: None)
+    theta = {m: a.theta for m, a in fit.abilities.items()}
+    train_table = response_table(data, train_ids, theta)
+    held_table = response_table(data, held_ids, theta)
+    shipped = ItemBank.load(name)
+    full = shipped.index(held_ids)
+    b_true, a_true = shipped.b[full], shipped.a[full]
+    tb = fit.bank.index(train_ids)
+    train_b, train_a = fit.bank.b[tb], fit.bank.a[tb]
+
+    results = {"constant": group_baseline(np.zeros(len(ids)), train, train_table, held_table,
+                                          train_b, b_true)}
+    for label, column in (("per-category", "category"), ("per-source", "source")):
+        if items[column].notna().all():
+            results[label] = group_baseline(items[column].to_numpy(), train, train_table,
+                                            held_table, train_b, b_true)
+    emb = predictor.embed(list(items.text))
+    results[f"kNN (k={args.k}, embeddings)"] = scores(
+        held_table, *knn(emb, train, train_b, train_a, args.k), b_true)
+    texts = [t for t, keep in zip(items.text, train, strict=True) if not keep]
+    cats = [c for c, keep in zip(items.category, train, strict=True) if not keep]
+    known = predictor.predict_parameters(texts, cats, name)
+    results["predictor, benchmark + category given"] = scores(
+        held_table, known["b"], known["a"], b_true)
+    alone = predictor.predict_parameters(texts)
+    results["predictor, text only (pooled scale)"] = scores(
+        held_table, alone["b"], alone["a"], b_true)
+    if baseline is not None and (name in baseline.config.benchmarks
+                                 or (not baseline.config.benchmarks and name == "mmlu-pro")):
+        old = baseline.predict_parameters(texts, cats)
+        results["baseline predictor (previous), category given"] = scores(
+            held_table, old["b"], old["a"], b_true)
+    results["full calibration (in-sample, upper bound)"] = scores(
+        held_table, b_true, a_true, b_true)
+    reference = results.get("per-category", results["constant"])["auc"]
+    top = results["full calibration (in-sample, upper bound)"]["auc"]
+    ours = results["predictor, benchmark + category given"]["auc"]
+    out = {"results": results, "gap_closed": (ours - reference) / (top - reference),
+           "gap_reference": "per-category" if "per-category" in results else "constant",
+           "n_heldout": len(held_ids), "n_cells": int(held_table.mask.sum()),
+           "n_models": len(theta)}
+    log(f"{name}: r {results['predictor, benchmark + category given']['pearson']:.3f}, "
+        f"gap closed {out['gap_closed']:.0%}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "difficulty-predictor"))
-    parser.add_argument("--config", default=str(ROOT / "training" / "configs" / "predictor.yaml"))
-    parser.add_argument("--items", default=str(DATA / "items.csv.gz"))
-    parser.add_argument("--responses", default=str(DATA / "responses.csv.gz"))
+    parser.add_argument("--baseline", default=None, help="another predictor folder to compare")
+    parser.add_argument("--data-dir", default=str(DATA))
+    parser.add_argument("--k", type=int, default=20, help="neighbours of the kNN baseline")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "predictor.md"))
-    parser.add_argument("--no-refit", action="store_true", help="skip refitting the variants")
-    cli = parser.parse_args(argv)
+    args = parser.parse_args(argv)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-
-    predictor = DifficultyPredictor.from_pretrained(cli.model)
-    heldout_ids = json.loads((Path(cli.model) / "heldout_ids.json").read_text())
-    items = load_items(cli.items)
-    responses = pd.read_csv(cli.responses, dtype={"question_id": str})
-    held = set(heldout_ids)
-    train_ids = [q for q in items.question_id if q not in held]
-    train_bank = calibrated_bank(responses, train_ids, log)
-    full_bank = calibrated_bank(responses, list(items.question_id), log)
-    models = sorted(train_bank.abilities)
-    theta = np.array([train_bank.abilities[m]["theta"] for m in models])
-
-    predictor.embed(list(items.text), progress=True)  # fills the embedding cache once
-    table = response_table(items, responses, models)
-    pos = {q: k for k, q in enumerate(items.question_id)}
-    held_rows = np.array([pos[q] for q in heldout_ids])
-    train_rows = np.array([pos[q] for q in train_ids])
-    full = full_bank.index(heldout_ids)
-    b_true, a_true = full_bank.b[full], full_bank.a[full]
-
-    results: dict[str, dict] = {}
-    train_b = train_bank.b[train_bank.index(train_ids)]
-    for name, column in (("constant", None), ("per-category", "category"), ("per-source", "src")):
-        keys = np.zeros(len(items), int) if column is None else pd.factorize(items[column])[0]
-        g_b, g_a = fit_groups(keys[train_rows], table, train_rows, theta)
-        mean_b = pd.Series(train_b).groupby(keys[train_rows]).mean()
-        b_corr = mean_b.reindex(keys[held_rows]).fillna(float(np.mean(train_b))).to_numpy()
-        group_index = {g: k for k, g in enumerate(keys[train_rows])}  # any row of the group
-        rows_of = np.array([group_index.get(g, -1) for g in keys[held_rows]])
-        gb = np.where(rows_of >= 0, g_b[keys[held_rows]], np.median(g_b))
-        ga = np.where(rows_of >= 0, g_a[keys[held_rows]], np.median(g_a))
-        r = scores(table, held_rows, theta, gb, ga, b_true)
-        if column is not None:
-            r |= difficulty_metrics(b_true, b_corr)
-        results[name] = r
-        log(f"{name}: {r}")
-
-    def predictor_rows(model, label):
-        for with_cat in [True, False] if model.config.categories else [True]:
-            b, a = predicted(model, table, held_rows, with_category=with_cat)
-            suffix = (
-                ""
-                if not model.config.categories
-                else (", category given" if with_cat else ", text only")
-            )
-            results[f"{label}{suffix}"] = scores(table, held_rows, theta, b, a, b_true)
-            se = model.config.residual_sd
-            # sigmoid(a (theta - b) / sqrt(1 + pi a^2 se^2 / 8)) = prob(theta, b, a / sqrt(...))
-            a_integrated = a / np.sqrt(1 + np.pi * (a * se) ** 2 / 8)
-            p = prob(theta[None, :], b[:, None], a_integrated[:, None])
-            results[f"{label}{suffix}, integrated over SE"] = difficulty_metrics(
-                b_true, b
-            ) | cell_scores(table, held_rows, p)
-            log(f"{label}{suffix}: {results[f'{label}{suffix}']}")
-
-    chosen = f"predictor ({predictor.config.objective}, shipped)"
-    predictor_rows(predictor, chosen)
-
-    if not cli.no_refit:  # every variant, trained by the training script itself
-        with tempfile.TemporaryDirectory() as tmp:
-            for objective in ("regression", "joint"):
-                for use_category in (False, True):
-                    out = Path(tmp) / f"{objective}-{use_category}"
-                    model = train_variant(cli.config, cli.items, cli.responses, objective,
-                                          use_category, out)
-                    if json.loads((out / "heldout_ids.json").read_text()) != heldout_ids:
-                        raise SystemExit(f"{cli.config} holds out other questions than "
-                                         f"{cli.model}: not the artifact's settings")
-                    label = f"refit: {objective}, " + (
-                        "category input" if use_category else "text only"
-                    )
-                    b, a = predicted(model, table, held_rows)
-                    results[label] = scores(table, held_rows, theta, b, a, b_true)
-                    log(f"{label}: {results[label]}")
-
-    # cross-fitted calibration: items calibrated on half the models, scored on the other half
-    rng = np.random.default_rng(0)
-    half = np.zeros(len(models), bool)
-    half[rng.permutation(len(models))[: len(models) // 2]] = True
-    p = np.zeros(table.y[held_rows].shape)
-    for fold in (half, ~half):
-        b_f, a_f = fit_groups(np.arange(len(held_rows)), table, held_rows, theta, model_mask=fold)
-        z = a_f[:, None] * (theta[None, :] - b_f[:, None])
-        p[:, ~fold] = (1 / (1 + np.exp(-z)))[:, ~fold]
-    # (its b shares responses with the targets, so no correlation is reported for it)
-    nan = {"pearson": float("nan"), "spearman": float("nan")}
-    results["cross-fitted calibration (~11 models per item)"] = nan | cell_scores(
-        table, held_rows, p
-    )
-    results["full calibration (in-sample, upper bound)"] = scores(
-        table, held_rows, theta, b_true, a_true, b_true
-    )
-
-    # throughput of predict() on this machine, uncached (encoder + head) and cached
-    texts = [table.texts[i] for i in held_rows[:128]]
-    start = time.perf_counter()
-    predictor.predict(texts, cache=False)
-    uncached = len(texts) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    predictor.predict([table.texts[i] for i in held_rows])
-    cached = len(held_rows) / (time.perf_counter() - start)
-
-    cat, top = (
-        results["per-category"]["auc"],
-        results["full calibration (in-sample, upper bound)"]["auc"],
-    )
-    ours = results[next(k for k in results if k.startswith(chosen))]["auc"]
-    summary = {
-        "results": results,
-        "gap_closed": (ours - cat) / (top - cat),
-        "throughput_uncached": uncached,
-        "throughput_cached": cached,
-        "n_heldout": len(held_rows),
-        "n_cells": int(table.mask[held_rows].sum()),
-        "chosen": chosen,
-    }
-    write_markdown(summary, predictor, Path(cli.out))
-    log(json.dumps({k: v for k, v in summary.items() if k != "results"}, indent=1))
+    predictor = DifficultyPredictor.from_pretrained(args.model)
+    baseline = DifficultyPredictor.from_pretrained(args.baseline) if args.baseline else None
+    cache: dict = {}
+    banks = {name: evaluate_bank(name, ids, predictor, baseline, args, cache, log)
+             for name, ids in heldout_of(Path(args.model)).items()}
+    summary = {"banks": banks, "model": args.model, "baseline": args.baseline}
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
+    write_markdown(summary, predictor, out)
     return summary
 
 
 def write_markdown(summary: dict, predictor: DifficultyPredictor, out: Path) -> None:
-    cpu = "unknown CPU"
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), "unknown CPU")
     lines = [
-        "# Difficulty predictor: held-out MMLU-Pro",
+        "# Difficulty predictor: held-out questions of every bank",
         "",
         f"Run {datetime.date.today().isoformat()} on {platform.machine()} {cpu}, "
         f"{os.cpu_count()} cores (shared with other jobs), torch {torch.__version__}, no GPU.",
-        "Produced by `python benchmarks/predictor.py` (see its docstring for every method).",
-        "",
-        f"{summary['n_heldout']} held-out questions "
-        "(`models/difficulty-predictor/heldout_ids.json`),"
-        f" {summary['n_cells']} responses of 23 models. Difficulty targets: 2PL calibration on all "
-        "questions; abilities: 2PL calibration on the training questions only. Encoder "
-        f"`{predictor.config.encoder}` (frozen, {predictor.config.max_length} tokens).",
-        "",
-        "| method | Pearson r | Spearman r | response AUC | response log-loss |",
-        "|---|---|---|---|---|",
-    ]
-    for name, r in summary["results"].items():
-        corr = [f"{r[k]:.3f}" if np.isfinite(r[k]) else "n/a" for k in ("pearson", "spearman")]
-        lines.append(f"| {name} | {corr[0]} | {corr[1]} | {r['auc']:.4f} | {r['log_loss']:.4f} |")
-    lines += [
-        "",
-        f"Share of the AUC gap between the per-category baseline and full calibration closed by "
-        f"the shipped predictor: **{summary['gap_closed']:.0%}** (bar: 50%).",
-        "",
-        f"Throughput of `predict()` on this CPU: {summary['throughput_uncached']:.1f} questions/s "
-        f"uncached (encoder + head), {summary['throughput_cached']:.0f} questions/s when the "
-        "embeddings are cached.",
+        "Produced by `python benchmarks/predictor.py"
+        + (" --baseline <previous predictor>" if summary["baseline"] else "")
+        + "` (see its docstring for every method).",
+        f"Encoder `{predictor.config.encoder}` (frozen, {predictor.config.max_length} tokens). "
+        "Targets: each shipped bank's 2PL difficulties; abilities: 2PL calibration on the bank's "
+        "training questions only.",
         "",
     ]
+    for name, bank in summary["banks"].items():
+        lines += [
+            f"## {name}",
+            "",
+            f"{bank['n_heldout']} held-out questions, {bank['n_cells']} responses of "
+            f"{bank['n_models']} models. AUC gap between the {bank['gap_reference']} baseline "
+            f"and full calibration closed by the predictor: **{bank['gap_closed']:.0%}**.",
+            "",
+            "| method | Pearson r | response AUC | response log-loss |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {m} | {r['pearson']:.3f} | {r['auc']:.4f} | {r['log_loss']:.4f} |"
+                  for m, r in bank["results"].items()]
+        lines.append("")
     out.parent.mkdir(parents=True, exist_ok=True)
     existing = out.read_text() if out.exists() else ""
     notes = existing.split("<!-- notes -->", 1)[1] if "<!-- notes -->" in existing else "\n"

@@ -28,7 +28,6 @@ from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
 from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mmlu_pro"
 EMBEDDED = ROOT / "models" / "difficulty-predictor"
 TRAIN = ROOT / "training" / "train_predictor.py"
 
@@ -269,6 +268,67 @@ def test_embedded_default_loads_and_predicts():
 
 
 
+# ---- per-benchmark difficulty scales ----------------------------------------------------------
+
+SCALES = {"gsm8k": {"offset": -1.0, "scale": 0.5, "log_a_offset": 0.1, "residual_sd": 0.6},
+          "cruxeval": {"offset": 2.0, "scale": 2.0, "log_a_offset": -0.2, "residual_sd": 0.9}}
+
+
+@pytest.fixture(scope="session")
+def scaled_predictor(tiny_encoder) -> DifficultyPredictor:
+    torch.manual_seed(3)
+    return DifficultyPredictor(tiny_config(tiny_encoder, benchmarks=json.loads(
+        json.dumps(SCALES)), residual_sd=1.4)).eval()
+
+
+def test_each_benchmark_gets_its_own_scale_and_an_unknown_one_the_pooled(scaled_predictor):
+    pooled = scaled_predictor.predict_parameters(TEXTS)
+    gsm = scaled_predictor.predict_parameters(TEXTS, benchmarks="gsm8k")
+    crux = scaled_predictor.predict_parameters(TEXTS, benchmarks=["cruxeval"] * 3)
+    pooled_offset, pooled_scale = 0.5, np.exp(np.mean(np.log([0.5, 2.0])))  # mean, geometric
+    u = (pooled["b"] - pooled_offset) / pooled_scale  # the same latent difficulty on every scale
+    np.testing.assert_allclose(gsm["b"], -1.0 + 0.5 * u, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(crux["b"], 2.0 + 2.0 * u, rtol=1e-5, atol=1e-5)
+    assert gsm["b_se"].tolist() == [0.6] * 3 and pooled["b_se"].tolist() == [1.4] * 3
+    np.testing.assert_allclose(crux["a"] / gsm["a"], np.exp(-0.3), rtol=1e-5)
+    with pytest.warns(UserWarning, match="never-seen-bench"):  # a benchmark it never saw
+        unseen = scaled_predictor.predict_parameters(
+            TEXTS, benchmarks=["never-seen-bench", "gsm8k", None])
+    np.testing.assert_array_equal(unseen["b"][[0, 2]], pooled["b"][[0, 2]])
+    np.testing.assert_array_equal(unseen["b"][1], gsm["b"][1])
+    assert unseen["b_se"].tolist() == [1.4, 0.6, 1.4]
+
+
+def test_benchmark_scales_round_trip_exactly(scaled_predictor, tmp_path):
+    with torch.no_grad():  # as if learned: values no config held before
+        scaled_predictor.b_offset.add_(torch.tensor([0.123456789, -0.2]))
+        scaled_predictor.b_log_scale.add_(0.01)
+    try:
+        scaled_predictor.save_pretrained(tmp_path)
+        saved = json.loads((tmp_path / "config.json").read_text())
+        assert set(saved["benchmarks"]) == {"gsm8k", "cruxeval"}
+        assert saved["benchmarks"]["gsm8k"]["offset"] == pytest.approx(-1.0 + 0.123456789)
+        assert saved["b_mean"] == pytest.approx(np.mean([-1.0 + 0.123456789, 1.8]))
+        with safe_open(tmp_path / "model.safetensors", "pt") as f:
+            assert all(k.startswith("head.") for k in f.keys())  # scales live in the config
+        loaded = DifficultyPredictor.from_pretrained(tmp_path)
+        assert loaded.config == scaled_predictor.config
+        for benchmarks in (None, "gsm8k", ["cruxeval", None, "gsm8k"]):
+            before = scaled_predictor.predict_parameters(TEXTS, benchmarks=benchmarks)
+            after = loaded.predict_parameters(TEXTS, benchmarks=benchmarks)
+            for key in before:
+                np.testing.assert_array_equal(before[key], after[key])
+    finally:
+        with torch.no_grad():
+            scaled_predictor.b_offset.sub_(torch.tensor([0.123456789, -0.2]))
+            scaled_predictor.b_log_scale.sub_(0.01)
+
+
+def test_bad_benchmark_input_is_a_clear_error(scaled_predictor):
+    with pytest.raises(ValueError, match="2 benchmarks given for 3 texts"):
+        scaled_predictor.predict(TEXTS, benchmarks=["gsm8k", "cruxeval"])
+
+
 # ---- the training script, run as a subprocess ---------------------------------------------------
 
 
@@ -284,133 +344,113 @@ def summary_of(proc: subprocess.CompletedProcess) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def synthetic_data(folder: Path, n: int = 240, n_models: int = 24, seed: int = 0
-                   ) -> tuple[Path, Path]:
-    """Items whose difficulty depends on a word in the text; responses drawn from a 2PL."""
+WORDS = {"trivial": -1.5, "routine": -0.5, "subtle": 0.5, "formidable": 1.5}
+
+
+def synthetic_data(folder: Path, n: int = 160, n_models: int = 24, seed: int = 0) -> Path:
+    """A data folder shaped like the shared data's ``zeroeval/``: two benchmarks (ids as the
+    gsm8k and cruxeval banks' prefixes), difficulty from a word in the text, on scales that
+    differ (cruxeval's ``b`` is ``1 + 2 x`` where gsm8k's is ``x``); responses from a 2PL."""
     rng = np.random.default_rng(seed)
-    words = {"trivial": -1.5, "routine": -0.5, "subtle": 0.5, "formidable": 1.5}
-    names = list(words)
-    kind = rng.integers(0, len(names), n)
-    items = pd.DataFrame({
-        "question_id": [str(i) for i in range(n)],
-        "category": ["math" if i % 2 else "law" for i in range(n)],
-        "question": [f"A {names[k]} question number {i} about {rng.choice(['sets', 'courts'])}"
-                     for i, k in enumerate(kind)],
-        "options": json.dumps(["yes", "no"]),
-        "answer_index": 0,
-    })
-    b = np.array([words[names[k]] for k in kind]) + rng.normal(0, 0.2, n)
-    a = np.exp(rng.normal(0, 0.2, n))
-    theta = rng.normal(0, 1, n_models)
-    y = rng.random((n, n_models)) < 1 / (1 + np.exp(-a[:, None] * (theta - b[:, None])))
-    responses = pd.DataFrame([(f"model-{m}", str(i), int(y[i, m]))
-                              for i in range(n) for m in range(n_models)],
-                             columns=["model", "question_id", "correct"])
+    names = list(WORDS)
+    items, rows = [], []
+    for prefix, offset, scale in (("gsm8k-main-test-#", 0.0, 1.0), ("crux-test-#", 1.0, 2.0)):
+        kind = rng.integers(0, len(names), n)
+        theta = rng.normal(0, 1, n_models)
+        b = offset + scale * (np.array([WORDS[names[k]] for k in kind]) + rng.normal(0, 0.2, n))
+        y = rng.random((n, n_models)) < 1 / (1 + np.exp(-(theta - b[:, None])))
+        for i, k in enumerate(kind):
+            qid = f"{prefix}{i}"
+            items.append((qid, f"A {names[k]} question number {i} about sets"))
+            rows += [(f"model-{m}", qid, int(y[i, m])) for m in range(n_models)]
+    folder = folder / "zeroeval"
     folder.mkdir(parents=True, exist_ok=True)
-    items.to_csv(folder / "items.csv", index=False)
-    responses.to_csv(folder / "responses.csv", index=False)
-    return folder / "items.csv", folder / "responses.csv"
+    pd.DataFrame(items, columns=["question_id", "question"]).assign(
+        category="", options="").to_csv(folder / "items.csv.gz", index=False)
+    pd.DataFrame(rows, columns=["model", "question_id", "correct"]).to_csv(
+        folder / "responses.csv.gz", index=False)
+    return folder.parent
 
 
 @pytest.fixture(scope="session")
-def synthetic_files(tmp_path_factory) -> tuple[Path, Path]:
+def synthetic_dir(tmp_path_factory) -> Path:
     return synthetic_data(tmp_path_factory.mktemp("synthetic"))
 
 
 @pytest.fixture(scope="session")
-def trained_run(tiny_encoder, synthetic_files, tmp_path_factory) -> tuple[dict, Path]:
-    """One run of every variant (both objectives, with and without category): settings from a
-    YAML file, the number of epochs overridden by a flag."""
+def trained_run(tiny_encoder, synthetic_dir, tmp_path_factory) -> tuple[dict, Path]:
+    """One run on both synthetic benchmarks: settings from a YAML file, the number of steps
+    overridden by a flag."""
     folder = tmp_path_factory.mktemp("run")
     config = folder / "config.yaml"
     config.write_text(
-        f"items: {synthetic_files[0]}\nresponses: {synthetic_files[1]}\n"
+        f"banks: [gsm8k, cruxeval]\ndata_dir: {synthetic_dir}\n"
         f"model_name_or_path: {tiny_encoder}\nmax_length: 32\nhidden_sizes: [16]\n"
-        "objective: auto\nuse_category: auto\npatience: 100\nnum_train_epochs: 3\n"
-        "per_device_train_batch_size: 32\nlearning_rate: 0.01\nseed: 0\nreport_to: none\n")
-    proc = run_training("--config", str(config), "--num_train_epochs", "20",
+        "patience: 1000\nnum_train_epochs: 3\nlearning_rate: 0.01\nseed: 0\nreport_to: none\n")
+    proc = run_training("--config", str(config), "--num_train_epochs", "150",
                         "--output_dir", str(folder / "out"), cache=folder / "cache")
     return summary_of(proc), folder / "out"
 
 
-def test_training_losses_fall_for_both_objectives(trained_run):
-    summary, _ = trained_run
-    variants = {(v["objective"], v["use_category"]): v for v in summary["variants"]}
-    assert set(variants) == {(o, c) for o in ("regression", "joint") for c in (False, True)}
-    for (objective, _), variant in variants.items():
-        history = variant["history"]
-        assert variant["epochs"] == len(history["train"]) == 20  # the flag beat the YAML's 3
-        # the joint loss is a response log-loss whose floor is the responses' own noise
-        drop = 0.1 * history["train"][0] if objective == "regression" else 0.01
-        assert history["train"][-1] < history["train"][0] - drop
-        assert min(history["validation"]) < history["validation"][0]
-    assert summary["chosen"] in [{"objective": o, "use_category": c} for o, c in variants]
+def test_training_learns_each_benchmarks_scale(trained_run):
+    summary, out = trained_run
+    assert [v["steps"] for v in summary["variants"]] == [150]  # the flag beat the YAML's 3
+    model = DifficultyPredictor.from_pretrained(out)
+    scales = model.config.benchmarks
+    assert set(scales) == {"gsm8k", "cruxeval"}
+    # cruxeval's difficulties spread twice as wide as gsm8k's: so do the learned scales
+    assert 1.3 < scales["cruxeval"]["scale"] / scales["gsm8k"]["scale"] < 3.0
+    texts = [f"A {word} question number 1000 about sets" for word in WORDS]
+    for name in scales:
+        b, _ = model.predict(texts, benchmarks=name)
+        assert np.all(np.diff(b) > 0)  # trivial < routine < subtle < formidable
+    for name, result in summary["heldout_responses"].items():
+        assert result["known"]["auc"] > 0.7, name
 
 
-def test_training_saves_a_loadable_artifact_with_a_stratified_heldout(trained_run,
-                                                                     synthetic_files):
+def test_training_saves_a_loadable_artifact_with_a_per_bank_heldout(trained_run):
     summary, out = trained_run
     assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md",
                                                "heldout_ids.json"}
     heldout = json.loads((out / "heldout_ids.json").read_text())
-    items = pd.read_csv(synthetic_files[0], dtype={"question_id": str})
-    per_category = items.set_index("question_id").loc[heldout, "category"].value_counts()
-    assert per_category.to_dict() == {"law": 24, "math": 24}  # 20% of each category's 120
-    assert summary["n_questions"]["heldout"] == 48
-    assert "library_name: adaptive-eval" in (out / "README.md").read_text()
+    assert {k: len(v) for k, v in heldout.items()} == {"gsm8k": 32, "cruxeval": 32}  # 20%
+    assert all(q.startswith("crux-test-#") for q in heldout["cruxeval"])
+    assert summary["n_questions"]["heldout"] == 64
+    card = (out / "README.md").read_text()
+    assert "library_name: adaptive-eval" in card and "| cruxeval |" in card
     model = DifficultyPredictor.from_pretrained(out)
-    assert not model.training and model.config.residual_sd == summary["residual_sd"]
-    assert np.isfinite(model.predict(TEXTS, cache=False)[0]).all()
+    assert not model.training
+    assert model.config.benchmarks["gsm8k"]["residual_sd"] > 0
 
 
-def test_lora_fine_tuning_of_the_encoder(tiny_encoder, synthetic_files, tmp_path):
+def test_a_predictor_trained_without_a_benchmark_predicts_it_on_the_pooled_scale(
+        tiny_encoder, synthetic_dir, tmp_path):
     proc = run_training(
-        "--items", str(synthetic_files[0]), "--responses", str(synthetic_files[1]),
-        "--model_name_or_path", str(tiny_encoder), "--max_length", "32", "--hidden_sizes", "16",
-        "--objective", "regression", "--use_category", "no", "--max_items", "120",
-        "--num_train_epochs", "4", "--patience", "100", "--per_device_train_batch_size", "40",
-        "--learning_rate", "0.003", "--train_encoder", "--use_peft", "--lora_r", "4",
-        "--lora_target_modules", "query", "value", "--lora_task_type", "FEATURE_EXTRACTION",
-        "--report_to", "none", "--output_dir", str(tmp_path / "out"), cache=tmp_path / "cache")
-    history = summary_of(proc)["variants"][0]["history"]
-    assert history["train"][-1] < history["train"][0]
-    with safe_open(tmp_path / "out" / "model.safetensors", "pt") as f:
-        keys = list(f.keys())
-    assert any(k.startswith("encoder.") for k in keys)  # fine-tuned: the encoder is saved
-    assert not any("lora_" in k for k in keys)  # LoRA merged back into the encoder
+        "--banks", "gsm8k", "--data_dir", str(synthetic_dir), "--model_name_or_path",
+        str(tiny_encoder), "--max_length", "32", "--hidden_sizes", "16", "--num_train_epochs",
+        "150", "--learning_rate", "0.01", "--report_to", "none",
+        "--output_dir", str(tmp_path / "out"), cache=tmp_path / "cache")
+    summary_of(proc)
     model = DifficultyPredictor.from_pretrained(tmp_path / "out")
-    assert type(model.encoder).__name__ == "BertModel"
-    assert np.isfinite(model.predict(TEXTS, cache=False)[0]).all()
+    assert list(model.config.benchmarks) == ["gsm8k"]
+    texts = [f"A {word} question number 1000 about sets" for word in WORDS]
+    with pytest.warns(UserWarning, match="cruxeval"):
+        b, se = model.predict(texts, benchmarks="cruxeval")
+    np.testing.assert_array_equal(b, model.predict(texts)[0])
+    assert np.all(np.diff(b) > 0) and np.all(se == model.config.residual_sd)
 
 
-def test_an_unknown_yaml_key_is_refused(tmp_path):
+def test_an_unknown_bank_or_yaml_key_is_refused(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("epochz: 7\n")
     proc = run_training("--config", str(config), cache=tmp_path / "cache")
     assert proc.returncode != 0 and "epochz" in proc.stderr
+    proc = run_training("--banks", "no-such-bank", "--model_name_or_path", MINILM,
+                        "--output_dir", str(tmp_path / "out"), cache=tmp_path / "cache")
+    assert proc.returncode != 0 and "--banks: unknown ['no-such-bank']" in proc.stderr
 
 
 def test_the_committed_yaml_parses_and_the_script_starts(tmp_path):
     proc = run_training("--config", str(ROOT / "training" / "configs" / "predictor.yaml"),
                         "--help", cache=tmp_path / "cache")
     assert proc.returncode == 0 and "--model_name_or_path" in proc.stdout
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not (DATA / "items.csv.gz").exists(), reason=f"no MMLU-Pro data in {DATA}")
-def test_training_script_end_to_end_on_a_data_subset(tiny_encoder, tmp_path):
-    proc = run_training(
-        "--config", str(ROOT / "training" / "configs" / "predictor.yaml"),
-        "--items", str(DATA / "items.csv.gz"), "--responses", str(DATA / "responses.csv.gz"),
-        "--model_name_or_path", str(tiny_encoder), "--max_length", "64", "--max_items", "200",
-        "--num_train_epochs", "5", "--output_dir", str(tmp_path / "out"),
-        cache=tmp_path / "cache")
-    summary = summary_of(proc)
-    assert len(summary["variants"]) == 4
-    out = tmp_path / "out"
-    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md",
-                                               "heldout_ids.json"}
-    assert 30 <= len(json.loads((out / "heldout_ids.json").read_text())) <= 50  # ~20%, per category
-    assert "library_name: adaptive-eval" in (out / "README.md").read_text()
-    model = DifficultyPredictor.from_pretrained(out)
-    assert np.isfinite(model.predict(TEXTS)[0]).all()

@@ -1,59 +1,51 @@
-"""Train the difficulty predictor (question text -> IRT difficulty) on MMLU-Pro.
+"""Train the difficulty predictor (question text -> IRT difficulty) on every named bank with text.
 
     accelerate launch training/train_predictor.py --config training/configs/predictor.yaml
 
 (``python training/train_predictor.py --config ...`` is the same on one CPU process.) Flags given
 on the command line override the YAML file; ``--help`` lists every argument. Arguments, as in
-TRL's example scripts (``TrlParser``): :class:`PredictorScriptArguments` (data, head, objective),
-``transformers.TrainingArguments`` (``output_dir``, ``num_train_epochs`` = the most epochs,
-``per_device_train_batch_size`` = questions per step, ``learning_rate``, ``weight_decay``,
-``seed``, ``push_to_hub``, ``hub_model_id``) and TRL's ``ModelConfig`` (``model_name_or_path`` =
-the text encoder, ``model_revision``; ``use_peft`` and the ``lora_*`` fields when fine-tuning the
-encoder, turned into a peft config by ``get_peft_config``). A quick run: ``--max_items 200
---num_train_epochs 5``. The last line on stdout is the run's summary as JSON (progress goes to
-stderr).
+TRL's example scripts (``TrlParser``): :class:`PredictorScriptArguments` (banks, head),
+``transformers.TrainingArguments`` (``output_dir``, ``num_train_epochs`` = the most full-batch
+steps, ``learning_rate``, ``weight_decay``, ``seed``, ``push_to_hub``, ``hub_model_id``) and TRL's
+``ModelConfig`` (``model_name_or_path`` = the frozen text encoder, ``model_revision``). A quick
+run: ``--banks gsm8k cruxeval --num_train_epochs 20``. The last line on stdout is the run's
+summary as JSON (progress goes to stderr).
 
 What it does:
 
-1. Items and responses; the encoder's input is ``question_text(question, options)``.
-2. Split by question: ``heldout_fraction`` (20%) held out, stratified by category, fixed seed;
-   the ids go to ``heldout_ids.json``. The rest is split again (stratified, ``validation_fraction``)
-   into *fit* and *validation* questions: validation drives early stopping, the choice of
-   objective / category input, and the predictive SE.
-3. Calibrate a 2PL bank on the responses to the training questions (fit + validation) only:
-   targets ``b``, ``a`` with their SEs, and the abilities ``theta`` of the calibration models.
-   Held-out questions never enter training, neither as targets nor through the abilities.
-   (``benchmarks/predictor.py`` calibrates on all questions to get held-out targets.)
+1. The items of each bank in ``banks`` with their text (``adaptive_eval.bank_items``).
+2. Split by question within each bank: ``heldout_fraction`` (20%) held out, stratified by
+   category, fixed seed (on MMLU-Pro the same split as the single-benchmark predictor had); the
+   ids go to ``heldout_ids.json``. The rest is split again (``validation_fraction``) into *fit*
+   and *validation* questions: validation drives early stopping, the choice of the category
+   input, and the predictive SEs.
+3. Each bank is calibrated (2PL) on the responses to its training questions (fit + validation)
+   only: targets ``b``, ``a`` and the abilities ``theta`` of its models. Held-out questions never
+   enter training.
 4. Embed every text once with the frozen encoder (cached on disk by text hash).
-5. Train the head with one of two objectives (``objective``):
-
-   - ``regression``: ``L = sum_j w_j (b_hat_j - b_j)^2 / sum_j w_j`` with ``w_j = 1 / se(b_j)^2``
-     (plus the same on ``log a`` with ``w_j = a_j^2 / se(a_j)^2`` when predicting discrimination);
-   - ``joint`` (the paper's amortized IRT fit): the Bernoulli likelihood of the responses with
-     the item parameters given by the head,
-     ``L = -mean_{(i,j) observed} log Bernoulli(y_ij; sigmoid(a_hat_j (theta_i - b_hat_j)))``,
-     abilities fixed at their calibrated values (fixing them keeps predictions on the bank's
-     scale);
-   - ``auto``: train both (with and without the category input when ``use_category`` is
-     ``auto``) and keep the variant with the lowest validation response log-loss.
-
-   AdamW on minibatches of questions; early stopping on the validation loss (``patience``).
-6. Predictive SE (``residual_sd``) on validation questions:
+5. Train the head and the per-benchmark scales (``offset_k``, ``log scale_k``,
+   ``log_a_offset_k``; initialised at each bank's mean / SD of ``b`` and mean ``log a``) on the
+   joint amortized IRT likelihood, abilities fixed at their calibrated values, every question
+   weighted alike:
+   ``L = mean_j mean_{i answered j} -log Bernoulli(y_ij; sigmoid(a_hat_j (theta_i - b_hat_j)))``
+   with ``(b_hat_j, a_hat_j)`` the head's output on the scale of question ``j``'s benchmark.
+   At most ``max_cells_per_item`` responses per question (a seeded sample) enter the loss, so
+   that metabench's thousands of models per question cost what a few hundred do. Full batch,
+   AdamW, early stopping on the validation loss (``patience`` steps). With ``use_category auto``
+   both with and without the category input are trained; the lower validation loss is kept.
+6. Predictive SEs on validation questions, per benchmark and for the pooled scale:
    ``residual_sd^2 = mean((b_hat - b)^2) - mean(se(b)^2)`` (calibration noise removed).
-7. Save ``model.safetensors`` (head), ``config.json``, ``heldout_ids.json`` and the model card to
-   ``output_dir``; with ``--push_to_hub --hub_model_id ORG/NAME``, upload it
-   (``adaptive_eval.publish.publish``: checked first).
+7. Save ``model.safetensors`` (head), ``config.json`` (with ``benchmarks``: the scales),
+   ``heldout_ids.json`` and the model card to ``output_dir``; with ``--push_to_hub
+   --hub_model_id ORG/NAME``, upload it (``adaptive_eval.publish.publish``: checked first).
 
 Response metrics: ``sklearn.metrics.roc_auc_score`` and ``log_loss`` of
-``P(y_ij = 1) = adaptive_eval.irt.prob(theta_i, b_j, a_j)``.
-
-``--train_encoder`` fine-tunes the encoder too (with LoRA when ``--use_peft``, merged before
-saving); meant for a GPU.
+``P(y_ij = 1) = adaptive_eval.irt.prob(theta_i, b_j, a_j)``. The encoder stays frozen: fine-tuning
+it (``PredictorConfig.train_encoder``) is for a GPU and is not done by this script.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -65,20 +57,23 @@ import pandas as pd
 import torch
 from accelerate import Accelerator
 from adaptive_eval.bank import ItemBank
+from adaptive_eval.bank_items import bank_items, bank_responses
+from adaptive_eval.banks import CATALOG
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.cards import render_card
 from adaptive_eval.data import ResponseData
 from adaptive_eval.irt import prob
-from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig, cache_dir, question_text
+from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig
 from adaptive_eval.publish import publish
 from huggingface_hub import ModelCardData
-from peft import get_peft_model
-from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import log_loss, roc_auc_score
 from transformers import TrainingArguments
-from trl import ModelConfig, TrlParser, get_peft_config
+from trl import ModelConfig, TrlParser
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mmlu_pro"
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATASETS = {"mmlu_pro": ["TIGER-Lab/MMLU-Pro"],
+            "zeroeval": ["WildEval/ZeroEval", "edinburgh-dawg/mmlu-redux"],
+            "metabench": ["HCAI/metabench"]}
 
 
 @dataclass
@@ -86,15 +81,13 @@ class PredictorScriptArguments:
     """What is specific to this script; trainer and model settings are TrainingArguments' and
     ModelConfig's own fields."""
 
-    items: str = field(
-        default=str(DATA / "items.csv.gz"),
-        metadata={"help": "Items: question_id, category, src, question, options (JSON list)."},
+    banks: list[str] = field(
+        default_factory=lambda: list(CATALOG),
+        metadata={"help": f"Named banks to train on ({', '.join(CATALOG)})."},
     )
-    responses: str = field(
-        default=str(DATA / "responses.csv.gz"),
-        metadata={"help": "Responses, long format: model, question_id, correct."},
+    data_dir: str = field(
+        default=str(DATA), metadata={"help": "Folder with mmlu_pro/, zeroeval/, metabench/."}
     )
-    irt_model: str = field(default="2pl", metadata={"help": "IRT model calibrated: 2pl or rasch."})
     heldout_fraction: float = field(default=0.2, metadata={"help": "Questions held out."})
     validation_fraction: float = field(
         default=0.1, metadata={"help": "Share of the training questions used for validation."}
@@ -104,9 +97,6 @@ class PredictorScriptArguments:
         default_factory=lambda: [256], metadata={"help": "Hidden layer widths of the head."}
     )
     dropout: float = field(default=0.1, metadata={"help": "Dropout in the head."})
-    objective: str = field(
-        default="auto", metadata={"help": "regression, joint, or auto (pick on validation)."}
-    )
     use_category: str = field(
         default="auto", metadata={"help": "Category one-hot input: yes, no, or auto."}
     )
@@ -118,14 +108,12 @@ class PredictorScriptArguments:
         default=True, metadata={"help": "Predict the 2PL discrimination a as well as b."}
     )
     patience: int = field(
-        default=25, metadata={"help": "Early stopping: epochs without a better validation loss."}
+        default=50, metadata={"help": "Early stopping: steps without a better validation loss."}
     )
-    train_encoder: bool = field(
-        default=False,
-        metadata={"help": "Fine-tune the encoder as well (GPU advised); LoRA with --use_peft."},
+    max_cells_per_item: int = field(
+        default=400, metadata={"help": "Responses per question in the loss (a seeded sample)."}
     )
     embed_batch_size: int = field(default=64, metadata={"help": "Texts per encoder batch."})
-    max_items: int = field(default=0, metadata={"help": "Use only this many items (0: all)."})
 
 
 def make_parser() -> TrlParser:
@@ -133,15 +121,6 @@ def make_parser() -> TrlParser:
 
 
 # ---- data ------------------------------------------------------------------------------------
-
-
-def load_items(path: str | Path) -> pd.DataFrame:
-    """Items with ``question_id`` as str and the encoder's ``text``."""
-    items = pd.read_csv(path)
-    items["question_id"] = items["question_id"].astype(str)
-    pairs = zip(items.question, items.options, strict=True)
-    items["text"] = [question_text(q, o) for q, o in pairs]
-    return items.reset_index(drop=True)
 
 
 def stratified_split(
@@ -159,285 +138,259 @@ def stratified_split(
     return [i for i in ids if i not in chosen_set], [i for i in ids if i in chosen_set]
 
 
-def responses_for(responses: pd.DataFrame, ids: list[str]) -> ResponseData:
-    subset = responses[responses["question_id"].isin(set(ids))]
-    return ResponseData.from_long(subset, source="responses (subset)")
-
-
-def calibrated_bank(data: ResponseData, irt_model: str, log=print) -> ItemBank:
-    """Calibrate ``data`` (cached in the user's cache dir by a hash of the responses).
-
-    The bank carries the calibration models' abilities in ``bank.abilities``. The cache key is
-    the responses, the IRT model and the source of ``adaptive_eval.calibration``.
-    """
-    import adaptive_eval.calibration as calibration_module
-
-    h = hashlib.sha256(irt_model.encode())
-    h.update(Path(calibration_module.__file__).read_bytes())
-    for part in (data.model_index, data.item_index, data.correct):
-        h.update(np.ascontiguousarray(part).tobytes())
-    h.update(json.dumps([data.models, data.question_ids]).encode())
-    folder = cache_dir() / "calibrations" / h.hexdigest()[:24]
-    if (folder / "config.json").exists():
-        return ItemBank.load(folder)
-    log(f"calibrating {irt_model} on {data} ...")
-    fit = calibrate(data, model=irt_model, progress=log)
-    bank = fit.bank
-    bank.abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}
-    bank.save(folder)
-    return bank
+def split_bank(items: pd.DataFrame, args: PredictorScriptArguments,
+               seed: int) -> dict[str, list[str]]:
+    """``{"fit", "validation", "heldout"}`` question ids of one bank (module docstring, step 2)."""
+    ids = list(items.question_id)
+    strata = [c or "" for c in items.category]
+    train, heldout = stratified_split(ids, strata, args.heldout_fraction, seed)
+    train_set = set(train)
+    train_strata = [s for i, s in zip(ids, strata, strict=True) if i in train_set]
+    fit_ids, validation = stratified_split(train, train_strata, args.validation_fraction, seed + 1)
+    return {"fit": fit_ids, "validation": validation, "heldout": heldout}
 
 
 @dataclass
-class ItemTable:
-    """Per-question tensors, rows aligned with ``ids``."""
+class Cells:
+    """Responses in long form: the question's row, the model's ability, the answer, and the
+    cell's weight ``1 / (responses of its question in the loss)``."""
 
-    ids: list[str]
-    texts: list[str]
-    categories: list[str]
-    emb: torch.Tensor  # (n, d) sentence embeddings
-    b: torch.Tensor  # (n,) calibrated difficulty (nan when not calibrated)
-    b_se: torch.Tensor
-    a: torch.Tensor
-    a_se: torch.Tensor
-    y: torch.Tensor  # (n, m) 0/1 responses of the calibration models
-    mask: torch.Tensor  # (n, m) observed
+    row: torch.Tensor
+    theta: torch.Tensor
+    y: torch.Tensor
+    weight: torch.Tensor
 
 
-def item_table(
-    items: pd.DataFrame,
-    responses: pd.DataFrame,
-    models: list[str],
-    emb: np.ndarray,
-    bank: ItemBank | None,
-) -> ItemTable:
-    n = len(items)
-    col = {m: k for k, m in enumerate(models)}
-    row = {q: k for k, q in enumerate(items.question_id)}
-    sub = responses[responses.question_id.isin(row) & responses.model.isin(col)]
-    r = sub.question_id.map(row).to_numpy()
-    c = sub.model.map(col).to_numpy()
-    y = torch.zeros(n, len(models))
-    mask = torch.zeros(n, len(models), dtype=torch.bool)
-    y[r, c] = torch.tensor(np.array(sub.correct, dtype=np.float32))
-    mask[r, c] = True
-    params = {k: torch.full((n,), float("nan")) for k in ("b", "b_se", "a", "a_se")}
-    if bank is not None:
-        known = [q for q in items.question_id if q in set(bank.ids)]
-        k = torch.tensor([row[q] for q in known], dtype=torch.long)
-        pos = bank.index(known)
-        for name in params:
-            params[name][k] = torch.tensor(getattr(bank, name)[pos], dtype=torch.float32)
-    return ItemTable(
-        list(items.question_id),
-        list(items.text),
-        list(items.category),
-        torch.tensor(emb, dtype=torch.float32),
-        y=y,
-        mask=mask,
-        **params,
+def bank_cells(data: ResponseData, row_of: dict[str, int], theta: dict[str, float],
+               max_per_item: int, rng: np.random.Generator) -> Cells:
+    """The responses of the models in ``theta`` to the questions in ``row_of``; at most
+    ``max_per_item`` per question (seeded sample)."""
+    frame = data.to_long()
+    frame = frame[frame.question_id.isin(row_of) & frame.model.isin(theta)]
+    frame = frame.sample(frac=1.0, random_state=int(rng.integers(2**31)))
+    frame = frame.groupby("question_id", sort=False).head(max_per_item)
+    rows = frame.question_id.map(row_of).to_numpy()
+    counts = np.bincount(rows, minlength=max(row_of.values()) + 1)
+    return Cells(
+        torch.as_tensor(rows, dtype=torch.long),
+        torch.as_tensor(frame.model.map(theta).to_numpy(), dtype=torch.float32),
+        torch.as_tensor(frame.correct.to_numpy(), dtype=torch.float32),
+        torch.as_tensor(1.0 / counts[rows], dtype=torch.float32),
     )
 
 
-# ---- metrics ---------------------------------------------------------------------------------
+def train_calibration(data: ResponseData, train_ids: list[str]) -> ItemBank:
+    """2PL bank on the responses to ``train_ids``, with its models' abilities."""
+    frame = data.to_long()
+    subset = ResponseData.from_long(frame[frame.question_id.isin(set(train_ids))],
+                                    source="training questions")
+    return calibrate(subset, model="2pl", progress=lambda line: None).bank
 
 
-def response_metrics(
-    table: ItemTable, rows: np.ndarray, theta: np.ndarray, b: np.ndarray, a: np.ndarray
-) -> dict[str, float]:
-    """AUC and log-loss of ``P = prob(theta_i, b_j, a_j)`` on the observed cells of ``rows``."""
-    mask = table.mask[rows].numpy()
-    p = prob(theta[None, :], b[:, None], a[:, None])
-    y = table.y[rows].numpy()
-    return {"auc": float(roc_auc_score(y[mask], p[mask])),
-            "log_loss": float(log_loss(y[mask], p[mask], labels=[0, 1]))}
+@dataclass
+class Table:
+    """Every question of every bank: rows aligned with ``items``."""
 
+    items: pd.DataFrame  # question_id, benchmark, text, category, source, split
+    emb: torch.Tensor  # (n, d)
+    benchmark: torch.Tensor  # (n,) row of config.benchmarks
+    b: np.ndarray  # training calibration (nan for held-out questions)
+    b_se: np.ndarray
+    a: np.ndarray
+    cells: Cells
 
-def difficulty_metrics(b_true: np.ndarray, b_pred: np.ndarray) -> dict[str, float]:
-    ok = np.isfinite(b_true)
-    return {
-        "pearson": float(pearsonr(b_true[ok], b_pred[ok])[0]),
-        "spearman": float(spearmanr(b_true[ok], b_pred[ok])[0]),
-    }
+    def rows(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.items.split.to_numpy() == split)
 
 
 # ---- training --------------------------------------------------------------------------------
 
 
-def new_predictor(args: PredictorScriptArguments, model_args: ModelConfig, seed: int,
-                  table: ItemTable, fit_rows, use_category):
-    """A predictor whose target normalisation comes from the fit questions' calibration."""
-    b, a = table.b[fit_rows].numpy(), table.a[fit_rows].numpy()
-    ok = np.isfinite(b)
+def new_predictor(args: PredictorScriptArguments, model_args: ModelConfig, table: Table,
+                  use_category: bool, seed: int) -> DifficultyPredictor:
+    """A predictor whose per-benchmark scales start at each bank's fit questions' mean / SD."""
+    fit = table.items.split.to_numpy() == "fit"
+    benchmarks = {}
+    for name in args.banks:
+        own = fit & (table.items.benchmark.to_numpy() == name)
+        benchmarks[name] = {"offset": float(table.b[own].mean()),
+                            "scale": float(table.b[own].std()),
+                            "log_a_offset": float(np.log(table.a[own]).mean()),
+                            "residual_sd": 1.0}
+    categories = sorted({c for c in table.items.category[fit] if c}) if use_category else []
     config = PredictorConfig(
         encoder=model_args.model_name_or_path,
         encoder_revision=model_args.model_revision,
         max_length=args.max_length,
         hidden_sizes=list(args.hidden_sizes),
         dropout=args.dropout,
-        predict_discrimination=args.predict_discrimination and args.irt_model == "2pl",
-        categories=sorted(set(table.categories)) if use_category else [],
-        b_mean=float(b[ok].mean()) if ok.any() else 0.0,
-        b_std=float(b[ok].std()) if ok.sum() > 1 else 1.0,
-        log_a_mean=float(np.log(a[ok]).mean()) if ok.any() else 0.0,
-        log_a_std=float(np.log(a[ok]).std()) if ok.sum() > 1 else 1.0,
-        train_encoder=args.train_encoder,
+        predict_discrimination=args.predict_discrimination,
+        categories=categories,
+        log_a_std=float(np.log(table.a[fit]).std()),
+        objective="joint",
+        benchmarks=benchmarks,
     )
     torch.manual_seed(seed)
     return DifficultyPredictor(config)
 
 
-def _features(model, table, rows, dropout=0.0, generator=None, device="cpu"):
-    cats = [table.categories[i] for i in rows.tolist()]
-    onehot = model.category_features(cats, len(rows))
-    if dropout > 0 and onehot.shape[1]:
-        keep = torch.rand(len(rows), 1, generator=generator) >= dropout
-        onehot = onehot * keep
-    return onehot.to(device)
+def split_loss(out: dict[str, torch.Tensor], cells: Cells, in_split: torch.Tensor) -> torch.Tensor:
+    """Per-question mean negative log-likelihood, averaged over the questions in ``in_split``."""
+    b = out["b"][cells.row]
+    a = out["a"][cells.row] if "a" in out else torch.ones_like(b)
+    nll = torch.nn.functional.binary_cross_entropy_with_logits(
+        a * (cells.theta - b), cells.y, reduction="none")
+    w = cells.weight * in_split[cells.row]
+    return (nll * w).sum() / in_split.sum()
 
 
-def loss_on(model, out, table, rows, theta, objective, device):
-    """The training loss of one batch of questions (module docstring, step 5)."""
-    if objective == "regression":
-        b, b_se = table.b[rows].to(device), table.b_se[rows].to(device)
-        w = 1 / b_se.clamp(min=1e-3) ** 2
-        loss = (w * (out["b"] - b) ** 2).sum() / w.sum()
-        if "a" in out:
-            a, a_se = table.a[rows].to(device), table.a_se[rows].to(device)
-            wa = a**2 / a_se.clamp(min=1e-3) ** 2
-            loss = loss + (wa * (torch.log(out["a"]) - torch.log(a)) ** 2).sum() / wa.sum()
-        return loss
-    a = out["a"] if "a" in out else torch.ones_like(out["b"])
-    z = a[:, None] * (theta[None, :] - out["b"][:, None])
-    y, mask = table.y[rows].to(device), table.mask[rows].to(device)
-    nll = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
-    return (nll * mask).sum() / mask.sum().clamp(min=1)
-
-
-@torch.no_grad()
-def predict_rows(model, table, rows, with_category=True, device="cpu"):
-    """Predicted ``(b, a)`` numpy arrays for ``rows`` from the cached embeddings."""
-    model.eval()
-    cats = _features(model, table, rows, device=device) if with_category else None
-    out = model(table.emb[rows].to(device), cats)
-    b = out["b"].cpu().numpy().astype(np.float64)
-    a = out["a"].cpu().numpy().astype(np.float64) if "a" in out else None
-    return b, a
-
-
-def tokens_for(model, table, rows, device):
-    tok = model.tokenize([table.texts[i] for i in rows.tolist()])
-    return {k: tok[k].to(device) for k in ("input_ids", "attention_mask")}
-
-
-def fit(
-    model: DifficultyPredictor,
-    table: ItemTable,
-    fit_rows: np.ndarray,
-    val_rows: np.ndarray,
-    theta: np.ndarray,
-    objective: str,
-    args: PredictorScriptArguments,
-    training_args: TrainingArguments,
-    model_args: ModelConfig,
-    accelerator: Accelerator,
-    log=print,
-) -> dict[str, list[float]]:
-    """Train ``model`` in place; keep the weights of the best validation epoch. Returns losses."""
+def fit(model: DifficultyPredictor, table: Table, args: PredictorScriptArguments,
+        training_args: TrainingArguments, log=print) -> dict[str, list[float]]:
+    """Train head and scales in place (full batch); keep the best validation step's weights."""
     generator = torch.Generator().manual_seed(training_args.seed)
-    peft_config = get_peft_config(model_args) if args.train_encoder else None
-    if peft_config is not None:
-        model.encoder = get_peft_model(model.encoder, peft_config)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=training_args.learning_rate,
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=training_args.learning_rate,
                                   weight_decay=training_args.weight_decay)
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.as_tensor(fit_rows)),
-        batch_size=training_args.per_device_train_batch_size,
-        shuffle=True,
-        generator=generator,
-    )
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    plain = accelerator.unwrap_model(model)
-    device = accelerator.device
-    theta_t = torch.tensor(theta, dtype=torch.float32, device=device)
-    val_t = torch.as_tensor(val_rows)
+    splits = table.items.split.to_numpy()
+    in_fit = torch.as_tensor(splits == "fit", dtype=torch.float32)
+    in_val = torch.as_tensor(splits == "validation", dtype=torch.float32)
+    onehot = model.category_features(list(table.items.category), len(table.items))
     history: dict[str, list[float]] = {"train": [], "validation": []}
     best, best_state, stale = float("inf"), None, 0
-    for epoch in range(int(training_args.num_train_epochs)):
+    for step in range(int(training_args.num_train_epochs)):
         model.train()
-        total, steps = 0.0, 0
-        for (rows,) in loader:
-            rows = rows.cpu()
-            cats = _features(plain, table, rows, args.category_dropout, generator, device)
-            if args.train_encoder:
-                out = model(category_features=cats, **tokens_for(plain, table, rows, device))
-            else:
-                out = model(table.emb[rows].to(device), cats)
-            loss = loss_on(plain, out, table, rows, theta_t, objective, device)
-            optimizer.zero_grad()
-            accelerator.backward(loss)
-            optimizer.step()
-            total, steps = total + float(loss.detach()), steps + 1
+        keep = torch.rand(len(onehot), 1, generator=generator) >= args.category_dropout
+        out = model(table.emb, onehot * keep, benchmark_index=table.benchmark)
+        loss = split_loss(out, table.cells, in_fit)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
         with torch.no_grad():
             model.eval()
-            cats = _features(plain, table, val_t, device=device)
-            if args.train_encoder:
-                out = model(category_features=cats, **tokens_for(plain, table, val_t, device))
-            else:
-                out = model(table.emb[val_t].to(device), cats)
-            val = float(loss_on(plain, out, table, val_t, theta_t, objective, device))
-        history["train"].append(total / max(steps, 1))
+            out = model(table.emb, onehot, benchmark_index=table.benchmark)
+            val = float(split_loss(out, table.cells, in_val))
+        history["train"].append(float(loss))
         history["validation"].append(val)
-        if val < best - 1e-5:
+        if val < best - 1e-6:
             best, stale = val, 0
-            best_state = {
-                k: v.detach().clone()
-                for k, v in plain.state_dict().items()
-                if k.startswith("head.") or args.train_encoder
-            }
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()
+                          if not k.startswith("encoder.")}
         else:
             stale += 1
-        if epoch % 10 == 0 or stale == 0 and epoch < 3:
-            log(
-                f"  {objective} epoch {epoch}: train {history['train'][-1]:.4f}, "
-                f"validation {val:.4f}"
-            )
+        if step % 50 == 0:
+            log(f"  step {step}: train {loss:.4f}, validation {val:.4f}")
         if stale >= args.patience:
             break
     if best_state is not None:
-        plain.load_state_dict(best_state, strict=False)
-    if peft_config is not None:
-        plain.encoder = plain.encoder.merge_and_unload()
-    plain.eval()
+        model.load_state_dict(best_state, strict=False)
+    model.eval()
     return history
 
 
-def residual_sds(model, table, val_rows, device="cpu") -> tuple[float, float]:
-    """Predictive SEs of b and log a on validation questions, calibration noise removed."""
-    b_hat, a_hat = predict_rows(model, table, val_rows, device=device)
-    b, b_se = table.b[val_rows].numpy(), table.b_se[val_rows].numpy()
-    var_b = np.mean((b_hat - b) ** 2) - np.mean(b_se**2)
-    sd_a = 0.0
-    if a_hat is not None:
-        a, a_se = table.a[val_rows].numpy(), table.a_se[val_rows].numpy()
-        var_a = np.mean((np.log(a_hat) - np.log(a)) ** 2) - np.mean((a_se / a) ** 2)
-        sd_a = float(np.sqrt(max(var_a, 0.01)))
-    return float(np.sqrt(max(var_b, 0.01))), sd_a
+@torch.no_grad()
+def predict_rows(model: DifficultyPredictor, table: Table, rows: np.ndarray,
+                 with_category: bool = True,
+                 known_benchmark: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted ``(b, a)`` for ``rows`` from the cached embeddings (``a = 1`` without a head
+    for it)."""
+    model.eval()
+    cats = list(table.items.category.iloc[rows]) if with_category else None
+    index = table.benchmark[rows] if known_benchmark else None
+    out = model(table.emb[rows], model.category_features(cats, len(rows)), benchmark_index=index)
+    b = out["b"].numpy().astype(np.float64)
+    return b, out["a"].numpy().astype(np.float64) if "a" in out else np.ones_like(b)
 
 
-def evaluate(model, table, rows, theta, device="cpu", with_category=True) -> dict[str, float]:
-    """Difficulty correlation (where calibrated) and response AUC / log-loss on ``rows``."""
-    b, a = predict_rows(model, table, rows, with_category, device)
-    if a is None:
-        a = np.ones_like(b)
-    out = response_metrics(table, rows, theta, b, a)
-    if np.isfinite(table.b[rows].numpy()).sum() > 2:
-        out |= difficulty_metrics(table.b[rows].numpy().astype(np.float64), b)
+def residual_sd(b_hat: np.ndarray, b: np.ndarray, b_se: np.ndarray) -> float:
+    """``sqrt(mean((b_hat - b)^2) - mean(se^2))``, at least 0.1."""
+    return float(np.sqrt(max(np.mean((b_hat - b) ** 2) - np.mean(b_se**2), 0.01)))
+
+
+def store_residual_sds(model: DifficultyPredictor, table: Table) -> None:
+    """Per-benchmark and pooled predictive SEs from the validation questions (step 6)."""
+    rows = table.rows("validation")
+    for k, name in enumerate(model.config.benchmarks):
+        own = rows[table.benchmark[rows].numpy() == k]
+        b_hat, _ = predict_rows(model, table, own)
+        model.config.benchmarks[name]["residual_sd"] = residual_sd(b_hat, table.b[own],
+                                                                   table.b_se[own])
+    b_hat, _ = predict_rows(model, table, rows, known_benchmark=False)
+    model.config.residual_sd = residual_sd(b_hat, table.b[rows], table.b_se[rows])
+
+
+def response_metrics(table: Table, rows: np.ndarray, b: np.ndarray,
+                     a: np.ndarray) -> dict[str, float]:
+    """AUC and log-loss of ``prob(theta_i, b_j, a_j)`` on the cells of ``rows``."""
+    position = np.full(len(table.items), -1)
+    position[rows] = np.arange(len(rows))
+    cell_pos = position[table.cells.row.numpy()]
+    keep = cell_pos >= 0
+    p = prob(table.cells.theta.numpy()[keep], b[cell_pos[keep]], a[cell_pos[keep]])
+    y = table.cells.y.numpy()[keep]
+    return {"auc": float(roc_auc_score(y, p)), "log_loss": float(log_loss(y, p, labels=[0, 1]))}
+
+
+def evaluate(model: DifficultyPredictor, table: Table, split: str) -> dict[str, dict]:
+    """Response metrics per benchmark on ``split``, with the benchmark known and unknown."""
+    out = {}
+    rows = table.rows(split)
+    for k, name in enumerate(model.config.benchmarks):
+        own = rows[table.benchmark[rows].numpy() == k]
+        out[name] = {
+            "known": response_metrics(table, own, *predict_rows(model, table, own)),
+            "unknown": response_metrics(table, own, *predict_rows(
+                model, table, own, with_category=False, known_benchmark=False)),
+        }
     return out
 
 
 # ---- main ------------------------------------------------------------------------------------
+
+
+def build_table(args: PredictorScriptArguments, model_args: ModelConfig, seed: int,
+                log=print) -> tuple[Table, dict[str, list[str]]]:
+    """Items, splits, training calibrations, responses and embeddings of every bank."""
+    unknown = [b for b in args.banks if b not in CATALOG]
+    if unknown:
+        raise SystemExit(f"--banks: unknown {unknown}; known: {', '.join(CATALOG)}")
+    rng = np.random.default_rng(seed)
+    frames, heldout, params, cell_parts, cache = [], {}, [], [], {}
+    offset = 0
+    for name in args.banks:
+        items = bank_items(name, args.data_dir)
+        split = split_bank(items, args, seed)
+        items["split"] = items.question_id.map(
+            {q: s for s, ids in split.items() for q in ids})
+        heldout[name] = split["heldout"]
+        data = bank_responses(name, args.data_dir, cache)
+        bank = train_calibration(data, split["fit"] + split["validation"])
+        log(f"{name}: {len(items)} questions ({len(split['heldout'])} held out), "
+            f"{len(bank.abilities)} models")
+        pos = {q: k for k, q in enumerate(bank.ids)}
+        index = np.array([pos.get(q, -1) for q in items.question_id])
+        params.append({k: np.where(index >= 0, getattr(bank, k)[index], np.nan)
+                       for k in ("b", "b_se", "a")})
+        row_of = {q: offset + k for k, q in enumerate(items.question_id)}
+        theta = {m: v["theta"] for m, v in bank.abilities.items()}
+        cell_parts.append(bank_cells(data, row_of, theta, args.max_cells_per_item, rng))
+        frames.append(items)
+        offset += len(items)
+    items = pd.concat(frames, ignore_index=True)
+    probe = DifficultyPredictor(PredictorConfig(
+        encoder=model_args.model_name_or_path, encoder_revision=model_args.model_revision,
+        max_length=args.max_length))
+    log(f"embedding {len(items)} questions (cached) ...")
+    emb = probe.embed(list(items.text), batch_size=args.embed_batch_size, progress=True)
+    bench_index = {name: k for k, name in enumerate(args.banks)}
+    table = Table(
+        items,
+        torch.as_tensor(emb),
+        torch.as_tensor(items.benchmark.map(bench_index).to_numpy(), dtype=torch.long),
+        *(np.concatenate([p[k] for p in params]) for k in ("b", "b_se", "a")),
+        cells=Cells(*(torch.cat([getattr(c, f) for c in cell_parts])
+                      for f in ("row", "theta", "y", "weight"))),
+    )
+    return table, heldout
 
 
 def main(args: PredictorScriptArguments, training_args: TrainingArguments,
@@ -447,93 +400,45 @@ def main(args: PredictorScriptArguments, training_args: TrainingArguments,
     if not model_args.model_name_or_path:
         raise SystemExit("--model_name_or_path: the text encoder (e.g. "
                          "sentence-transformers/all-MiniLM-L6-v2) is required")
-    if model_args.use_peft and not args.train_encoder:
-        raise SystemExit("--use_peft fine-tunes the encoder with LoRA: it needs --train_encoder")
     accelerator = Accelerator()
+
+    started = time.time()
 
     def log(line: str) -> None:
         if accelerator.is_main_process:
-            print(line, file=sys.stderr, flush=True)
+            print(f"[{time.time() - started:.0f} s] {line}", file=sys.stderr, flush=True)
 
-    started = time.time()
     seed = training_args.seed
-    items = load_items(args.items)
-    if args.max_items:
-        items = items.sample(n=min(args.max_items, len(items)), random_state=seed)
-        items = items.sort_values(
-            "question_id", key=lambda s: s.map(int) if s.str.isdigit().all() else s
-        ).reset_index(drop=True)
-    responses = pd.read_csv(args.responses, dtype={"question_id": str})
-    ids, cats = list(items.question_id), list(items.category)
-    train_ids, heldout_ids = stratified_split(ids, cats, args.heldout_fraction, seed)
-    train_set = set(train_ids)
-    train_cats = [c for i, c in zip(ids, cats, strict=True) if i in train_set]
-    fit_ids, val_ids = stratified_split(train_ids, train_cats, args.validation_fraction, seed + 1)
-    log(
-        f"{len(ids)} questions: {len(fit_ids)} fit, {len(val_ids)} validation, "
-        f"{len(heldout_ids)} held out"
-    )
-
-    bank = calibrated_bank(responses_for(responses, train_ids), args.irt_model, log)
-    models = sorted(bank.abilities)
-    theta = np.array([bank.abilities[m]["theta"] for m in models])
-
-    encoder = model_args.model_name_or_path
-    probe = DifficultyPredictor(PredictorConfig(
-        encoder=encoder, encoder_revision=model_args.model_revision, max_length=args.max_length))
-    log(f"embedding {len(items)} questions with {encoder} (cached) ...")
-    emb = probe.embed(list(items.text), batch_size=args.embed_batch_size, progress=True)
-    table = item_table(items, responses, models, emb, bank)
-    position = {q: k for k, q in enumerate(ids)}
-    fit_rows = np.array([position[q] for q in fit_ids])
-    val_rows = np.array([position[q] for q in val_ids])
-    held_rows = np.array([position[q] for q in heldout_ids])
-
-    objectives = ["regression", "joint"] if args.objective == "auto" else [args.objective]
+    table, heldout = build_table(args, model_args, seed, log)
     categories = {"auto": [False, True], "yes": [True], "no": [False]}[args.use_category]
+    if not table.items.category.notna().any():
+        categories = [False]  # no bank has categories
     variants = []
-    for objective in objectives:
-        for use_category in categories:
-            log(f"training: objective={objective}, category input={use_category}")
-            model = new_predictor(args, model_args, seed, table, fit_rows, use_category)
-            model.config.objective = objective
-            history = fit(model, table, fit_rows, val_rows, theta, objective, args,
-                          training_args, model_args, accelerator, log)
-            model = model.cpu()
-            validation = evaluate(model, table, val_rows, theta)
-            log(f"  validation: {json.dumps({k: round(v, 4) for k, v in validation.items()})}")
-            variants.append(
-                {
-                    "objective": objective,
-                    "use_category": use_category,
-                    "validation": validation,
-                    "epochs": len(history["train"]),
-                    "history": history,
-                    "model": model,
-                }
-            )
-    chosen = min(variants, key=lambda v: v["validation"]["log_loss"])
+    for use_category in categories:
+        log(f"training: category input={use_category}")
+        model = new_predictor(args, model_args, table, use_category, seed)
+        history = fit(model, table, args, training_args, log)
+        variants.append({"use_category": use_category, "steps": len(history["train"]),
+                         "validation_loss": min(history["validation"]), "model": model})
+        log(f"  validation loss {variants[-1]['validation_loss']:.4f}")
+    chosen = min(variants, key=lambda v: v["validation_loss"])
     model = chosen["model"]
-    model.config.residual_sd, model.config.log_a_residual_sd = residual_sds(model, table, val_rows)
-    heldout = evaluate(model, table, held_rows, theta)
-    heldout_no_category = evaluate(model, table, held_rows, theta, with_category=False)
+    store_residual_sds(model, table)
+    model.store_scales()
     summary = {
-        "chosen": {"objective": chosen["objective"], "use_category": chosen["use_category"]},
+        "chosen": {"use_category": chosen["use_category"]},
         "variants": [{k: v for k, v in var.items() if k != "model"} for var in variants],
-        "heldout_responses": heldout,
-        "heldout_responses_without_category": heldout_no_category,
-        "residual_sd": model.config.residual_sd,
-        "n_models": len(models),
-        "n_questions": {
-            "fit": len(fit_ids),
-            "validation": len(val_ids),
-            "heldout": len(heldout_ids),
-        },
+        "heldout_responses": evaluate(model, table, "heldout"),
+        "n_models": {name: int(len(set(table.cells.theta[
+            (table.benchmark[table.cells.row] == k)].tolist())))
+            for k, name in enumerate(args.banks)},
+        "n_questions": {s: int((table.items.split == s).sum())
+                        for s in ("fit", "validation", "heldout")},
         "seconds": round(time.time() - started, 1),
     }
     log(json.dumps({k: v for k, v in summary.items() if k != "variants"}, indent=1))
     if accelerator.is_main_process:
-        out = save(model, args, training_args, heldout_ids, summary)
+        out = save(model, args, training_args, heldout, summary)
         if training_args.push_to_hub:
             if not training_args.hub_model_id:
                 raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
@@ -543,18 +448,20 @@ def main(args: PredictorScriptArguments, training_args: TrainingArguments,
 
 
 def save(model: DifficultyPredictor, args: PredictorScriptArguments,
-         training_args: TrainingArguments, heldout_ids: list[str], summary: dict) -> Path:
-    """Write the artifact folder: weights, config, held-out ids and the model card."""
+         training_args: TrainingArguments, heldout: dict[str, list[str]], summary: dict) -> Path:
+    """Write the artifact folder: weights, config, held-out ids (per bank) and the model card."""
     out = Path(training_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "README.md").unlink(missing_ok=True)
     model.save_pretrained(out)
-    (out / "heldout_ids.json").write_text(json.dumps(heldout_ids))
+    (out / "heldout_ids.json").write_text(json.dumps(heldout))
+    sources = {CATALOG[name].source for name in args.banks}
+    noncommercial = any(CATALOG[name].license == "cc-by-nc-sa-4.0" for name in args.banks)
     card_data = ModelCardData(
-        license="apache-2.0",
+        license="cc-by-nc-sa-4.0" if noncommercial else "apache-2.0",
         library_name="adaptive-eval",
         base_model=model.config.encoder,
-        datasets=["TIGER-Lab/MMLU-Pro"],
+        datasets=sorted(d for s in sources for d in DATASETS[s]),
         tags=["adaptive-eval", "item-response-theory", "difficulty-prediction"],
         model_name="difficulty-predictor",
         eval_results=None,
@@ -565,8 +472,7 @@ def save(model: DifficultyPredictor, args: PredictorScriptArguments,
         card_data,
         config=model.config,
         summary=summary,
-        heldout=summary["heldout_responses"],
-        n_heldout=len(heldout_ids),
+        n_heldout=sum(len(v) for v in heldout.values()),
         args=args,
         command=" ".join(sys.argv[1:]),
         repo_id=training_args.hub_model_id,

@@ -6,19 +6,30 @@ responses (Truong et al. 2025, section "amortized calibration"):
     e = normalize(mean_pool(encoder(question_text(question, options))))   # frozen sentence encoder
     x = [e, onehot(category)]                                             # category is optional
     (u, v) = head(x)                                                      # small MLP
-    b = b_mean + b_std * u                     (difficulty, higher is harder)
-    a = exp(log_a_mean + log_a_std * v)        (only when ``predict_discrimination``)
+    b = offset_k + scale_k * u                 (difficulty, higher is harder)
+    a = exp(log_a_offset_k + log_a_std * v)    (only when ``predict_discrimination``)
+
+One difficulty scale per benchmark: each bank is calibrated on its own models (abilities
+``theta ~ N(0, 1)`` over them), so its ``b`` scale is its own. ``config.benchmarks`` maps each
+benchmark the predictor was trained on to ``{"offset", "scale", "log_a_offset", "residual_sd"}``
+(learned with the head), so that ``predict(..., benchmarks=NAME)`` is on that bank's scale.
+A benchmark it does not know (``None``, or a name not in ``config.benchmarks``: a warning names
+it) gets the pooled scale: ``b_mean`` = the mean of the offsets, ``b_std`` = the geometric mean of
+the scales, ``log_a_mean`` = the mean of the ``log_a_offset`` s, and the pooled ``residual_sd``
+(measured with the pooled scale against each bank's own ``b``, so it includes the scale
+mismatch). A predictor without ``benchmarks`` uses ``b_mean``, ``b_std``, ``log_a_mean`` alone.
 
 Mean pooling is sentence-transformers' (average of the last hidden states over real tokens), then
 L2 normalisation (``normalize_embeddings``), exactly as ``all-MiniLM-L6-v2`` is meant to be used.
 
-Predictive standard error: one number, ``config.residual_sd``, estimated at training time on a
-validation split of the training questions as the root mean squared difference between predicted
-and calibrated difficulty, less the calibration noise:
+Predictive standard error: one number per benchmark (``benchmarks[k]["residual_sd"]``, or
+``config.residual_sd`` for the pooled scale), estimated at training time on a validation split of
+the training questions as the root mean squared difference between predicted and calibrated
+difficulty, less the calibration noise:
 ``residual_sd**2 = mean((b_pred - b_cal)**2) - mean(b_cal_se**2)``
 (see ``training/train_predictor.py``).
 So ``se`` is the typical error of ``b_pred`` as an estimate of the item's true difficulty; it is
-the same for every text (homoscedastic).
+the same for every text of a benchmark (homoscedastic).
 
 Text longer than ``config.max_length`` tokens (default 256, the encoder's training length) is
 truncated: only its first ``max_length`` tokens (special tokens included) are encoded, so a long
@@ -27,9 +38,10 @@ question's last options may be cut. Empty text raises ``ValueError``.
 Embeddings of the frozen encoder are cached on disk by SHA-256 of the text (see
 :class:`EmbeddingCache`), in ``$ADAPTIVE_EVAL_CACHE`` or ``~/.cache/adaptive-eval``.
 
-Saved as ``config.json`` (the :class:`PredictorConfig`, with ``"artifact": "difficulty-predictor"``)
-and ``model.safetensors`` holding the head only; the encoder is stored by reference (its Hub id),
-unless it was fine-tuned (``train_encoder``), in which case its weights are saved too.
+Saved as ``config.json`` (the :class:`PredictorConfig`, with ``"artifact": "difficulty-predictor"``,
+the per-benchmark scales included) and ``model.safetensors`` holding the head only; the encoder
+is stored by reference (its Hub id), unless it was fine-tuned (``train_encoder``), in which case
+its weights are saved too.
 
 How well predictions match calibrated difficulty on held-out questions, and the throughput of
 ``predict``, are measured by ``benchmarks/predictor.py`` (``benchmarks/results/predictor.md``).
@@ -86,7 +98,11 @@ class PredictorConfig:
     log_a_mean: float = 0.0
     log_a_std: float = 1.0
     residual_sd: float = 1.0
-    """Predictive SE of ``b`` (held-out residual SD, calibration noise removed)."""
+    """Predictive SE of ``b`` on the pooled scale (held-out residual SD, calibration noise
+    removed)."""
+    benchmarks: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per-benchmark scales: ``{name: {"offset", "scale", "log_a_offset", "residual_sd"}}``; the
+    pooled ``b_mean``, ``b_std``, ``log_a_mean`` are derived from them (module docstring)."""
     log_a_residual_sd: float = 0.0
     """Same for ``log a`` (when the head predicts it): ``a_se = a * log_a_residual_sd``."""
     objective: str = "regression"
@@ -223,6 +239,10 @@ class DifficultyPredictor(
             width = size
         layers.append(nn.Linear(width, 2 if config.predict_discrimination else 1))
         self.head = nn.Sequential(*layers)
+        scales = list(config.benchmarks.values())
+        self.b_offset = nn.Parameter(torch.tensor([s["offset"] for s in scales]))
+        self.b_log_scale = nn.Parameter(torch.log(torch.tensor([s["scale"] for s in scales])))
+        self.log_a_offset = nn.Parameter(torch.tensor([s["log_a_offset"] for s in scales]))
         self._fingerprint: str | None = None
 
     # ---- encoder -------------------------------------------------------------------------
@@ -346,14 +366,56 @@ class DifficultyPredictor(
                 out[row, index[cat]] = 1.0
         return out
 
+    def benchmark_index(
+        self, benchmarks: Sequence[str | None] | str | None, n: int
+    ) -> torch.Tensor:
+        """Row ``k`` of ``config.benchmarks`` per text; ``len(config.benchmarks)`` = pooled.
+
+        ``benchmarks``: one name for every text, one per text, or None (all pooled). A name the
+        predictor does not know gets the pooled scale (a warning names it).
+        """
+        pooled = len(self.config.benchmarks)
+        if benchmarks is None:
+            return torch.full((n,), pooled, dtype=torch.long)
+        if isinstance(benchmarks, str):
+            benchmarks = [benchmarks] * n
+        benchmarks = list(benchmarks)
+        if len(benchmarks) != n:
+            raise ValueError(f"{len(benchmarks)} benchmarks given for {n} texts")
+        index = {name: k for k, name in enumerate(self.config.benchmarks)}
+        unknown = sorted({b for b in benchmarks if b is not None and b not in index})
+        if unknown:
+            known = ", ".join(index) or "none"
+            warnings.warn(
+                f"benchmarks {unknown} are not among the predictor's ({known}); predicting "
+                "those questions on the pooled difficulty scale",
+                stacklevel=3,
+            )
+        return torch.tensor([index.get(b, pooled) for b in benchmarks], dtype=torch.long)
+
+    def scales(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(offset, scale, log_a_offset)``, one entry per known benchmark, then the pooled one
+        (module docstring)."""
+        if not self.config.benchmarks:
+            c = self.config
+            return (torch.tensor([c.b_mean]), torch.tensor([c.b_std]),
+                    torch.tensor([c.log_a_mean]))
+        return (
+            torch.cat([self.b_offset, self.b_offset.mean()[None]]),
+            torch.exp(torch.cat([self.b_log_scale, self.b_log_scale.mean()[None]])),
+            torch.cat([self.log_a_offset, self.log_a_offset.mean()[None]]),
+        )
+
     def forward(
         self,
         embeddings: torch.Tensor | None = None,
         category_features: torch.Tensor | None = None,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        benchmark_index: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Embeddings (n, d) [+ one-hot categories] -> ``{"b": (n,)[, "a": (n,)]}``.
+        """Embeddings (n, d) [+ one-hot categories] -> ``{"b": (n,)[, "a": (n,)]}``, on the scale
+        of ``benchmark_index`` (:meth:`benchmark_index`; None = pooled).
 
         Pass ``input_ids``/``attention_mask`` instead of ``embeddings`` to run the encoder too
         (fine-tuning).
@@ -366,29 +428,42 @@ class DifficultyPredictor(
                 category_features = torch.zeros(len(x), len(self.config.categories))
             x = torch.cat([x, category_features.to(x)], dim=1)
         raw = self.head(x)
-        out = {"b": self.config.b_mean + self.config.b_std * raw[:, 0]}
+        if benchmark_index is None:
+            benchmark_index = torch.full((len(x),), len(self.config.benchmarks), dtype=torch.long)
+        offset, scale, log_a_offset = (s.to(x)[benchmark_index.to(x.device)] for s in self.scales())
+        out = {"b": offset + scale * raw[:, 0]}
         if self.config.predict_discrimination:
-            out["a"] = torch.exp(self.config.log_a_mean + self.config.log_a_std * raw[:, 1])
+            out["a"] = torch.exp(log_a_offset + self.config.log_a_std * raw[:, 1])
         return out
+
+    def residual_sds(self, benchmark_index: torch.Tensor) -> np.ndarray:
+        """Predictive SE of ``b`` per text: its benchmark's ``residual_sd`` (pooled: the
+        config's)."""
+        sds = [s["residual_sd"] for s in self.config.benchmarks.values()]
+        return np.array(sds + [self.config.residual_sd])[benchmark_index.numpy()]
 
     @torch.no_grad()
     def predict_parameters(
         self,
         texts: Sequence[str] | str,
         categories: Sequence[str | None] | None = None,
+        benchmarks: Sequence[str | None] | str | None = None,
         batch_size: int = 64,
         cache: bool = True,
     ) -> dict[str, np.ndarray]:
-        """``{"b", "b_se"}`` (and ``"a", "a_se"`` when the head predicts them) as numpy arrays."""
+        """``{"b", "b_se"}`` (and ``"a", "a_se"`` when the head predicts them) as numpy arrays,
+        on the scale of ``benchmarks`` (one name, one per text, or None: pooled)."""
         texts = _check_texts(texts)
+        index = self.benchmark_index(benchmarks, len(texts))
+        categories = self.category_features(categories, len(texts))
         emb = torch.from_numpy(self.embed(texts, batch_size=batch_size, cache=cache))
         was_training = self.training
         self.eval()
         device = next(self.head.parameters()).device
-        out = self.forward(emb.to(device), self.category_features(categories, len(texts)))
+        out = self.forward(emb.to(device), categories, benchmark_index=index)
         self.train(was_training)
         result = {k: v.float().cpu().numpy().astype(np.float64) for k, v in out.items()}
-        result["b_se"] = np.full(len(texts), float(self.config.residual_sd))
+        result["b_se"] = self.residual_sds(index)
         if "a" in result:
             result["a_se"] = result["a"] * float(self.config.log_a_residual_sd)
         return result
@@ -397,21 +472,38 @@ class DifficultyPredictor(
         self,
         texts: Sequence[str] | str,
         categories: Sequence[str | None] | None = None,
+        benchmarks: Sequence[str | None] | str | None = None,
         batch_size: int = 64,
         cache: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(difficulty, se)`` numpy arrays, one entry per text.
 
         ``categories`` (optional, one per text, ``None`` for unknown) is used only when the
-        model was trained with category features (``config.categories``). See the module
-        docstring for truncation and for what ``se`` means.
+        model was trained with category features (``config.categories``). ``benchmarks`` (one
+        name or one per text; None = unknown) picks the difficulty scale. See the module
+        docstring for the scales, truncation and what ``se`` means.
         """
-        out = self.predict_parameters(texts, categories, batch_size=batch_size, cache=cache)
+        out = self.predict_parameters(texts, categories, benchmarks, batch_size=batch_size,
+                                      cache=cache)
         return out["b"], out["b_se"]
 
     # ---- persistence ---------------------------------------------------------------------
+    def store_scales(self) -> None:
+        """Write the learned per-benchmark scales, and the pooled scale derived from them, into
+        ``config`` (which is what is saved and what a loaded predictor builds them from)."""
+        if not self.config.benchmarks:
+            return
+        offset, scale, log_a_offset = (s.detach().cpu().tolist() for s in self.scales())
+        for k, name in enumerate(self.config.benchmarks):
+            self.config.benchmarks[name] |= {
+                "offset": offset[k], "scale": scale[k], "log_a_offset": log_a_offset[k]}
+        self.config.b_mean, self.config.b_std = offset[-1], scale[-1]
+        self.config.log_a_mean = log_a_offset[-1]
+
     def _save_pretrained(self, save_directory: Path) -> None:
-        """``model.safetensors``: the head (``head.*``), plus ``encoder.*`` if fine-tuned."""
+        """``model.safetensors``: the head (``head.*``), plus ``encoder.*`` if fine-tuned; the
+        per-benchmark scales go into the config (:meth:`store_scales`)."""
+        self.store_scales()
         state = {
             k: v.detach().cpu().contiguous()
             for k, v in self.state_dict().items()
@@ -463,7 +555,8 @@ class DifficultyPredictor(
             )
         state = load_file(weights, device=map_location)
         missing, unexpected = model.load_state_dict(state, strict=False)
-        needed = [k for k in missing if k.startswith("head.") or model.config.train_encoder]
+        needed = [k for k in missing if k.startswith("head.")
+                  or (model.config.train_encoder and k.startswith("encoder."))]
         if needed or unexpected:
             raise ValueError(
                 f"{weights} does not match the config: missing {needed}, unexpected {unexpected}"
