@@ -3,6 +3,10 @@ the text's share of each estimate, online updates (``ItemBank.update``) and bad 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -198,3 +202,59 @@ def test_a_flipped_sign_is_refused():
     check_predictor_scale(pd.DataFrame({"b": fit.bank.b + 0.5}, index=ids), ids, fit.bank.b)
     with pytest.raises(ItemPriorError, match="rank correlation with the calibrated b -"):
         check_predictor_scale(pd.DataFrame({"b": -b}, index=ids), ids, fit.bank.b)
+
+
+@pytest.fixture(scope="module")
+def cli_files(tiny_predictor, tmp_path_factory):
+    """A predictor folder, 5 models' answers to q0..q39 and an items file of q0..q44 with text."""
+    folder = tmp_path_factory.mktemp("amortized-cli")
+    tiny_predictor.save_pretrained(folder / "predictor")
+    data, *_ = simulate(5, 40, seed=12)
+    data.to_long().to_csv(folder / "responses.csv", index=False)
+    ids = [f"q{k}" for k in range(45)]
+    pd.DataFrame({"question_id": ids, "question": [f"What is {k} times {k}?" for k in range(45)],
+                  "options": ['["1", "2", "3", "4"]'] * 45, "answer": "A",
+                  "category": "math"}).to_csv(folder / "items.csv", index=False)
+    pd.DataFrame({"question_id": ids, "category": "math"}).to_csv(folder / "no_text.csv",
+                                                                  index=False)
+    return folder
+
+
+def cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "adaptive_eval.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def test_cli_calibrate_with_a_predictor_then_predict_more(cli_files, tmp_path):
+    f = cli_files
+    out = json.loads(cli("calibrate", f / "responses.csv", "--items", f / "items.csv",
+                         "--predictor", f / "predictor", "--out", tmp_path / "bank",
+                         "--misfit-models", "0", "--json").stdout)
+    assert out["n_items"] == 45 and out["n_text_only"] == 5 and 0 < out["mean_prior_share"] < 1
+    bank = ItemBank.load(tmp_path / "bank")
+    assert bank.predicted.tolist() == [False] * 40 + [True] * 5
+    assert np.all(bank.prior_share[40:] == pytest.approx(1.0, abs=1e-4))
+    more = tmp_path / "more.csv"
+    pd.DataFrame({"question_id": ["extra"], "question": ["What is 7 times 8?"],
+                  "options": ['["54", "56"]'], "answer": "B"}).to_csv(more, index=False)
+    cli("predict", "--file", more, "--bank", tmp_path / "bank", "--out", tmp_path / "bank2",
+        "--predictor", f / "predictor")
+    extended = ItemBank.load(tmp_path / "bank2")
+    assert len(extended) == 46 and extended.prior_share[-1] == 1.0 and extended.predicted[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--predictor", "default"], "--predictor reads the question text: give --items"),
+    (["--predictor", "{f}/predictor", "--items", "{f}/no_text.csv"],
+     "no_text.csv: the predictor needs the question text"),
+])
+def test_cli_bad_amortized_input_is_one_line(cli_files, tmp_path, args, message):
+    args = [a.format(f=cli_files) for a in args]
+    proc = cli("calibrate", cli_files / "responses.csv", "--out", tmp_path / "bank",
+               "--misfit-models", "0", *args, check=False)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("adaptive-eval: error:")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(errors) == 1 and message in errors[0], proc.stderr

@@ -174,7 +174,7 @@ def build_bank(
     priors = None
     if predictor is not None:
         say(f"predicting the difficulty of {len(table)} items from their text")
-        priors = predicted_priors(table.reset_index(), predictor)
+        priors = predicted_priors(items, predictor)
     candidates = MODELS if model == "auto" else (model,)
     heldout = {}
     if heldout_fraction > 0:
@@ -191,7 +191,7 @@ def build_bank(
     errors = {}
     if misfit_models != 0 and data.n_models > 2:
         errors = heldout_errors(data, model, categories, progress=say, max_models=misfit_models)
-    fit = (calibrate(data, model, items=table.reset_index(), predictor=predictor, progress=say)
+    fit = (calibrate(data, model, items=items, predictor=predictor, progress=say)
            if predictor is not None else calibrate(data, model, progress=say))
     bank = fit.bank
     if categories:
