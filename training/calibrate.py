@@ -4,6 +4,8 @@
     python training/calibrate.py --bank gsm8k --data_dir ../shared/data [--push_to_hub]
     python training/calibrate.py --config training/configs/calibrate.yaml
     python training/calibrate.py --responses my.csv --items my_items.csv --out my-bank  # any data
+    python training/calibrate.py --responses my.csv --items my_items.csv --predictor default \
+        --out my-bank          # amortized: the items' predicted difficulties as their priors
 
 Each bank goes through ``adaptive_eval.build.build_bank``: held-out fit of Rasch and 2PL (the
 lower held-out log-loss wins), held-out misfit (models left out in turn), the fit on all cells,
@@ -23,6 +25,7 @@ import pandas as pd
 from adaptive_eval.banks import CATALOG, BankInfo, bank_info
 from adaptive_eval.build import BuiltBank, build_bank
 from adaptive_eval.data import ResponseData
+from adaptive_eval.predictor import DifficultyPredictor
 from adaptive_eval.publish import publish
 from adaptive_eval.tables import read_table
 from transformers import HfArgumentParser
@@ -52,6 +55,9 @@ class CalibrateArguments:
     out: str | None = field(default=None, metadata={
         "help": "Bank folder to write (default models/banks/<name>)."})
     model: str = field(default="auto", metadata={"help": "IRT model: rasch, 2pl or auto."})
+    predictor: str | None = field(default=None, metadata={
+        "help": "Difficulty predictor (default: the embedded one, or a folder / Hub id): the "
+                "items' predicted difficulties become their priors (needs their text)."})
     heldout_fraction: float = field(default=0.1, metadata={"help": "Share of cells hidden."})
     misfit_models: int = field(default=50, metadata={
         "help": "Models left out in turn to measure the held-out misfit (0 skips)."})
@@ -140,7 +146,12 @@ def build_one(args: CalibrateArguments, info: BankInfo | None) -> None:
         metadata, answer_type, out = {}, None, Path(args.out or "bank")
     _stderr(f"{info.name if info else args.responses}: {data}")
     misfit = args.misfit_models or 0
-    built = build_bank(data, args.model, items=items, answer_type=answer_type,
+    predictor = None
+    if args.predictor:
+        predictor = DifficultyPredictor.from_pretrained(
+            None if args.predictor == "default" else args.predictor)
+    built = build_bank(data, args.model, items=items, predictor=predictor,
+                       answer_type=answer_type,
                        misfit_models=misfit, heldout_fraction=args.heldout_fraction,
                        seed=args.seed, metadata=metadata, progress=_stderr)
     agreement = flag_agreement(built, items) if items is not None else None
