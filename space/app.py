@@ -63,6 +63,7 @@ MAX_TEXT = 5000  # characters of question + options
 MAX_ITEMS_LIMIT = 500
 MAX_MODELS_LISTED = 100  # a bank calibrated on more models lists this many, spread over ability
 MAX_RESPONSE_SHOWN = 400  # characters of a free-form reply in the history table
+LIVE_MAX_NEW_TOKENS = 160  # a live free-form reply's length bound: a CPU answers within a minute
 DEFAULT_BANK = "mmlu-pro"
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 LOCAL_MODEL_ID = os.environ.get("ADAPTIVE_EVAL_LOCAL_MODEL") or SMOLLM2
@@ -212,7 +213,8 @@ def local_lm() -> HFExaminee:
 
     def load():
         try:
-            return HFExaminee(LOCAL_MODEL_ID, {}, batch_size=1)
+            return HFExaminee(LOCAL_MODEL_ID, {}, batch_size=1,
+                              max_new_tokens=LIVE_MAX_NEW_TOKENS)
         except Exception as err:  # noqa: BLE001
             raise UserError(f"The local model could not be loaded: {first_line(err)}") from None
 

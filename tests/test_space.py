@@ -276,6 +276,18 @@ def test_local_model_answers_a_question(app):
     assert "No random subset" in out[2]
 
 
+
+@pytest.mark.slow
+@needs_zeroeval
+def test_smollm2_answers_a_gsm8k_question_live(app):
+    out = app.next_question(app.LOCAL_MODEL, "fisher", 1, 0.0, None, "gsm8k")
+    run, status, summary, question, figure, history = out
+    assert status == "" and run.finished == "max_items", status
+    step = run.state.history[-1]
+    assert step.response and "Model's reply" in question
+    assert history.iloc[0]["response"] == step.response[:app.MAX_RESPONSE_SHOWN]
+
+
 @needs_zeroeval
 def test_gsm8k_replay_shows_free_form_columns(app):
     update, *_ = app.pick_bank("gsm8k")
