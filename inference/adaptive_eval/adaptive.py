@@ -30,6 +30,17 @@ independent given its ability. With ``discount_twins`` the selection score of an
 ``1 + n_t``, ``n_t`` the number of its twins already asked. In a Rasch bank ``b`` depends only on
 how many calibration models got an item right, so equal ``b`` says little: no discount there.
 
+Items from outside the bank (``item_source``, off by default): when the best available item's
+Fisher information at the current ``theta`` is below ``thin_information`` (the bank is thin
+there), ``item_source(theta, category)`` is asked for a new item (e.g. generated at ``theta``
+and verified, ``thin_bank.py``), with ``category`` the one content balancing would pick. It
+returns ``None`` (then the bank's best item is asked) or a dict with ``question_id`` (which the
+examinee can answer), ``b``, ``a``, ``b_se`` and ``category``. Its answer adds the tempered
+log-likelihood of that 2PL item (``a`` marginalised over ``b_se`` as for bank items) to the
+category's row (the largest category when the item's is not the bank's); it does not count as a
+bank item in the predicted accuracy. The step carries the dict as ``item``, so a resumed session
+replays it without asking ``item_source`` again.
+
 What each of these choices measurably does: ``benchmarks/results/adaptive.md``.
 """
 
@@ -44,6 +55,7 @@ import numpy as np
 from .accuracy import AccuracyModel
 from .bank import ItemBank, ItemBankError
 from .estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
+from .irt import information, log_likelihood
 from .selection import QUANTILES, SELECTORS
 from .session import Session
 
@@ -61,6 +73,7 @@ class Step:
     expected_accuracy_interval: tuple[float, float] | None = None
     response: str | None = None  # a free-form item: the examinee's raw reply (Answer.response)
     extracted: str | None = None  # and the answer parsed from it (None when there is none)
+    item: dict | None = None  # an item from outside the bank (module docstring), as asked
 
 
 @dataclass
@@ -107,6 +120,10 @@ class AdaptiveTest:
     prior_sd: float = 1.0
     prior_tail: float = 0.1  # weight of a wide N(prior_mean, 3^2) in the prior (log_prior)
     seed: int = 0
+    # items from outside the bank where it is thin (module docstring); None: off
+    item_source: Callable[[float, str | None], dict | None] | None = field(default=None,
+                                                                           repr=False)
+    thin_information: float = 0.1
     accuracy: AccuracyModel = field(init=False, repr=False)  # from the settings above
     prior: np.ndarray = field(init=False, repr=False)  # log prior on GRID
 
@@ -163,6 +180,11 @@ class AdaptiveTest:
         if session is not None:
             record = Session(session, getattr(examinee, "name", None), self.bank)
             for line in record.records:
+                if line.get("item") is not None:
+                    state.record_outside(line["item"], int(line["correct"]),
+                                         response=line.get("response"),
+                                         extracted=line.get("extracted"))
+                    continue
                 state.record(int(self.bank.index([line["question_id"]])[0]),
                              int(line["correct"]), response=line.get("response"),
                              extracted=line.get("extracted"))
@@ -213,6 +235,7 @@ class TestState:
         self.loglik = np.zeros_like(GRID)  # w log L, all categories
         self.items: list[int] = []
         self.answers: list[int] = []
+        self.outside: list[int] = []  # answers to items from outside the bank
         self.history: list[Step] = []
         self.prior = test.prior  # log prior on GRID; set_prior replaces it (suite.py)
         self.twins_asked = np.zeros(test._twin.max() + 1)  # per twin group
@@ -221,7 +244,8 @@ class TestState:
 
     @property
     def n_items(self) -> int:
-        return len(self.items)
+        """Questions asked: bank items and items from outside the bank."""
+        return len(self.items) + len(self.outside)
 
     def posterior(self) -> np.ndarray:
         """Weights of ``GRID`` under the tempered posterior."""
@@ -243,8 +267,9 @@ class TestState:
             return "bank_exhausted"
         return None
 
-    def next_item(self) -> int:
-        """Index in the bank of the item to ask next."""
+    def candidates(self) -> np.ndarray:
+        """Bank indices the next item is chosen from: the available items, of the category
+        furthest below its share with content balancing."""
         t = self.test
         code = t.accuracy.category_code
         candidates = self.available.copy()
@@ -253,7 +278,12 @@ class TestState:
             present = np.bincount(code[candidates], minlength=len(deficit)) > 0
             deficit[~present] = -np.inf
             candidates &= code == int(np.argmax(deficit))
-        index = np.flatnonzero(candidates)
+        return np.flatnonzero(candidates)
+
+    def next_item(self) -> int:
+        """Index in the bank of the item to ask next."""
+        t = self.test
+        index = self.candidates()
         rng = np.random.default_rng([t.seed, self.n_items])
         points = posterior_quantile(self.posterior(), QUANTILES)
         scores = t._selector.scores(self.theta, points, t._b32[index], t._a32[index], rng)
@@ -265,6 +295,18 @@ class TestState:
     def ask(self, examinee, item: int | None = None) -> Step:
         """Ask ``examinee`` (``answer(id)`` -> 0/1 or an ``Answer``) the next item (or bank
         ``item``) and record its answer, with the raw response and extracted answer if any."""
+        t = self.test
+        if item is None and t.item_source is not None:
+            index = self.candidates()
+            best = float(information(self.theta, t._b32[index], t._a32[index]).max())
+            if best < t.thin_information:
+                category = None if t.bank.category is None else t.bank.category[index[0]]
+                outside = t.item_source(self.theta, category)
+                if outside is not None:
+                    answer = examinee.answer(outside["question_id"])
+                    return self.record_outside(
+                        outside, int(answer), response=getattr(answer, "response", None),
+                        extracted=getattr(answer, "extracted", None))
         item = self.next_item() if item is None else item
         answer = examinee.answer(self.test.bank.ids[item])
         return self.record(item, int(answer), response=getattr(answer, "response", None),
@@ -282,6 +324,28 @@ class TestState:
                     None if t.bank.category is None else t.bank.category[item], interval,
                     None if response is None else str(response),
                     None if extracted is None else str(extracted))
+        self.history.append(step)
+        return step
+
+    def record_outside(self, item: dict, correct: int, *, response: str | None = None,
+                       extracted: str | None = None) -> Step:
+        """Add the answer to an item from outside the bank (module docstring)."""
+        t = self.test
+        b, a, b_se = float(item["b"]), float(item.get("a", 1.0)), float(item.get("b_se", 0.0))
+        if t.use_item_se:
+            a = a / np.sqrt(1 + np.pi * a**2 * b_se**2 / 8)
+        names = list(t.accuracy.categories)
+        row = names.index(item["category"]) if item.get("category") in names \
+            else int(np.argmax(t.accuracy.category_size))
+        self.sums.loglik[row] += self.sums.weight * log_likelihood(int(correct), GRID, b, a)
+        self.outside.append(int(correct))
+        self.loglik = self.sums.loglik.sum(0)
+        self._estimate()
+        accuracy, interval = self.expected_accuracy()
+        step = Step(str(item["question_id"]), int(correct), self.theta, self.se, accuracy,
+                    item.get("category"), interval,
+                    None if response is None else str(response),
+                    None if extracted is None else str(extracted), dict(item))
         self.history.append(step)
         return step
 

@@ -54,9 +54,8 @@ QUANTITY_UNITS = {
     "temperature": {"k", "°c", "°f", "c", "f"},
     "charge": {"c", "µc", "nc", "mc", "coulomb", "coulombs"},
 }
-_ASKED = re.compile(r"\b(?:what|find|calculate|compute|determine|estimate)\b(?:\s+\w+){0,2}?\s+"
-                    r"(?:is|are|was|will be|would be)?\s*(?:the|its)\s+([a-z ]+?)\b"
-                    r"(?:\s+(?:of|in|at|on|that|when|if|needed|required|produced|exerted)\b|[?,.]|$)")
+_ASKED = re.compile(r"\b(?:what|find|calculate|compute|determine|estimate)\b[^?.]*?\b(?:the|its)"
+                    r"\s+((?:[\w/]+\s+){0,3}[\w/]+)")
 _NUMBER_WITH_UNIT = re.compile(r"^\s*[-+]?[\d.,]+(?:\s*(?:[x×]|\*)\s*10\^?[-−]?\d+)?\s*(.*?)\s*$")
 
 
@@ -70,14 +69,15 @@ def option_unit(option: str) -> str | None:
 
 
 def asked_quantity(question: str) -> str | None:
-    """The physical quantity the question asks for (a key of ``QUANTITY_UNITS``), if any: the
-    last "what is / find / calculate ... the <quantity>" whose words name one."""
+    """The physical quantity the question asks for (a key of ``QUANTITY_UNITS``), if any: in
+    the last "what / find / calculate ... the <up to four words>" of the question, the quantity
+    named first."""
     found = None
     for match in _ASKED.finditer(question.lower()):
-        phrase = match.group(1)
-        for quantity in QUANTITY_UNITS:
-            if phrase.endswith(quantity) or f"{quantity} " in f"{phrase} ":
-                found = quantity
+        phrase = f" {match.group(1)} "
+        named = [(phrase.find(f" {q} "), q) for q in QUANTITY_UNITS if f" {q} " in phrase]
+        if named:
+            found = min(named)[1]
     return found
 
 

@@ -1,0 +1,63 @@
+"""Generated items where a bank is thin: the ``item_source`` of an ``AdaptiveTest``.
+
+``ThinBankItems(theta, category)`` generates items at the target ``clip(theta,
+DIFFICULTY_RANGE)`` (``QuestionGenerator.generate`` with a ``Verifier``: only an item whose key
+the solvers agreed with is used), gives the best one the predictor's parameters ``b``, ``b_se``
+(and ``a`` when the predictor has a discrimination head, else 1), adds it to the examinee's
+question table under ``generated-<sha256 of its text>``, and returns it as the dict the test
+records: the parameters, the category, and the whole item (question, options, answer, answer
+type, target and predicted difficulty, verified, agreement, solver answers), so a resumed session
+needs no generation. ``None`` when no candidate was verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, MutableMapping
+
+import numpy as np
+
+from .answers import MULTIPLE_CHOICE
+from .generator import DIFFICULTY_RANGE, QuestionGenerator, known_categories
+from .questions import Question
+from .verify import Verifier
+
+
+class ThinBankItems:
+    """An ``AdaptiveTest.item_source`` (module docstring). ``questions`` is the examinee's
+    question table (``examinee.questions``), where each generated item is added."""
+
+    def __init__(self, generator: QuestionGenerator, verifier: Verifier,
+                 questions: MutableMapping[str, Question], best_of: int = 4, seed: int = 0,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.generator, self.verifier, self.questions = generator, verifier, questions
+        self.best_of, self.seed = int(best_of), int(seed)
+        self.progress = progress
+        self.calls = 0
+
+    def __call__(self, theta: float, category: str | None) -> dict | None:
+        self.calls += 1
+        target = float(np.clip(theta, *DIFFICULTY_RANGE))
+        wanted = category if category in self.generator.config.categories else None
+        if self.progress:
+            self.progress(f"the bank is thin at theta {theta:+.2f}: generating an item at "
+                          f"{target:+.2f}" + (f" ({wanted})" if wanted else ""))
+        items = self.generator.generate(target, n=1, category=wanted, best_of=self.best_of,
+                                        seed=self.seed * 1000 + self.calls,
+                                        verifier=self.verifier, progress=self.progress)
+        if not items:
+            return None
+        item = items[0]
+        predictor = self.generator.predictor
+        params = predictor.predict_parameters([item.text()],
+                                              known_categories(predictor, [item.category]))
+        question_id = "generated-" + hashlib.sha256(item.text().encode()).hexdigest()[:12]
+        multiple_choice = item.answer_type == MULTIPLE_CHOICE
+        self.questions[question_id] = Question(
+            question_id, item.question, list(item.options),
+            item.answer_index if multiple_choice else None, category, item.answer_type,
+            item.answer)
+        return item.to_dict() | {
+            "question_id": question_id, "b": float(params["b"][0]),
+            "a": float(params["a"][0]) if "a" in params else 1.0,
+            "b_se": float(params["b_se"][0]), "category": category}
