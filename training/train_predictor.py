@@ -34,7 +34,8 @@ What it does:
    AdamW, early stopping on the validation loss (``patience`` steps). With ``use_category auto``
    both with and without the category input are trained; the lower validation loss is kept.
 6. Predictive SEs on validation questions, per benchmark and for the pooled scale:
-   ``residual_sd^2 = mean((b_hat - b)^2) - mean(se(b)^2)`` (calibration noise removed).
+   ``residual_sd^2 = mean((b_hat - b)^2) - mean(se(b)^2)`` (calibration noise removed); the same
+   for ``log a`` (``log_a_residual_sd``, one for all benchmarks).
 7. Save ``model.safetensors`` (head), ``config.json`` (with ``benchmarks``: the scales),
    ``heldout_ids.json`` and the model card to ``output_dir``; with ``--push_to_hub
    --hub_model_id ORG/NAME``, upload it (``adaptive_eval.publish.publish``: checked first).
@@ -197,6 +198,7 @@ class Table:
     b: np.ndarray  # training calibration (nan for held-out questions)
     b_se: np.ndarray
     a: np.ndarray
+    a_se: np.ndarray
     cells: Cells
 
     def rows(self, split: str) -> np.ndarray:
@@ -302,13 +304,18 @@ def predict_rows(model: DifficultyPredictor, table: Table, rows: np.ndarray,
 
 
 def residual_sd(b_hat: np.ndarray, b: np.ndarray, b_se: np.ndarray) -> float:
-    """``sqrt(mean((b_hat - b)^2) - mean(se^2))``, at least 0.1."""
+    """``sqrt(mean((b_hat - b)^2) - mean(se^2))``, at least 0.1 (also used for ``log a``)."""
     return float(np.sqrt(max(np.mean((b_hat - b) ** 2) - np.mean(b_se**2), 0.01)))
 
 
 def store_residual_sds(model: DifficultyPredictor, table: Table) -> None:
-    """Per-benchmark and pooled predictive SEs from the validation questions (step 6)."""
+    """Per-benchmark and pooled predictive SEs of ``b`` from the validation questions (step 6),
+    and one of ``log a`` (benchmarks known), noise ``se(a) / a`` removed."""
     rows = table.rows("validation")
+    if model.config.predict_discrimination:
+        _, a_hat = predict_rows(model, table, rows)
+        a, a_se = table.a[rows], table.a_se[rows]
+        model.config.log_a_residual_sd = residual_sd(np.log(a_hat), np.log(a), a_se / a)
     for k, name in enumerate(model.config.benchmarks):
         own = rows[table.benchmark[rows].numpy() == k]
         b_hat, _ = predict_rows(model, table, own)
@@ -369,7 +376,7 @@ def build_table(args: PredictorScriptArguments, model_args: ModelConfig, seed: i
         pos = {q: k for k, q in enumerate(bank.ids)}
         index = np.array([pos.get(q, -1) for q in items.question_id])
         params.append({k: np.where(index >= 0, getattr(bank, k)[index], np.nan)
-                       for k in ("b", "b_se", "a")})
+                       for k in ("b", "b_se", "a", "a_se")})
         row_of = {q: offset + k for k, q in enumerate(items.question_id)}
         theta = {m: v["theta"] for m, v in bank.abilities.items()}
         cell_parts.append(bank_cells(data, row_of, theta, args.max_cells_per_item, rng))
@@ -386,7 +393,7 @@ def build_table(args: PredictorScriptArguments, model_args: ModelConfig, seed: i
         items,
         torch.as_tensor(emb),
         torch.as_tensor(items.benchmark.map(bench_index).to_numpy(), dtype=torch.long),
-        *(np.concatenate([p[k] for p in params]) for k in ("b", "b_se", "a")),
+        *(np.concatenate([p[k] for p in params]) for k in ("b", "b_se", "a", "a_se")),
         cells=Cells(*(torch.cat([getattr(c, f) for c in cell_parts])
                       for f in ("row", "theta", "y", "weight"))),
     )
