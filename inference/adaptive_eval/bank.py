@@ -5,9 +5,11 @@ A bank folder (also a Hub dataset repo) holds:
 - ``config.json``: ``{"artifact": "item-bank", "model": "rasch" | "2pl", "n_items": ..,
   "metadata": {..}, "abilities": {model: {"theta": .., "se": ..}}}``;
 - ``params.safetensors``: float64 ``b``, ``b_se``, ``a``, ``a_se``, uint8 ``predicted``
-  (1 where the parameters were predicted from text rather than calibrated) and float64
+  (1 where the parameters were predicted from text rather than calibrated), float64
   ``prior_share`` (how much of ``b`` came from the question text: prior precision / posterior
-  precision; banks saved before it existed load with 1 for predicted items, 0 for the others);
+  precision) and float64 ``b_log_a_cov`` (the posterior covariance of ``b`` and ``log a``, which
+  ``update`` needs). Banks saved before the last two existed load with ``prior_share`` 1 for
+  predicted items and 0 for the others, and covariance 0;
 - ``items.json``: ``{"ids": [...], "category": [...] | null}``;
 - ``README.md``: the dataset card.
 
@@ -52,6 +54,7 @@ class ItemBank:
     metadata: dict = field(default_factory=dict)
     abilities: dict[str, dict[str, float]] = field(default_factory=dict)
     prior_share: np.ndarray | None = None  # float in [0, 1]; None: 1 if predicted, else 0
+    b_log_a_cov: np.ndarray | None = None  # posterior Cov(b, log a); None: 0
 
     def __post_init__(self) -> None:
         self.ids = [str(i) for i in self.ids]
@@ -69,7 +72,9 @@ class ItemBank:
         )
         self.prior_share = (self.predicted.astype(np.float64) if self.prior_share is None
                             else np.asarray(self.prior_share, np.float64))
-        for name in ("b", "a", "b_se", "a_se", "predicted", "prior_share"):
+        self.b_log_a_cov = (np.zeros(n) if self.b_log_a_cov is None
+                            else np.asarray(self.b_log_a_cov, np.float64))
+        for name in ("b", "a", "b_se", "a_se", "predicted", "prior_share", "b_log_a_cov"):
             if getattr(self, name).shape != (n,):
                 shape = getattr(self, name).shape
                 raise ItemBankError(f"{name} has shape {shape}, expected ({n},)")
@@ -112,6 +117,7 @@ class ItemBank:
             [self.ids[i] for i in k], self.b[k], self.a[k], self.b_se[k], self.a_se[k],
             self.predicted[k], None if self.category is None else [self.category[i] for i in k],
             dict(self.metadata), dict(self.abilities), self.prior_share[k],
+            self.b_log_a_cov[k],
         )
 
     def extend(
@@ -170,6 +176,7 @@ class ItemBank:
             metadata=metadata,
             abilities=dict(self.abilities),
             prior_share=np.concatenate([self.prior_share, np.ones(n)]),
+            b_log_a_cov=np.concatenate([self.b_log_a_cov, np.zeros(n)]),
         )
 
     def update(
@@ -184,10 +191,14 @@ class ItemBank:
         """Online calibration: a new bank refined by new models' answers, without a refit.
 
         The items the new models answered are re-estimated by MML-EM (``em.fit_em``) on those
-        answers alone, each with its current estimate as prior, ``b ~ N(b, b_se^2)`` and
-        ``log a ~ N(log a, (a_se / a)^2)`` (a Gaussian summary of everything the bank saw
-        before), and the new models' abilities ``theta ~ N(0, 1)`` (Rasch: ``N(0, sigma^2)``
-        with ``sigma`` estimated) join ``abilities``. Items nobody new answered are unchanged.
+        answers alone, each with its current posterior as prior: ``(b, log a)`` normal with
+        means ``b``, ``log a``, SDs ``b_se``, ``a_se / a`` and covariance ``b_log_a_cov`` (a
+        Gaussian summary of everything the bank saw before; without the covariance, an item
+        far from the calibration models' abilities, pinned along one line of ``(b, log a)``,
+        would move across it). The items' priors pin the scale, so the EM runs without the
+        parameter expansion when they carry a covariance. The new models' abilities
+        ``theta ~ N(0, 1)`` (Rasch: ``N(0, sigma^2)`` with ``sigma`` estimated) join
+        ``abilities``. Items nobody new answered are unchanged.
         Touched items are no longer ``predicted``; their ``prior_share`` (the text's share of
         the precision of ``b``) scales by ``b_se_new^2 / b_se_old^2``. What this drops against
         a refit on all answers: the correlations between items through the old models'
@@ -213,7 +224,8 @@ class ItemBank:
         two_pl = self.model == "2pl"
         a, a_se = self.a[touched], self.a_se[touched]
         priors = Priors(self.b[touched], self.b_se[touched] ** 2, np.log(a),
-                        (a_se / a) ** 2 if two_pl else np.ones(len(ids)))
+                        (a_se / a) ** 2 if two_pl else np.ones(len(ids)),
+                        self.b_log_a_cov[touched] if two_pl else None)
         answers = ResponseData(models, ids, model_index.astype(np.int32),
                                item_index.astype(np.int32), responses.correct)
         fit = fit_em(answers, two_pl, priors, n_nodes=n_nodes, max_iter=max_iter, tol=tol,
@@ -222,6 +234,7 @@ class ItemBank:
         bank.b[touched], bank.b_se[touched] = fit.b, fit.b_se
         if two_pl:
             bank.a[touched], bank.a_se[touched] = fit.a, fit.a_se
+            bank.b_log_a_cov[touched] = fit.b_log_a_cov
         bank.prior_share[touched] *= fit.b_se**2 / self.b_se[touched] ** 2
         bank.predicted[touched] = False
         accuracy = fit.n_right / fit.n_answered
@@ -264,7 +277,8 @@ class ItemBank:
         folder.mkdir(parents=True, exist_ok=True)
         save_file(
             {"b": self.b, "b_se": self.b_se, "a": self.a, "a_se": self.a_se,
-             "predicted": self.predicted.astype(np.uint8), "prior_share": self.prior_share},
+             "predicted": self.predicted.astype(np.uint8), "prior_share": self.prior_share,
+             "b_log_a_cov": self.b_log_a_cov},
             str(folder / "params.safetensors"),
         )
         (folder / "items.json").write_text(json.dumps({"ids": self.ids, "category": self.category}))
@@ -303,4 +317,5 @@ class ItemBank:
             a_se=params["a_se"], predicted=params["predicted"].astype(bool),
             category=items.get("category"), metadata=config.get("metadata", {}),
             abilities=config.get("abilities", {}), prior_share=params.get("prior_share"),
+            b_log_a_cov=params.get("b_log_a_cov"),
         )

@@ -137,6 +137,7 @@ def calibrate(
         b_se=fit.b_se,
         a_se=fit.a_se if two_pl else None,
         predicted=np.bincount(data.item_index, minlength=data.n_items) == 0,
+        b_log_a_cov=fit.b_log_a_cov if two_pl else None,
         metadata={"method": "MML-EM, adaptive Gauss-Hermite quadrature", "model": model,
                   "n_models": data.n_models, "n_observed": data.n_observed,
                   "prior_b_sd": prior_b_sd, "prior_log_a_sd": prior_log_a_sd,

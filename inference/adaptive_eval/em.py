@@ -50,19 +50,39 @@ BLOCK = 1 << 20  # cells per block where a whole-data pass would need n-sized te
 
 @dataclass(frozen=True)
 class Priors:
-    """Per-item normal priors: ``b_i ~ N(b_mean_i, b_var_i)``, ``log a_i ~ N(log_a_mean_i,
-    log_a_var_i)`` (arrays, one entry per item of the data)."""
+    """Per-item normal priors on ``(b_i, log a_i)``: means ``b_mean_i``, ``log_a_mean_i``,
+    variances ``b_var_i``, ``log_a_var_i`` and covariance ``b_log_a_cov_i`` (arrays, one entry
+    per item of the data; the covariance defaults to 0: independent).
+
+    The log prior is ``-(db^2 / b_cond + 2 cross db dl + dl^2 / log_a_cond) / 2`` with
+    ``db = b - b_mean``, ``dl = log a - log_a_mean``, the conditional variances
+    ``b_cond = b_var (1 - rho^2)``, ``log_a_cond = log_a_var (1 - rho^2)``
+    (``rho^2 = cov^2 / (b_var log_a_var)``) and ``cross = -cov / (b_var log_a_cond)``: the
+    entries of the inverse covariance. Rasch uses ``b ~ N(b_mean, b_var)`` alone."""
 
     b_mean: np.ndarray
     b_var: np.ndarray
     log_a_mean: np.ndarray
     log_a_var: np.ndarray
+    b_log_a_cov: np.ndarray | None = None
 
     @classmethod
     def shared(cls, n_items: int, b_sd: float, log_a_sd: float) -> Priors:
         """The same weak prior ``b ~ N(0, b_sd^2)``, ``log a ~ N(0, log_a_sd^2)`` for all items."""
         return cls(np.zeros(n_items), np.full(n_items, b_sd**2), np.zeros(n_items),
                    np.full(n_items, log_a_sd**2))
+
+    @property
+    def correlated(self) -> bool:
+        return self.b_log_a_cov is not None and bool(np.any(self.b_log_a_cov != 0))
+
+    def precision(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(b_cond, log_a_cond, cross)`` (class docstring); exactly ``(b_var, log_a_var, 0)``
+        without covariance."""
+        cov = 0.0 if self.b_log_a_cov is None else self.b_log_a_cov
+        rest = 1 - cov**2 / (self.b_var * self.log_a_var)
+        log_a_cond = self.log_a_var * rest
+        return self.b_var * rest, log_a_cond, -cov / (self.b_var * log_a_cond)
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,7 @@ class EMFit:
     a: np.ndarray  # ones for Rasch
     b_se: np.ndarray
     a_se: np.ndarray  # zeros for Rasch
+    b_log_a_cov: np.ndarray  # posterior covariance of b and log a (zeros for Rasch)
     theta: np.ndarray
     theta_se: np.ndarray
     n_answered: np.ndarray
@@ -113,10 +134,11 @@ def fit_em(
             converged = True
             break
     fitter.e_step()
-    b_se, a_se = fitter.item_standard_errors()
+    b_se, a_se, cov = fitter.item_standard_errors()
     theta, theta_se = fitter.eap()
     return EMFit(
-        b=fitter.b.copy(), a=np.exp(fitter.log_a), b_se=b_se, a_se=a_se, theta=theta,
+        b=fitter.b.copy(), a=np.exp(fitter.log_a), b_se=b_se, a_se=a_se, b_log_a_cov=cov,
+        theta=theta,
         theta_se=theta_se, n_answered=fitter.n_answered, n_right=fitter.n_right,
         sigma=float(fitter.sigma), marginal_ll=fitter.marginal_ll, n_iter=iteration,
         converged=converged,
@@ -183,6 +205,7 @@ class _EM:
         self.x32 = self.x.astype(np.float32)[:, None]
         self.log_v_adj = np.log(v) + self.x**2 / 2  # adaptive GH weight correction
         self.priors = priors
+        self.b_cond, self.log_a_cond, self.cross = priors.precision()
         j, i, y = data.model_index, data.item_index, data.correct
         if not _sorted(j):  # a copy, sorted by examinee (the argsort takes 8 bytes a cell)
             order = np.argsort(j, kind="stable")
@@ -300,12 +323,18 @@ class _EM:
         i_ll, i_bb, i_lb = 0.25 * a**2 * s_vdd, 0.25 * a**2 * s_v, -0.25 * a**2 * s_vd
         if observed:  # the Hessian's terms that Fisher's expectation drops
             i_ll, i_lb = i_ll - g_la, i_lb - g_b
-        pr = self.priors
-        g_b = g_b - (self.b - pr.b_mean) / pr.b_var
-        i_bb = i_bb + 1 / pr.b_var
-        g_la = g_la - (self.log_a - pr.log_a_mean) / pr.log_a_var
-        i_ll = i_ll + 1 / pr.log_a_var
+        prior_g_la, prior_g_b = self._prior_gradient()
+        g_b, i_bb = g_b + prior_g_b, i_bb + 1 / self.b_cond
+        if self.two_pl:
+            g_la, i_ll, i_lb = g_la + prior_g_la, i_ll + 1 / self.log_a_cond, i_lb + self.cross
         return g_la, g_b, i_ll, i_bb, i_lb
+
+    def _prior_gradient(self) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient of the items' log prior in ``(log a, b)`` (``Priors``; Rasch: b alone)."""
+        db, dl = self.b - self.priors.b_mean, self.log_a - self.priors.log_a_mean
+        if not self.two_pl:
+            return np.zeros(self.n_i), -db / self.priors.b_var
+        return -(dl / self.log_a_cond + self.cross * db), -(db / self.b_cond + self.cross * dl)
 
     def m_step(self) -> float:
         """One Newton step per item, clipped to +-1 in ``log a`` and +-2 in ``b``; returns the
@@ -317,9 +346,9 @@ class _EM:
             step_la, step_b = np.zeros(self.n_i), g_b / i_bb
         else:
             # Fisher's information from the observed one (see _item_information)
-            pr = self.priors
-            f_ll = i_ll + g_la + (self.log_a - pr.log_a_mean) / pr.log_a_var
-            f_lb = i_lb + g_b + (self.b - pr.b_mean) / pr.b_var
+            prior_g_la, prior_g_b = self._prior_gradient()
+            f_ll = i_ll + g_la - prior_g_la
+            f_lb = i_lb + g_b - prior_g_b
             step_la, step_b = _newton_2x2(g_la, g_b, f_ll, i_bb, f_lb)
             if self.iteration > FISHER_ITERATIONS:
                 det = i_ll * i_bb - i_lb**2
@@ -385,12 +414,13 @@ class _EM:
             self.sigma = float(np.sqrt(np.mean(eap**2 + sd**2)))
 
     def log_prior(self) -> float:
-        """The items' log prior (constants dropped)."""
-        pr = self.priors
-        out = -0.5 * np.sum((self.b - pr.b_mean) ** 2 / pr.b_var)
-        if self.two_pl:
-            out -= 0.5 * np.sum((self.log_a - pr.log_a_mean) ** 2 / pr.log_a_var)
-        return float(out)
+        """The items' log prior (constants dropped; ``Priors``)."""
+        db, dl = self.b - self.priors.b_mean, self.log_a - self.priors.log_a_mean
+        if not self.two_pl:
+            return float(-0.5 * np.sum(db**2 / self.priors.b_var))
+        out = -0.5 * np.sum(db**2 / self.b_cond)
+        out -= 0.5 * np.sum(dl**2 / self.log_a_cond)
+        return float(out - np.sum(self.cross * db * dl))
 
     def step(self) -> float:
         """E-step, M-step, expansion; ``objective``: the log posterior at the E-step."""
@@ -398,7 +428,8 @@ class _EM:
         self.e_step()
         self.objective = self.marginal_ll + self.log_prior()
         change = self.m_step()
-        self.expand()
+        if not self.priors.correlated:
+            self.expand()
         return change
 
     def eap(self) -> tuple[np.ndarray, np.ndarray]:
@@ -406,10 +437,11 @@ class _EM:
         var = (self.weights * (self.nodes - mean[:, None]) ** 2).sum(1)
         return mean, np.sqrt(var)
 
-    def item_standard_errors(self) -> tuple[np.ndarray, np.ndarray]:
-        """SE(b), SE(a) from the inverse 2 x 2 information; SE(a) = a * SE(log a)."""
+    def item_standard_errors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SE(b), SE(a) and Cov(b, log a) from the inverse 2 x 2 information;
+        SE(a) = a * SE(log a)."""
         _, _, i_ll, i_bb, i_lb = self._item_information()
         if not self.two_pl:
-            return 1 / np.sqrt(i_bb), np.zeros(self.n_i)
+            return 1 / np.sqrt(i_bb), np.zeros(self.n_i), np.zeros(self.n_i)
         det = i_ll * i_bb - i_lb**2
-        return np.sqrt(i_ll / det), np.exp(self.log_a) * np.sqrt(i_bb / det)
+        return np.sqrt(i_ll / det), np.exp(self.log_a) * np.sqrt(i_bb / det), -i_lb / det
