@@ -102,8 +102,9 @@ def test_predictor_priors_from_an_items_table(tiny_predictor):
 
 
 def test_prior_share_round_trip_and_old_banks(tmp_path):
-    data, _, b, _ = simulate(5, 60, seed=6)
-    bank = calibrate(data, "2pl", item_priors=noisy_priors(data, b), **QUIET).bank
+    data, _, b, _ = simulate(6, 60, seed=6)
+    bank = calibrate(data.drop_models(["m5"]), "2pl", item_priors=noisy_priors(data, b),
+                     **QUIET).bank
     bank.save(tmp_path / "bank")
     loaded = ItemBank.load(tmp_path / "bank")
     assert np.array_equal(loaded.prior_share, bank.prior_share)
@@ -116,6 +117,8 @@ def test_prior_share_round_trip_and_old_banks(tmp_path):
     old = ItemBank.load(tmp_path / "bank")
     assert old.prior_share.tolist() == [1.0] * 3 + [0.0] * 57
     assert np.all(old.b_log_a_cov == 0)
+    with pytest.warns(UserWarning, match="no b_log_a_cov"):
+        old.update(data.select(data.model_index == 5))
 
 
 def test_update_matches_a_refit_on_the_union(split):

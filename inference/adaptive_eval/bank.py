@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,8 +204,9 @@ class ItemBank:
         the precision of ``b``) scales by ``b_se_new^2 / b_se_old^2``. What this drops against
         a refit on all answers: the correlations between items through the old models'
         abilities (how close it stays is measured in ``benchmarks/online_calibration.py``).
-        A model already in ``abilities``, an id not in the bank or a bank without SEs raise
-        ``ItemBankError``.
+        A 2PL bank saved without ``b_log_a_cov`` (before it existed) is updated with independent
+        priors, with a warning: recalibrate it to store the covariance. A model already in
+        ``abilities``, an id not in the bank or a bank without SEs raise ``ItemBankError``.
         """
         if responses.n_observed == 0:
             raise ItemBankError("update: the responses have no observed cells")
@@ -222,6 +224,10 @@ class ItemBank:
             raise ItemBankError("update needs the bank's standard errors (b_se, and a_se for "
                                 "2PL) to be positive on the answered items")
         two_pl = self.model == "2pl"
+        if two_pl and not np.any(self.b_log_a_cov):
+            warnings.warn("this bank has no b_log_a_cov (saved before it existed): updating with "
+                          "independent priors on b and a, which follows a refit less closely; "
+                          "recalibrate the bank to store the covariance", stacklevel=2)
         a, a_se = self.a[touched], self.a_se[touched]
         priors = Priors(self.b[touched], self.b_se[touched] ** 2, np.log(a),
                         (a_se / a) ** 2 if two_pl else np.ones(len(ids)),
