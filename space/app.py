@@ -55,8 +55,9 @@ from adaptive_eval.answers import MULTIPLE_CHOICE  # noqa: E402
 from adaptive_eval.banks import CATALOG, bank_info, local_folder  # noqa: E402
 from adaptive_eval.examinees import HFExaminee, ReplayExaminee  # noqa: E402
 from adaptive_eval.irt import prob  # noqa: E402
-from adaptive_eval.plotting import trajectory_figure  # noqa: E402
+from adaptive_eval.plotting import suite_figure, trajectory_figure  # noqa: E402
 from adaptive_eval.questions import LETTERS, download_mmlu_pro, load_questions  # noqa: E402
+from adaptive_eval.suite import SuiteTest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TEXT = 5000  # characters of question + options
@@ -65,6 +66,7 @@ MAX_MODELS_LISTED = 100  # a bank calibrated on more models lists this many, spr
 MAX_RESPONSE_SHOWN = 400  # characters of a free-form reply in the history table
 LIVE_MAX_NEW_TOKENS = 160  # a live free-form reply's length bound: a CPU answers within a minute
 DEFAULT_BANK = "mmlu-pro"
+DEFAULT_SUITE = ["mmlu-redux", "gsm8k", "math-l5", "cruxeval"]  # ZeroEval: the same 30+ models
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 LOCAL_MODEL_ID = os.environ.get("ADAPTIVE_EVAL_LOCAL_MODEL") or SMOLLM2
 LOCAL_MODEL = f"live: {LOCAL_MODEL_ID.rstrip('/').rsplit('/', 1)[-1]} (local LM, slow)"
@@ -565,6 +567,97 @@ def warn(message: str) -> str:
     return f"⚠️ {message}"
 
 
+# ---- suite ------------------------------------------------------------------------------------
+
+SUITE_COLUMNS = ["#", "bank", "question", "answer", "theta", "SE"]
+
+
+def suite_models(names) -> list[str]:
+    """The models calibrated on every bank of ``names``, strongest (mean ability) first, capped
+    like ``recorded_models``; replayed when every bank's answers are here, else simulated."""
+    banks = [bank(n) for n in names or []]
+    if not banks:
+        return []
+    shared = set.intersection(*(set(b.abilities) for b in banks))
+    ranked = sorted(shared, key=lambda m: -np.mean([b.abilities[m]["theta"] for b in banks]))
+    keep = np.unique(np.linspace(0, len(ranked) - 1, min(len(ranked), MAX_MODELS_LISTED))
+                     .round().astype(int)) if ranked else []
+    prefix = REPLAY if all(has_responses(n) for n in names) else SIMULATED
+    return [prefix + ranked[k] for k in keep]
+
+
+def suite_responses(names, model: str, simulated: bool) -> ResponseData:
+    """``model``'s answers to every bank of ``names`` (recorded, or simulated per bank as in
+    ``simulated_responses``), as one table."""
+    frames = []
+    for name in names:
+        the_bank = bank(name)
+        data = simulated_responses(the_bank, model) if simulated else responses(name)
+        answers = data.responses_of(model)
+        ids = [i for i in the_bank.ids if i in answers]
+        frames.append(pd.DataFrame({"model": model, "question_id": ids,
+                                    "correct": [answers[i] for i in ids]}))
+    return ResponseData.from_long(pd.concat(frames), source=f"{model} on {', '.join(names)}")
+
+
+def run_suite(names, choice, max_items, progress=PROGRESS):
+    """One adaptive test over the chosen banks (``SuiteTest``) with a recorded model:
+    ``(summary, figure, history)``."""
+    empty = pd.DataFrame(columns=SUITE_COLUMNS)
+    try:
+        names = list(names or [])
+        if not names:
+            raise UserError("Pick at least one bank for the suite.")
+        max_items, _ = check_settings(max_items, 0)
+        if not choice or not choice.startswith((REPLAY, SIMULATED)):
+            raise UserError("Pick a model calibrated on every bank of the suite.")
+        model = choice.removeprefix(REPLAY).removeprefix(SIMULATED)
+        if progress:
+            progress(0.1, desc="loading the banks and the answers")
+        banks = {name: bank(name) for name in names}
+        if any(model not in b.abilities for b in banks.values()):
+            raise UserError(f"{model!r} is not calibrated on every bank of the suite.")
+        data = suite_responses(names, model, choice.startswith(SIMULATED))
+        examinee = ReplayExaminee(data, model)
+        if progress:
+            progress(0.4, desc="running the suite")
+        result = SuiteTest(banks, max_items=max_items, target_se=0.0).run(examinee)
+        lo, hi = result.suite_accuracy_interval
+        answers = data.responses_of(model)
+        truth = {name: np.mean([answers[q] for q in b.ids if q in answers])
+                 for name, b in banks.items()}
+        kind = "simulated answers" if choice.startswith(SIMULATED) else "recorded answers"
+        lines = [f"**Suite accuracy {result.suite_accuracy:.3f}** (95% interval {lo:.3f}–{hi:.3f})"
+                 f" from {result.n_items} questions; on all its {kind}: "
+                 f"**{np.mean(list(truth.values())):.3f}**", "",
+                 "| bank | questions | predicted accuracy | 95% interval | on all its answers |",
+                 "|---|---|---|---|---|"]
+        for name, r in result.banks.items():
+            blo, bhi = r.expected_accuracy_interval
+            lines.append(f"| {name} | {r.n_items} | {r.expected_accuracy:.3f} | "
+                         f"{blo:.3f}–{bhi:.3f} | {truth[name]:.3f} |")
+        rows = [{"#": k, "bank": name, "question": step.question_id,
+                 "answer": "correct" if step.correct else "wrong", "theta": round(step.theta, 3),
+                 "SE": round(step.se, 3)} for k, (name, step) in enumerate(result.history, 1)]
+        figure = suite_figure(result, f"{choice}: suite of {len(names)} banks")
+        return "\n".join(lines), figure, pd.DataFrame(rows, columns=SUITE_COLUMNS).iloc[::-1]
+    except UserError as err:
+        return warn(str(err)), None, empty
+    except Exception as err:  # noqa: BLE001
+        return warn(f"Something went wrong: {first_line(err)}"), None, empty
+
+
+def pick_suite_banks(names):
+    """New suite banks: the models calibrated on all of them."""
+    try:
+        choices = suite_models(names)
+    except UserError as err:
+        return gr.update(choices=[], value=None), warn(str(err))
+    if not choices:
+        return gr.update(choices=[], value=None), warn("No model is calibrated on all these banks.")
+    return gr.update(choices=choices, value=choices[0]), ""
+
+
 # ---- difficulty -------------------------------------------------------------------------------
 
 
@@ -775,6 +868,29 @@ def build_app() -> gr.Blocks:
             run_button.click(run_to_end, inputs, outputs, concurrency_limit=2)
             reset_button.click(reset_run, None, outputs)
             bank_name.input(pick_bank, bank_name, [choice, *outputs], concurrency_limit=2)
+        with gr.Tab("Suite", elem_id="tab-suite"):
+            gr.Markdown("One adaptive test over several banks with one question budget: each "
+                        "next question goes to the bank where it most reduces the uncertainty of "
+                        "the suite score (the mean of the banks' predicted accuracies), and a "
+                        "joint prior lets an answer on one benchmark inform the others. The "
+                        "models are those calibrated on every chosen bank.")
+            suite_choices = suite_models(DEFAULT_SUITE)
+            with gr.Row():
+                s_banks = gr.Dropdown(bank_choices(), value=DEFAULT_SUITE, multiselect=True,
+                                      label="Banks", elem_id="suite-banks")
+                s_model = gr.Dropdown(suite_choices, value=suite_choices[0] if suite_choices
+                                      else None, label="Model", elem_id="suite-model")
+                s_max_items = gr.Number(60, label="Questions", precision=None,
+                                        elem_id="suite-max-items")
+            s_button = gr.Button("Run suite", variant="primary", elem_id="suite-run")
+            s_summary = gr.Markdown("", elem_id="suite-summary")
+            s_plot = gr.Plot(label="Per bank, and the suite", elem_id="suite-plot")
+            s_history = gr.Dataframe(pd.DataFrame(columns=SUITE_COLUMNS),
+                                     label="Questions asked (latest first)", interactive=False,
+                                     elem_id="suite-history")
+            s_banks.input(pick_suite_banks, s_banks, [s_model, s_summary])
+            s_button.click(run_suite, [s_banks, s_model, s_max_items],
+                           [s_summary, s_plot, s_history], concurrency_limit=2)
         with gr.Tab("Difficulty", elem_id="tab-difficulty"):
             gr.Markdown("Paste a multiple-choice question: the difficulty predictor gives its IRT "
                         "difficulty from the text alone.")

@@ -345,13 +345,40 @@ def test_pick_bank_lists_models_and_says_what_cannot_be_done(app, monkeypatch):
     assert "Hub only" in app.bank_choices()[0][0]
 
 
+@needs_zeroeval
+def test_suite_replay(app):
+    models = app.suite_models(app.DEFAULT_SUITE)
+    assert f"replay: {GSM8K_MODEL}" in models
+    summary, figure, history = app.run_suite(app.DEFAULT_SUITE, f"replay: {GSM8K_MODEL}", 30)
+    assert summary.startswith("**Suite accuracy") and "from 30 questions" in summary
+    for name in app.DEFAULT_SUITE:
+        assert f"| {name} |" in summary
+    assert len(figure.axes) == len(app.DEFAULT_SUITE) + 1
+    assert len(history) == 30 and set(history["bank"]) <= set(app.DEFAULT_SUITE)
+    assert list(history["#"])[:2] == [30, 29] and history["question"].is_unique
+
+
+def test_suite_without_data_is_simulated_and_bad_choices_are_said(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAPTIVE_EVAL_DATA", str(tmp_path))
+    models = app.suite_models(["gsm8k", "cruxeval"])
+    assert models and all(m.startswith("simulated: ") for m in models)
+    summary, figure, history = app.run_suite(["gsm8k", "cruxeval"], models[0], 12)
+    assert "on all its simulated answers" in summary and len(history) == 12
+    update, message = app.pick_suite_banks(["mmlu-pro", "metabench-arc"])
+    assert update["choices"] == [] and "No model is calibrated on all" in message
+    assert "at least one bank" in app.run_suite([], models[0], 10)[0]
+    assert "not calibrated on every bank" in app.run_suite(["mmlu-pro"], models[0], 10)[0]
+    assert "between 1 and" in app.run_suite(["gsm8k"], models[0], 0)[0]
+
+
 def test_build_app_has_ids_and_a_queue(app):
     demo = app.build_app()
     ids = {c.get("props", {}).get("elem_id") for c in demo.config["components"]}
     for name in ("cat-bank", "cat-model", "cat-next", "cat-run", "cat-plot", "cat-summary",
                  "cat-status",
                  "difficulty-question", "difficulty-button", "difficulty-plot",
-                 "difficulty-similar", "generate-button", "generate-output", "generate-table"):
+                 "difficulty-similar", "generate-button", "generate-output", "generate-table",
+                 "suite-banks", "suite-model", "suite-run", "suite-summary", "suite-plot"):
         assert name in ids
     assert demo._queue.max_size == 32  # concurrent users wait in the queue
 
@@ -480,7 +507,8 @@ def test_the_page_in_chromium(server):
 @needs_zeroeval
 def test_gsm8k_replay_and_live_free_form_in_chromium(server, tiny_lm_dir):
     """A visitor picks the GSM8K bank, replays a recorded model to the end, then lets the live LM
-    (here the tiny random-weight Llama) answer: the history shows its reply and the extraction."""
+    (here the tiny random-weight Llama) answer: the history shows its reply and the extraction;
+    then runs a suite of the four ZeroEval banks."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -520,6 +548,15 @@ def test_gsm8k_replay_and_live_free_form_in_chromium(server, tiny_lm_dir):
             extracted = found.group(1) if found else "(none)"
             expect(history.locator("tbody tr td").filter(has_text=extracted)).not_to_have_count(0)
             page.screenshot(path=str(SHOTS / "gsm8k-live.png"), full_page=True)
+            # a suite of the four ZeroEval banks, replayed
+            page.get_by_role("tab", name="Suite").click()
+            page.locator("#suite-max-items input").fill("24")
+            page.locator("#suite-run").click()
+            expect(page.locator("#suite-summary")).to_contain_text("from 24 questions",
+                                                                   timeout=60_000)
+            expect(page.locator("#suite-plot img")).to_be_visible()
+            expect(page.locator("#suite-history")).to_contain_text("cruxeval")
+            page.screenshot(path=str(SHOTS / "suite.png"), full_page=True)
             assert "Traceback" not in page.content()
         except Exception:
             page.screenshot(path=str(SHOTS / "gsm8k-failure.png"), full_page=True)
