@@ -368,7 +368,12 @@ predictor its 2.5%-97.5% range there is about -1.7 to 2.2), so they are rarely h
 is bounded by the predictor's reach as much as by the generator. The base model never writes the
 item format, so "twice the base hit rate" is met by any hit at all.
 
-## Training run (`training/train_generator.py`, sft then grpo stage)
+## Training run (`training/train_generator.py`, SFT then GRPO)
+
+Settings: `training/configs/generator-sft.yaml` (SFT stage) and
+`training/configs/generator-grpo.yaml` (GRPO stage). Verification, the server-backed generator and
+generation during adaptive tests are measured in [generator_trust.md](generator_trust.md)
+(`benchmarks/generator_trust.py`).
 
 {training_list}
 
