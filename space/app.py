@@ -1,6 +1,6 @@
 """Gradio Space for adaptive-eval: watch an adaptive evaluation, predict and generate questions.
 
-Three tabs, all on the package (no model code here):
+Four tabs, all on the package (no model code here):
 
 - Adaptive evaluation: pick any named bank (``adaptive_eval.banks.CATALOG``) and one of its
   calibration models, or a small local LM (SmolLM2-135M-Instruct) answering live; it takes a
@@ -11,6 +11,8 @@ Three tabs, all on the package (no model code here):
   benchmark accuracy with its 95% interval, beside the plain mean of a random subset of the same
   size and the model's accuracy on all its (recorded or simulated) answers. A free-form answer is
   shown as the raw response and the extracted answer.
+- Suite: one adaptive test over several chosen banks (``SuiteTest``) with a model calibrated on
+  all of them (replayed or simulated as above): per-bank and suite accuracy, ``suite_figure``.
 - Difficulty: the predicted IRT difficulty of a pasted question, where it falls in the MMLU-Pro
   bank, and the most similar calibrated questions (among a fixed random sample of the bank).
 - Generate: questions written at a chosen difficulty by the question generator, each marked

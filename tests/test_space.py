@@ -442,6 +442,7 @@ def pick(page, elem_id: str, typed: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+@pytest.mark.slow  # 223 s on the shared 2 cores: the Difficulty and Generate tabs' models
 @pytest.mark.browser
 @needs_data
 def test_the_page_in_chromium(server):

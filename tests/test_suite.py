@@ -99,7 +99,7 @@ def test_suite_figure_panels(zeroeval):
     assert len(fig.axes) == 4
     for ax, name in zip(fig.axes, banks, strict=False):
         asked = [k for k, (bank, _) in enumerate(result.history, start=1) if bank == name]
-        assert ax.get_title() == f"{name}: {len(asked)} questions"
+        assert ax.get_title() == f"{name}: {len(asked)} question" + ("s" * (len(asked) != 1))
         dots = [c for c in ax.collections if c.get_offsets().shape[0] == len(asked)]
         assert not asked or list(dots[-1].get_offsets()[:, 0]) == asked
     summary = fig.axes[-1]

@@ -94,7 +94,8 @@ def suite_figure(result: SuiteResult, title: str = "") -> Figure:
         ax.set_xlim(0.5, max(len(result.history), 1) + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("ability θ")
-        ax.set_title(f"{name}: {len(asked)} questions", fontsize=10)
+        ax.set_title(f"{name}: {len(asked)} question{'' if len(asked) == 1 else 's'}",
+                     fontsize=10)
         ax.legend(loc="best", fontsize=7)
         ax.grid(alpha=0.3)
     axes[-2].set_xlabel("question number in the suite")
