@@ -269,6 +269,7 @@ class ItemBank:
             "model": self.model,
             "n_items": len(self),
             "n_predicted": int(self.predicted.sum()),
+            "mean_prior_share": float(self.prior_share.mean()),
             "b_quantiles_5_50_95": np.quantile(self.b, q).round(3).tolist(),
             "a_quantiles_5_50_95": np.quantile(self.a, q).round(3).tolist(),
             "median_b_se": float(np.median(self.b_se)),
