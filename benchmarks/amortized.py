@@ -8,8 +8,9 @@ For each target bank X (its questions with text, ``adaptive_eval.bank_items``):
 
 1. Train the predictor without X: ``training/train_predictor.py --config
    training/configs/predictor.yaml --banks <the config's banks but X> --use_category no``
-   (a subprocess; the folder is kept in ``--work`` and reused). X is a benchmark the predictor
-   never saw: its predictions are on the pooled scale with the pooled predictive SE.
+   (a subprocess; the folder is kept in ``--work`` and reused); a bank the config does not train
+   on (metabench) uses ``--model`` as it is. X is a benchmark the predictor never saw: its
+   predictions are on the pooled scale with the pooled predictive SE.
 2. X's models are split once (seed 0): a third are *evaluation* models, never calibrated on; the
    rest is the *pool*. For n in ``--ns``, n pool models are drawn at random (``--repeats`` draws,
    seeded) and X is calibrated (2PL, ``adaptive_eval.calibrate``) from their answers only:
@@ -23,7 +24,8 @@ For each target bank X (its questions with text, ``adaptive_eval.bank_items``):
    answers to the other half are scored (then the halves swap), so no answer scores the
    parameters it helped estimate: held-out log-loss and AUC of
    ``P = sigmoid(a_j (theta_i - b_j))``.
-4. Adaptive testing (n = 5, first draw, and full calibration): each evaluation model's recorded
+4. Adaptive testing (n = 5, first draw, and full calibration): each evaluation model's (at most
+   ``--adaptive-models``) recorded
    answers replayed through ``AdaptiveTest(bank, max_items=50, target_se=0)``; the absolute error
    of its predicted accuracy after 50 questions against its true accuracy (mean of all its
    answers to X's questions), for the banks from 5 models with either prior and from the pool.
@@ -62,11 +64,15 @@ QUIET = {"progress": lambda line: None}
 GRID = np.linspace(-8, 8, 641)
 
 
-def predictor_without(target: str, work: Path, log) -> DifficultyPredictor:
-    """The predictor trained on the config's banks except ``target`` (step 1)."""
+def predictor_without(target: str, work: Path, shipped: str, log) -> DifficultyPredictor:
+    """The predictor trained on the config's banks except ``target`` (step 1); the ``shipped``
+    one when the config does not train on ``target``."""
+    banks = yaml.safe_load(CONFIG.read_text())["banks"]
+    if target not in banks:
+        return DifficultyPredictor.from_pretrained(shipped)
     out = work / f"without-{target}"
     if not (out / "config.json").exists():
-        banks = [b for b in yaml.safe_load(CONFIG.read_text())["banks"] if b != target]
+        banks = [b for b in banks if b != target]
         log(f"training the predictor without {target} on {banks} ...")
         subprocess.run([sys.executable, str(TRAIN), "--config", str(CONFIG), "--banks", *banks,
                         "--use_category", "no", "--output_dir", str(out)],
@@ -171,7 +177,7 @@ def evaluate_target(target: str, predictor: DifficultyPredictor, args, cache: di
         log(f"{target} n={n}: plain {results[f'n={n}, plain prior']}, "
             f"predictor {results[f'n={n}, predictor prior']}")
     adaptive = adaptive_errors(target, banks_at_5 | {"full calibration": full_bank},
-                               data, evaluation, ids) if banks_at_5 else {}
+                               data, evaluation[:args.adaptive_models], ids) if banks_at_5 else {}
     return {"n_items": len(ids), "n_models": len(models), "n_evaluation": len(evaluation),
             "n_pool": len(pool), "results": results, "adaptive_50": adaptive,
             "pooled_residual_sd": predictor.config.residual_sd}
@@ -204,6 +210,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-dir", default=str(DATA))
     parser.add_argument("--work", default="/tmp/amortized", help="predictors trained without X")
+    parser.add_argument("--model", default=str(ROOT / "models" / "difficulty-predictor"),
+                        help="the predictor for targets the training config leaves out")
+    parser.add_argument("--adaptive-models", type=int, default=40,
+                        help="evaluation models replayed adaptively (the first, sorted)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "amortized.md"))
     args = parser.parse_args(argv)
     args.ns = [int(n) for n in args.ns.split(",")]
@@ -213,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         ".json").exists() else {"targets": {}}
     cache: dict = {}
     for target in args.targets.split(","):
-        predictor = predictor_without(target, Path(args.work), log)
+        predictor = predictor_without(target, Path(args.work), args.model, log)
         previous["targets"][target] = evaluate_target(target, predictor, args, cache, log)
         out.with_suffix(".json").write_text(json.dumps(previous, indent=1))
         write_markdown(previous, out)

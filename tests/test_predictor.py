@@ -387,14 +387,14 @@ def trained_run(tiny_encoder, synthetic_dir, tmp_path_factory) -> tuple[dict, Pa
         f"banks: [gsm8k, cruxeval]\ndata_dir: {synthetic_dir}\n"
         f"model_name_or_path: {tiny_encoder}\nmax_length: 32\nhidden_sizes: [16]\n"
         "patience: 1000\nnum_train_epochs: 3\nlearning_rate: 0.01\nseed: 0\nreport_to: none\n")
-    proc = run_training("--config", str(config), "--num_train_epochs", "150",
+    proc = run_training("--config", str(config), "--num_train_epochs", "40",
                         "--output_dir", str(folder / "out"), cache=folder / "cache")
     return summary_of(proc), folder / "out"
 
 
 def test_training_learns_each_benchmarks_scale(trained_run):
     summary, out = trained_run
-    assert [v["steps"] for v in summary["variants"]] == [150]  # the flag beat the YAML's 3
+    assert [v["epochs"] for v in summary["variants"]] == [40]  # the flag beat the YAML's 3
     model = DifficultyPredictor.from_pretrained(out)
     scales = model.config.benchmarks
     assert set(scales) == {"gsm8k", "cruxeval"}
@@ -428,7 +428,7 @@ def test_a_predictor_trained_without_a_benchmark_predicts_it_on_the_pooled_scale
     proc = run_training(
         "--banks", "gsm8k", "--data_dir", str(synthetic_dir), "--model_name_or_path",
         str(tiny_encoder), "--max_length", "32", "--hidden_sizes", "16", "--num_train_epochs",
-        "150", "--learning_rate", "0.01", "--report_to", "none",
+        "40", "--learning_rate", "0.01", "--report_to", "none",
         "--output_dir", str(tmp_path / "out"), cache=tmp_path / "cache")
     summary_of(proc)
     model = DifficultyPredictor.from_pretrained(tmp_path / "out")

@@ -5,11 +5,12 @@
 (``python training/train_predictor.py --config ...`` is the same on one CPU process.) Flags given
 on the command line override the YAML file; ``--help`` lists every argument. Arguments, as in
 TRL's example scripts (``TrlParser``): :class:`PredictorScriptArguments` (banks, head),
-``transformers.TrainingArguments`` (``output_dir``, ``num_train_epochs`` = the most full-batch
-steps, ``learning_rate``, ``weight_decay``, ``seed``, ``push_to_hub``, ``hub_model_id``) and TRL's
-``ModelConfig`` (``model_name_or_path`` = the frozen text encoder, ``model_revision``). A quick
-run: ``--banks gsm8k cruxeval --num_train_epochs 20``. The last line on stdout is the run's
-summary as JSON (progress goes to stderr).
+``transformers.TrainingArguments`` (``output_dir``, ``num_train_epochs`` = the most epochs,
+``per_device_train_batch_size`` = questions per step, ``learning_rate``, ``weight_decay``,
+``seed``, ``push_to_hub``, ``hub_model_id``) and TRL's ``ModelConfig`` (``model_name_or_path``
+= the frozen text encoder, ``model_revision``). A quick run: ``--banks gsm8k cruxeval
+--num_train_epochs 5``. The last line on stdout is the run's summary as JSON (progress goes to
+stderr).
 
 What it does:
 
@@ -30,9 +31,10 @@ What it does:
    ``L = mean_j mean_{i answered j} -log Bernoulli(y_ij; sigmoid(a_hat_j (theta_i - b_hat_j)))``
    with ``(b_hat_j, a_hat_j)`` the head's output on the scale of question ``j``'s benchmark.
    At most ``max_cells_per_item`` responses per question (a seeded sample) enter the loss, so
-   that metabench's thousands of models per question cost what a few hundred do. Full batch,
-   AdamW, early stopping on the validation loss (``patience`` steps). With ``use_category auto``
-   both with and without the category input are trained; the lower validation loss is kept.
+   that metabench's thousands of models per question cost what a few hundred do. Minibatches of
+   questions, AdamW, early stopping on the validation loss (``patience`` epochs). With
+   ``use_category auto`` both with and without the category input are trained; the lower
+   validation loss is kept.
 6. Predictive SEs on validation questions, per benchmark and for the pooled scale:
    ``residual_sd^2 = mean((b_hat - b)^2) - mean(se(b)^2)`` (calibration noise removed); the same
    for ``log a`` (``log_a_residual_sd``, one for all benchmarks).
@@ -109,7 +111,7 @@ class PredictorScriptArguments:
         default=True, metadata={"help": "Predict the 2PL discrimination a as well as b."}
     )
     patience: int = field(
-        default=50, metadata={"help": "Early stopping: steps without a better validation loss."}
+        default=10, metadata={"help": "Early stopping: epochs without a better validation loss."}
     )
     max_cells_per_item: int = field(
         default=400, metadata={"help": "Responses per question in the loss (a seeded sample)."}
@@ -173,7 +175,7 @@ def bank_cells(data: ResponseData, row_of: dict[str, int], theta: dict[str, floa
     rows = frame.question_id.map(row_of).to_numpy()
     counts = np.bincount(rows, minlength=max(row_of.values()) + 1)
     return Cells(
-        torch.as_tensor(rows, dtype=torch.long),
+        torch.as_tensor(rows.copy(), dtype=torch.long),
         torch.as_tensor(frame.model.map(theta).to_numpy(), dtype=torch.float32),
         torch.as_tensor(frame.correct.to_numpy(), dtype=torch.float32),
         torch.as_tensor(1.0 / counts[rows], dtype=torch.float32),
@@ -236,42 +238,52 @@ def new_predictor(args: PredictorScriptArguments, model_args: ModelConfig, table
     return DifficultyPredictor(config)
 
 
-def split_loss(out: dict[str, torch.Tensor], cells: Cells, in_split: torch.Tensor) -> torch.Tensor:
-    """Per-question mean negative log-likelihood, averaged over the questions in ``in_split``."""
-    b = out["b"][cells.row]
-    a = out["a"][cells.row] if "a" in out else torch.ones_like(b)
+def rows_loss(model: DifficultyPredictor, table: Table, rows: torch.Tensor,
+              onehot: torch.Tensor) -> torch.Tensor:
+    """Per-question mean negative log-likelihood of the responses, averaged over ``rows``."""
+    out = model(table.emb[rows], onehot, benchmark_index=table.benchmark[rows])
+    position = torch.full((len(table.items),), -1, dtype=torch.long)
+    position[rows] = torch.arange(len(rows))
+    cell_pos = position[table.cells.row]
+    keep = cell_pos >= 0
+    pos, cells = cell_pos[keep], table.cells
+    b = out["b"][pos]
+    a = out["a"][pos] if "a" in out else torch.ones_like(b)
     nll = torch.nn.functional.binary_cross_entropy_with_logits(
-        a * (cells.theta - b), cells.y, reduction="none")
-    w = cells.weight * in_split[cells.row]
-    return (nll * w).sum() / in_split.sum()
+        a * (cells.theta[keep] - b), cells.y[keep], reduction="none")
+    return (nll * cells.weight[keep]).sum() / len(rows)
 
 
 def fit(model: DifficultyPredictor, table: Table, args: PredictorScriptArguments,
         training_args: TrainingArguments, log=print) -> dict[str, list[float]]:
-    """Train head and scales in place (full batch); keep the best validation step's weights."""
+    """Train head and scales in place (minibatches of questions, AdamW); keep the weights of the
+    best validation epoch."""
     generator = torch.Generator().manual_seed(training_args.seed)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=training_args.learning_rate,
                                   weight_decay=training_args.weight_decay)
-    splits = table.items.split.to_numpy()
-    in_fit = torch.as_tensor(splits == "fit", dtype=torch.float32)
-    in_val = torch.as_tensor(splits == "validation", dtype=torch.float32)
+    fit_rows = torch.as_tensor(table.rows("fit"))
+    val_rows = torch.as_tensor(table.rows("validation"))
     onehot = model.category_features(list(table.items.category), len(table.items))
+    batch = training_args.per_device_train_batch_size
     history: dict[str, list[float]] = {"train": [], "validation": []}
     best, best_state, stale = float("inf"), None, 0
-    for step in range(int(training_args.num_train_epochs)):
+    for epoch in range(int(training_args.num_train_epochs)):
         model.train()
-        keep = torch.rand(len(onehot), 1, generator=generator) >= args.category_dropout
-        out = model(table.emb, onehot * keep, benchmark_index=table.benchmark)
-        loss = split_loss(out, table.cells, in_fit)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        order = fit_rows[torch.randperm(len(fit_rows), generator=generator)]
+        total = 0.0
+        for start in range(0, len(order), batch):
+            rows = order[start : start + batch]
+            keep = torch.rand(len(rows), 1, generator=generator) >= args.category_dropout
+            loss = rows_loss(model, table, rows, onehot[rows] * keep)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
         with torch.no_grad():
             model.eval()
-            out = model(table.emb, onehot, benchmark_index=table.benchmark)
-            val = float(split_loss(out, table.cells, in_val))
-        history["train"].append(float(loss))
+            val = float(rows_loss(model, table, val_rows, onehot[val_rows]))
+        history["train"].append(total / len(order))
         history["validation"].append(val)
         if val < best - 1e-6:
             best, stale = val, 0
@@ -279,8 +291,7 @@ def fit(model: DifficultyPredictor, table: Table, args: PredictorScriptArguments
                           if not k.startswith("encoder.")}
         else:
             stale += 1
-        if step % 50 == 0:
-            log(f"  step {step}: train {loss:.4f}, validation {val:.4f}")
+        log(f"  epoch {epoch}: train {history['train'][-1]:.4f}, validation {val:.4f}")
         if stale >= args.patience:
             break
     if best_state is not None:
@@ -425,7 +436,7 @@ def main(args: PredictorScriptArguments, training_args: TrainingArguments,
         log(f"training: category input={use_category}")
         model = new_predictor(args, model_args, table, use_category, seed)
         history = fit(model, table, args, training_args, log)
-        variants.append({"use_category": use_category, "steps": len(history["train"]),
+        variants.append({"use_category": use_category, "epochs": len(history["train"]),
                          "validation_loss": min(history["validation"]), "model": model})
         log(f"  validation loss {variants[-1]['validation_loss']:.4f}")
     chosen = min(variants, key=lambda v: v["validation_loss"])

@@ -277,9 +277,10 @@ class DifficultyPredictor(
         if self._fingerprint is None:
             folder = resolve_base_model(self.config.encoder, self.config.encoder_revision)
             h = hashlib.sha256()
+            revision = self.config.encoder_revision
             settings = [
                 self.config.encoder,
-                self.config.encoder_revision,
+                None if revision == "main" else revision,  # "main" is the default: no revision
                 self.config.max_length,
                 self.config.normalize_embeddings,
                 "mean",
