@@ -307,15 +307,21 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     predictor = DifficultyPredictor.from_pretrained(args.predictor)
     ids, texts, categories = _predict_inputs(args)
-    params = predictor.predict_parameters(texts, categories)
+    bank = ItemBank.load(args.bank) if args.bank else None
+    scale = args.benchmark or (bank.metadata.get("name") if bank is not None else None)
+    known = scale in predictor.config.benchmarks
+    _progress(f"difficulty scale: {scale if known else 'pooled'}"
+              + (f" ({scale!r} is not among the predictor's benchmarks)" if scale and not known
+                 else ""))
+    params = predictor.predict_parameters(texts, categories, benchmarks=scale if known else None)
     payload = [{"text": t, "difficulty": float(d), "se": float(s)}
                for t, d, s in zip(texts, params["b"], params["b_se"])]
     if ids is not None:
         for row, question_id in zip(payload, ids):
             row["question_id"] = question_id
-    if args.bank and args.out:
+    if bank is not None and args.out:
         new_ids = ids or [f"new-{k}" for k in range(len(texts))]
-        extended = ItemBank.load(args.bank).extend(
+        extended = bank.extend(
             new_ids, params, categories,
             predicted_by=f"{predictor.config.artifact}: {predictor.config.encoder}")
         extended.save(args.out)
@@ -491,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictor", default=None, help="folder or Hub id (default: embedded)")
     p.add_argument("--bank", help="with --out: extend this bank with the predicted items")
     p.add_argument("--out", help="folder for the extended bank")
+    p.add_argument("--benchmark", help="difficulty scale: a benchmark the predictor was trained "
+                   "on (default: the --bank's name; otherwise the pooled scale)")
 
     p = command("generate", cmd_generate, "Generate questions at a difficulty.")
     p.add_argument("--difficulty", type=float, required=True, help="target IRT difficulty, "
