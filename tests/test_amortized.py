@@ -246,8 +246,9 @@ def test_cli_calibrate_with_a_predictor_then_predict_more(cli_files, tmp_path):
     more = tmp_path / "more.csv"
     pd.DataFrame({"question_id": ["extra"], "question": ["What is 7 times 8?"],
                   "options": ['["54", "56"]'], "answer": "B"}).to_csv(more, index=False)
-    cli("predict", "--file", more, "--bank", tmp_path / "bank", "--out", tmp_path / "bank2",
-        "--predictor", f / "predictor")
+    proc = cli("predict", "--file", more, "--bank", tmp_path / "bank", "--out",
+               tmp_path / "bank2", "--predictor", f / "predictor", "--benchmark", "unknown")
+    assert "difficulty scale: pooled ('unknown' is not among the predictor's" in proc.stderr
     extended = ItemBank.load(tmp_path / "bank2")
     assert len(extended) == 46 and extended.prior_share[-1] == 1.0 and extended.predicted[-1]
 
