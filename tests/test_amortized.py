@@ -234,6 +234,7 @@ def cli(*args, check=True):
     return proc
 
 
+@pytest.mark.slow  # two subprocesses loading torch: ~30 s on 2 shared cores
 def test_cli_calibrate_with_a_predictor_then_predict_more(cli_files, tmp_path):
     f = cli_files
     out = json.loads(cli("calibrate", f / "responses.csv", "--items", f / "items.csv",

@@ -119,16 +119,16 @@ def calibrate(
         item_priors = predicted_priors(items, predictor)
         plain = fit_em(data, two_pl, Priors.shared(data.n_items, **shared), **options)
         check_predictor_scale(item_priors, data.question_ids, plain.b)
-    priors = None
+    priors, listed = None, np.zeros(data.n_items, bool)
     if item_priors is not None:
         item_priors = check_item_priors(item_priors)
         data = _with_unanswered(data, item_priors.index)
         priors = _per_item(item_priors, data.question_ids, **shared)
+        listed = _listed(item_priors, data.question_ids)
     fit = fit_em(data, two_pl, priors or Priors.shared(data.n_items, **shared),
                  progress=progress, label=f"calibrate {model}", **options)
-    share = (np.zeros(data.n_items) if priors is None
-             else np.where(_listed(item_priors, data.question_ids), fit.b_se**2 / priors.b_var,
-                           0.0))
+    share = np.zeros(data.n_items) if priors is None else np.where(
+        listed, fit.b_se**2 / priors.b_var, 0.0)
     abilities = _abilities(data, fit)
     bank = ItemBank(
         ids=list(data.question_ids),
@@ -142,8 +142,7 @@ def calibrate(
                   "n_models": data.n_models, "n_observed": data.n_observed,
                   "prior_b_sd": prior_b_sd, "prior_log_a_sd": prior_log_a_sd,
                   "theta_sd": fit.sigma, "n_nodes": n_nodes}
-        | ({} if priors is None else {"item_priors": int(_listed(item_priors,
-                                                                  data.question_ids).sum())}),
+        | ({} if priors is None else {"item_priors": int(listed.sum())}),
         abilities={m: {f: getattr(a, f) for f in ABILITY_FIELDS} for m, a in abilities.items()},
         prior_share=share,
     )
@@ -243,8 +242,10 @@ def check_predictor_scale(item_priors: pd.DataFrame, question_ids: list[str],
 
 
 def _listed(item_priors: pd.DataFrame, question_ids: list[str]) -> np.ndarray:
-    """Which of ``question_ids`` have a per-item prior (bool)."""
-    return np.asarray(pd.Index(question_ids).isin(item_priors.index))
+    """Which of ``question_ids`` have a per-item prior (bool; a set: ``Index.isin`` on arrow
+    strings takes 90 ms for 12,000 ids)."""
+    listed = set(item_priors.index)
+    return np.fromiter((q in listed for q in question_ids), bool, len(question_ids))
 
 
 def _with_unanswered(data: ResponseData, ids: pd.Index) -> ResponseData:
