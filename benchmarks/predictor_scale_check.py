@@ -6,7 +6,9 @@ For each named bank with question text (``bank_items``) and each ``n`` of ``--mo
 ``n`` models' answers, the plain 2PL fit (shared prior), the predictor's difficulties for the bank's
 items on the pooled scale (no benchmark given: a new benchmark), and the check's statistics (rank
 correlation, one-sided p, median shift) for the predictions as they are and negated (easiness in
-place of difficulty). Writes ``predictor_scale_check.md`` under ``--out``.
+place of difficulty). Beside them, how the EM converges with the predicted priors (iterations
+and wall time of ``calibrate`` with ``item_priors``, against the shared prior). Writes
+``predictor_scale_check.md`` under ``--out``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from adaptive_eval.bank_items import bank_items, bank_responses
 from adaptive_eval.calibration import (
     MAX_SCALE_SHIFT,
     ItemPriorError,
+    calibrate,
     check_predictor_scale,
     predicted_priors,
 )
@@ -61,11 +64,14 @@ def main() -> None:
             ids = [q for q, keep in zip(subset.question_ids, listed) if keep]
             predicted = priors.loc[ids, "b"].to_numpy()
             rho = spearmanr(predicted, plain.b[listed], alternative="less")
+            fits = [calibrate(subset, "2pl", item_priors=p, progress=lambda line: None)
+                    for p in (None, priors)]
             rows.append(
                 f"| {name} | {n} | {len(ids)} | {rho.statistic:+.3f} | {rho.pvalue:.2g} | "
                 f"{np.median(predicted - plain.b[listed]):+.2f} | "
                 f"{'pass' if passes(priors, subset.question_ids, plain.b) else 'REFUSED'} | "
-                f"{'pass' if passes(-priors, subset.question_ids, plain.b) else 'refused'} |")
+                f"{'pass' if passes(-priors, subset.question_ids, plain.b) else 'refused'} | "
+                + " | ".join(f"{f.n_iter} ({f.seconds:.2f} s)" for f in fits) + " |")
             print(rows[-1], flush=True)
     text = "\n".join([
         "# Predictor scale check on real banks",
@@ -77,8 +83,8 @@ def main() -> None:
         f"(one-sided p < 0.01) or a median shift beyond {MAX_SCALE_SHIFT:g}.",
         "",
         "| bank | models | items | rank corr. | p (negative) | median shift | as predicted | "
-        "negated |",
-        "|---|---|---|---|---|---|---|---|",
+        "negated | EM iterations, shared prior | with predicted priors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
