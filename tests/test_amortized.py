@@ -143,6 +143,20 @@ def test_update_matches_a_refit_on_the_union(split):
     assert bank.metadata["n_models"] == 300 and len(bank.abilities) == 300  # not modified
 
 
+def test_rasch_update_keeps_the_bank_ability_spread():
+    data, *_ = simulate(305, 200, observed=0.6, seed=13, two_pl=False)
+    new = [f"m{k}" for k in range(300, 305)]
+    is_new = np.isin(np.array(data.models)[data.model_index], new)
+    bank = calibrate(data.drop_models(new), "rasch", **QUIET).bank
+    updated = bank.update(data.select(is_new))
+    refit = calibrate(data, "rasch", **QUIET)
+    assert np.all(updated.a == 1) and updated.model == "rasch"
+    assert np.max(np.abs(updated.b - refit.bank.b) / refit.bank.b_se) < 0.1
+    for model in new:  # the spread stays the bank's (5 models would estimate it poorly)
+        assert updated.abilities[model]["theta"] == pytest.approx(refit.abilities[model].theta,
+                                                                  abs=0.02)
+
+
 def test_update_refines_predicted_items():
     data, _, b, _ = simulate(30, 80, seed=7)
     priors = noisy_priors(data, b)

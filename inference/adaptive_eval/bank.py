@@ -198,7 +198,7 @@ class ItemBank:
         far from the calibration models' abilities, pinned along one line of ``(b, log a)``,
         would move across it). The items' priors pin the scale, so the EM runs without the
         parameter expansion when they carry a covariance. The new models' abilities
-        ``theta ~ N(0, 1)`` (Rasch: ``N(0, sigma^2)`` with ``sigma`` estimated) join
+        ``theta ~ N(0, 1)`` (Rasch: ``N(0, sigma^2)`` with the bank's ``theta_sd``) join
         ``abilities``. Items nobody new answered are unchanged.
         Touched items are no longer ``predicted``; their ``prior_share`` (the text's share of
         the precision of ``b``) scales by ``b_se_new^2 / b_se_old^2``. What this drops against
@@ -235,7 +235,8 @@ class ItemBank:
         answers = ResponseData(models, ids, model_index.astype(np.int32),
                                item_index.astype(np.int32), responses.correct)
         fit = fit_em(answers, two_pl, priors, n_nodes=n_nodes, max_iter=max_iter, tol=tol,
-                     progress=progress, label="update")
+                     progress=progress, label="update",
+                     rasch_sigma=self.metadata.get("theta_sd"))
         bank = self.subset(self.ids)  # a copy
         bank.b[touched], bank.b_se[touched] = fit.b, fit.b_se
         if two_pl:

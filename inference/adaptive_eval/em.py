@@ -116,10 +116,14 @@ def fit_em(
     chunk_cells: int = 262_144,
     progress: Callable[[str], None] = lambda line: None,
     label: str = "calibrate",
+    rasch_sigma: float | None = None,
 ) -> EMFit:
     """Run EM (module docstring) until an iteration raises the log posterior by less than ``tol``
-    per observed cell, or ``max_iter`` iterations; ``progress`` gets a line per iteration."""
+    per observed cell, or ``max_iter`` iterations; ``progress`` gets a line per iteration.
+    ``rasch_sigma``: a Rasch fit's ability SD held fixed (None: estimated)."""
     fitter = _EM(data, two_pl, n_nodes, priors, chunk_cells)
+    if rasch_sigma is not None and not two_pl:
+        fitter.sigma, fitter.estimate_sigma = rasch_sigma, False
     converged = False
     previous = -np.inf
     for iteration in range(1, max_iter + 1):
@@ -230,6 +234,7 @@ class _EM:
         self.mode = np.log(p_model / (1 - p_model))
         self.log_a = np.zeros(self.n_i)
         self.sigma = 1.0
+        self.estimate_sigma = not two_pl  # Rasch: the ability spread is a free parameter
         self.scale = np.ones(self.n_j)
         self.marginal_ll = self.objective = -np.inf
         self.iteration = 0
@@ -409,7 +414,7 @@ class _EM:
         self.mode = c + k * self.mode
         self.scale = k * self.scale
         self.nodes = c + k * self.nodes
-        if not self.two_pl:  # Rasch: the ability spread is a free parameter
+        if self.estimate_sigma:
             eap, sd = self.eap()
             self.sigma = float(np.sqrt(np.mean(eap**2 + sd**2)))
 
