@@ -132,6 +132,30 @@ def test_unasked_bank_is_predicted_through_the_correlation(zeroeval):
     assert states["cruxeval"].theta > 0.3  # pulled up by gsm8k's answers through R
 
 
+def test_suite_interval_accounts_for_correlated_errors():
+    """A bank with no answers leans on the other through R: their errors move together, so the
+    suite interval is wider than the independent combination; with many answers in both banks
+    the posterior correlation shrinks towards 0."""
+    banks = {n: ItemBank.load(n) for n in ("gsm8k", "cruxeval")}
+    suite = SuiteTest(banks, max_items=1, target_se=0)
+    r = suite.correlation[0, 1]
+    states = suite.start()
+    assert np.allclose(suite.posterior_correlation(states), suite.correlation)
+    for item in range(30):
+        states["gsm8k"].record(item, item % 2)
+    suite.update_priors(states)
+    c = suite.posterior_correlation(states)
+    assert 0 < c[0, 1] <= r
+    result = suite.result(states, [], "max_items")
+    h = [(hi - lo) / 2 for lo, hi in (x.expected_accuracy_interval for x in result.banks.values())]
+    lo, hi = result.suite_accuracy_interval
+    assert (hi - lo) / 2 > np.sqrt(h[0] ** 2 + h[1] ** 2) / 2 + 1e-4
+    for item in range(300):
+        states["cruxeval"].record(item, item % 2)
+        states["gsm8k"].record(30 + item, item % 2)
+    assert abs(suite.posterior_correlation(states)[0, 1]) < min(0.2 * r, c[0, 1] / 2)
+
+
 def test_suite_session_killed_and_resumed(zeroeval, tmp_path):
     session = tmp_path / "suite.jsonl"
     args = [sys.executable, "-m", "adaptive_eval.cli", "evaluate", "--suite", SUITE,

@@ -36,10 +36,12 @@ message). Bank ``k``'s prior is then ``N(0, R)`` conditioned on the others' mess
 own exact grid likelihood. A bank with no question asked still gets a prediction, from the other
 banks through ``R``.
 
-Interval of ``S``: the banks' 95% intervals combined as if independent, half-width
-``sqrt(sum_k h_k^2) / K`` with ``h_k`` half of bank ``k``'s interval width, around ``S``, clipped
-to [0, 1] (an approximation: the banks' estimates are positively correlated through the prior, so
-this can be somewhat too narrow).
+Interval of ``S``: the banks' 95% intervals combined with the correlation of their errors,
+half-width ``sqrt(h^T C h) / K`` with ``h_k`` half of bank ``k``'s interval width, around ``S``,
+clipped to [0, 1]. ``C`` is the correlation matrix of the Gaussian joint posterior of ``theta``,
+covariance ``(R^-1 + diag(p))^-1`` with ``p`` the banks' message precisions: a bank with few
+answers leans on the others through ``R``, so its error moves with theirs and the suite interval
+widens accordingly; with many answers per bank ``C`` tends to the identity (independence).
 
 Session: one JSONL file (``session.py``) whose header lists each bank's fingerprint; every answer
 line names its ``"bank"``; resuming replays them in order (priors updated after each, as live) and
@@ -167,6 +169,14 @@ class SuiteTest:
             test = self.tests[name]
             states[name].set_prior(log_prior(mean, np.sqrt(var), test.prior_tail))
 
+    def posterior_correlation(self, states: dict[str, TestState]) -> np.ndarray:
+        """Correlation matrix of ``(R^-1 + diag(p))^-1``, the Gaussian joint posterior of the
+        banks' abilities (module docstring)."""
+        p = np.array([likelihood_message(states[n].loglik)[1] for n in self.names])
+        cov = np.linalg.inv(np.linalg.inv(self.correlation) + np.diag(p))
+        d = np.sqrt(np.diag(cov))
+        return cov / np.outer(d, d)
+
     def gains(self, states: dict[str, TestState]) -> dict[str, tuple[float, int]]:
         """Per bank with an item left: (variance reduction of the suite score, its best item)."""
         out = {}
@@ -233,8 +243,10 @@ class SuiteTest:
         results = {name: states[name].result(reason) for name in self.names}
         k = len(results)
         mean = float(np.mean([r.expected_accuracy for r in results.values()]))
-        half = float(np.sqrt(sum(((hi - lo) / 2) ** 2 for lo, hi in
-                                 (r.expected_accuracy_interval for r in results.values())))) / k
+        h = np.array([(hi - lo) / 2 for lo, hi in
+                      (r.expected_accuracy_interval for r in results.values())])
+        c = self.posterior_correlation(states)
+        half = float(np.sqrt(max(h @ c @ h, 0.0))) / k
         correlation = {a: {b: float(self.correlation[i, j]) for j, b in enumerate(self.names)}
                        for i, a in enumerate(self.names)}
         return SuiteResult(results, mean, (max(mean - half, 0.0), min(mean + half, 1.0)),
