@@ -22,7 +22,9 @@ EM, each iteration:
    that ridge (each iteration moves the items a little towards their prior, the abilities
    follow). One scalar maximisation over ``(c, k)`` per iteration (Rasch: ``c`` and ``sigma``)
    takes it in one step; it maximises the same log posterior, per-item prior means included
-   (``_EM.expand``), so the fixed point is the same.
+   (``_EM.expand``), so the fixed point is the same. Its closed form assumes priors without a
+   covariance of ``b`` and ``log a``; priors with one (``ItemBank.update``: the bank's own
+   posteriors, which pin the scale) skip it.
 
 Stops when an iteration raises the log posterior (marginal log-likelihood plus the items' log
 prior) by less than ``tol`` per observed cell.
