@@ -218,6 +218,14 @@ def test_bad_specs(spec, message, mc_questions):
         examinee_from_spec(spec, questions=mc_questions)
 
 
+def test_cli_spec_errors_come_before_question_text(capsys):
+    """No --items (and no internet): the spec's own error is the one line shown."""
+    assert main(["evaluate", "--bank", "mmlu-pro", "--examinee", "lm-eval:nope:x=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("adaptive-eval: error: examinee spec 'lm-eval:nope:x=1': unknown "
+                          "lm-eval backend 'nope'") and "\n" not in err
+
+
 def test_unknown_backend_argument_is_a_spec_error(tiny_lm, mc_questions):
     with pytest.raises(ExamineeSpecError, match="does not take these model_args"):
         examinee_from_spec(f"lm-eval:hf:pretrained={tiny_lm},no_such_option=1",

@@ -559,8 +559,14 @@ def examinee_from_spec(
             )
         require_lm_eval()
         # the optional extra's module: imported only when an lm-eval: spec asks for it
-        from .lm_eval_examinee import LMEvalExaminee, load_backend, question_prompt
+        from .lm_eval_examinee import (
+            LMEvalExaminee,
+            check_backend_spec,
+            load_backend,
+            question_prompt,
+        )
 
+        check_backend_spec(backend, model_args)  # spec errors before reading question text
         if prompts is None:
             found = _questions(questions, answer_type)
             prompts = {qid: question_prompt(q) for qid, q in found.items()}

@@ -75,21 +75,11 @@ def load_backend(backend: str, model_args: str, batch_size: int = 8) -> LM:
     """An lm-eval model backend by registry name and ``model_args`` string (``batch_size``
     unless ``model_args`` sets it; some servers take one prompt per request: ``batch_size=1``).
 
-    Raises ``ExamineeSpecError`` for an unknown backend, malformed ``model_args`` (a piece that is
-    not ``key=value``), an argument the backend does not take, or ``trust_remote_code`` set;
-    ``ExamineeError`` when the backend cannot load the model.
+    Raises ``ExamineeSpecError`` as ``check_backend_spec`` does, or for an argument the backend
+    does not take; ``ExamineeError`` when the backend cannot load the model.
     """
     where = f"lm-eval:{backend}:{model_args}"
-    known = sorted(model_registry.keys())
-    if backend not in known:
-        close = difflib.get_close_matches(backend, known, n=3)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ExamineeSpecError(f"examinee spec {where!r}: unknown lm-eval backend {backend!r}"
-                                f"{hint} (known: {', '.join(known)})")
-    args = parse_model_args(model_args, where)
-    if str(args.get("trust_remote_code", "")).lower() in ("true", "1", "yes"):
-        raise ExamineeSpecError(f"examinee spec {where!r}: trust_remote_code is refused (it runs "
-                                "code from the model repository)")
+    args = check_backend_spec(backend, model_args)
     extra: dict = {} if "batch_size" in args else {"batch_size": batch_size}
     if backend in TRANSFORMERS_BACKENDS and "pretrained" in args:
         try:
@@ -107,6 +97,24 @@ def load_backend(backend: str, model_args: str, batch_size: int = 8) -> LM:
                                 f"take these model_args: {err}") from None
     except (OSError, ValueError, RuntimeError) as err:
         raise ExamineeError(f"{where}: the backend cannot load the model: {err}") from None
+
+
+def check_backend_spec(backend: str, model_args: str) -> dict[str, str]:
+    """The parsed ``model_args`` of a usable spec; ``ExamineeSpecError`` naming the spec for an
+    unknown backend, malformed ``model_args`` (a piece that is not ``key=value``) or
+    ``trust_remote_code`` set."""
+    where = f"lm-eval:{backend}:{model_args}"
+    known = sorted(model_registry.keys())
+    if backend not in known:
+        close = difflib.get_close_matches(backend, known, n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ExamineeSpecError(f"examinee spec {where!r}: unknown lm-eval backend {backend!r}"
+                                f"{hint} (known: {', '.join(known)})")
+    args = parse_model_args(model_args, where)
+    if str(args.get("trust_remote_code", "")).lower() in ("true", "1", "yes"):
+        raise ExamineeSpecError(f"examinee spec {where!r}: trust_remote_code is refused (it runs "
+                                "code from the model repository)")
+    return args
 
 
 def parse_model_args(model_args: str, where: str) -> dict[str, str]:
