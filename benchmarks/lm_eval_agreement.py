@@ -2,8 +2,8 @@
 
 (Not named ``lm_eval.py``: run as a script, that name would shadow the ``lm_eval`` package.)
 
-    .venv/bin/python benchmarks/lm_eval_agreement.py [--items ../shared/data/mmlu_pro/items.csv.gz] \
-        [--n 50] [--out benchmarks/results]
+    .venv/bin/python benchmarks/lm_eval_agreement.py \
+        [--items ../shared/data/mmlu_pro/items.csv.gz] [--n 50] [--out benchmarks/results]
 
 Needs the ``lm-eval`` extra. On SmolLM2-135M-Instruct (the offline copy) and ``--n`` MMLU-Pro
 questions drawn from the embedded bank (seed 0, question text from ``--items``):
