@@ -21,7 +21,7 @@ from adaptive_eval.bank import ItemBank
 from adaptive_eval.base_models import SMOLLM2, resolve_base_model
 from adaptive_eval.cli import main
 from adaptive_eval.data import ResponseData
-from adaptive_eval.examinees import ExamineeSpecError, HFExaminee, examinee_from_spec
+from adaptive_eval.examinees import ExamineeError, ExamineeSpecError, HFExaminee, examinee_from_spec
 from adaptive_eval.questions import Question
 from test_examinees import _start_llama_server, _stop
 
@@ -252,7 +252,8 @@ def test_openai_compatible_backend_against_llama_cpp(tmp_path):
     """lm-eval's ``local-completions`` backend answers free-form questions with generate_until
     through the real llama.cpp server (SmolLM2 GGUF). Not loglikelihood: lm-eval sends token-id
     prompts, which llama-cpp-python's server rejects (HTTP 500: prompt must be text), and with
-    ``tokenized_requests=False`` every option's log-likelihood comes back as 0.0."""
+    ``tokenized_requests=False`` every option's log-likelihood comes back as 0.0, which the
+    examinee refuses instead of answering "A" every time."""
     process, base_url = _start_llama_server(tmp_path / "server.log")
     try:
         questions = {qid: Question(qid, f"What is {k} plus {k}?", answer_type="numeric",
@@ -261,6 +262,13 @@ def test_openai_compatible_backend_against_llama_cpp(tmp_path):
             f"lm-eval:local-completions:model=smollm2,base_url={base_url}/completions,"
             "tokenizer_backend=None,max_gen_toks=16,batch_size=1", questions=questions)
         answers = examinee.answers(list(questions))
+        choice = {"mc-0": Question("mc-0", "Which is a colour?", ["red", "seven", "run"], 0)}
+        scorer = examinee_from_spec(
+            f"lm-eval:local-completions:model=smollm2,base_url={base_url}/completions,"
+            f"tokenizer={resolve_base_model(SMOLLM2)},tokenized_requests=False,batch_size=1",
+            questions=choice)
+        with pytest.raises(ExamineeError, match="same log-likelihood"):
+            scorer.answers(["mc-0"])
     finally:
         _stop(process)
     for qid, answer in zip(questions, answers):

@@ -181,6 +181,12 @@ class LMEvalExaminee(_QuestionExaminee):
         for p in choice:
             logprobs = [float(s[0]) for s in scores[start : start + len(p.requests)]]
             start += len(p.requests)
+            if len(logprobs) > 1 and len(set(logprobs)) == 1:
+                raise ExamineeError(
+                    f"{self.name}: the backend gave every option of {p.question_id!r} the same "
+                    f"log-likelihood ({logprobs[0]}), so it does not score text (llama.cpp's "
+                    "server with tokenized_requests=False does this); use a backend that "
+                    "returns prompt log-probabilities, or the openai: examinee")
             letter = LETTERS[int(np.argmax(logprobs))]
             out[p.question_id] = Answer(int(letter == p.gold), None, letter)
             self._record(p, out[p.question_id], [[x, False] for x in logprobs])
