@@ -103,7 +103,7 @@ def structure_problem(question: str, options: Sequence[str], answer: str,
         named = {u for u in units if u}
         quantity = asked_quantity(question)
         if quantity and named and not named & QUANTITY_UNITS[quantity]:
-            return (f"the question asks for a {quantity} but the options are in "
+            return (f"the question asks for {quantity} but the options are in "
                     f"{', '.join(sorted(named))}")
     return None
 
