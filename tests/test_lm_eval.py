@@ -5,17 +5,22 @@ tokenizer (a byte-level BPE with BOS/EOS tokens, which lm-eval's hf backend need
 tokenizer of ``test_examinees``' tiny model has none), local lm-eval tasks defined in YAML
 over local JSON files (``dataset_path: json``), and the harness's OpenAI-compatible backend
 (``local-completions``) against the real llama.cpp server that ``test_examinees`` starts.
-Question text is made up here; the bank ids are the embedded MMLU-Pro and GSM8K banks'.
+Question text is made up here; the bank ids are the embedded MMLU-Pro and GSM8K banks'. The real
+``gsm8k`` and ``mmlu_pro`` tasks of lm-eval run on local copies of their Hub datasets built in
+tmp_path from a few rows of the shared data (those tests skip without it).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.base_models import SMOLLM2, resolve_base_model
@@ -27,6 +32,9 @@ from test_examinees import _start_llama_server, _stop
 
 pytest.importorskip("lm_eval", reason="lm-evaluation-harness not installed: the lm-eval extra")
 
+import datasets.config  # noqa: E402
+import lm_eval  # noqa: E402
+from adaptive_eval.answers import extract  # noqa: E402
 from adaptive_eval.lm_eval_examinee import (  # noqa: E402 (needs lm_eval)
     LMEvalExaminee,
     load_task_prompts,
@@ -34,6 +42,9 @@ from adaptive_eval.lm_eval_examinee import (  # noqa: E402 (needs lm_eval)
 
 MMLU_IDS = ItemBank.load("mmlu-pro").ids[:6]
 GSM8K_IDS = ItemBank.load("gsm8k").ids[:3]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+INSTALLED_TASKS = Path(lm_eval.__file__).parent / "tasks"
+N_TEST = 4  # documents in each local test split
 
 
 def _mc_questions() -> dict[str, Question]:
@@ -274,3 +285,131 @@ def test_openai_compatible_backend_against_llama_cpp(tmp_path):
     for qid, answer in zip(questions, answers):
         assert isinstance(answer.response, str) and answer.response.strip()
         assert answer.correct == int(questions[qid].is_correct(answer.extracted))
+
+
+def _local_dataset(folder: Path, splits: dict[str, list[dict]], config: str | None = None) -> Path:
+    """``folder`` laid out like a Hub dataset repository: ``<config or data>/<split>-00000-of-00001
+    .parquet`` per split, and for a named config the README's ``configs:`` entry naming its files
+    (openai/gsm8k's layout; TIGER-Lab/MMLU-Pro's default config needs none)."""
+    sub = config or "data"
+    (folder / sub).mkdir(parents=True)
+    for split, rows in splits.items():
+        pd.DataFrame(rows).to_parquet(folder / sub / f"{split}-00000-of-00001.parquet")
+    if config:
+        files = "".join(f"  - split: {s}\n    path: {sub}/{s}-*\n" for s in splits)
+        (folder / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n"
+                                          f"  data_files:\n{files}---\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real_tasks(tmp_path_factory) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFrame]]:
+    """The installed ``gsm8k`` and ``mmlu_pro_math`` tasks over local copies of their Hub datasets:
+    task YAMLs ``gsm8k_local`` / ``mmlu_pro_math_local`` that ``include:`` the installed ones and
+    set only ``dataset_path``. Returns the include folder and the test documents (GSM8K: ZeroEval's
+    first items in id order; MMLU-Pro: math questions). The few-shot splits (gsm8k's train,
+    MMLU-Pro's validation, neither in the shared data) are other questions of the same data.
+
+    The datasets cache is a fresh folder: ``datasets`` names a local copy's cache by folder name,
+    config and README, so a copy with other rows would otherwise load a former copy's rows."""
+    gsm8k_items = SHARED / "zeroeval" / "items.csv.gz"
+    mmlu_items = SHARED / "mmlu_pro" / "items.csv.gz"
+    for path in (gsm8k_items, mmlu_items):
+        if not path.exists():
+            pytest.skip(f"question text not found at {path} (only beside the project's checkout)")
+    root = tmp_path_factory.mktemp("real-lm-eval-tasks")
+    zeroeval = pd.read_csv(gsm8k_items)
+    gsm8k = zeroeval[zeroeval.benchmark == "gsm8k"].reset_index(drop=True)
+    gsm8k_rows = [{"question": q, "answer": f"Steps.\n#### {a}"}
+                  for q, a in zip(gsm8k.question, gsm8k.answer)]
+    gsm8k_copy = _local_dataset(root / "gsm8k", {"train": gsm8k_rows[100:110],
+                                                 "test": gsm8k_rows[:N_TEST]}, config="main")
+    math = pd.read_csv(mmlu_items).query("category == 'math'").reset_index(drop=True)
+    mmlu_rows = [{"question_id": int(r.question_id), "question": r.question,
+                  "options": json.loads(r.options), "answer": r.answer,
+                  "answer_index": int(r.answer_index), "category": r.category, "src": r.src,
+                  "cot_content": f"A: Let's think step by step. The answer is ({r.answer})."}
+                 for r in math.itertuples()]
+    mmlu_copy = _local_dataset(root / "MMLU-Pro", {"validation": mmlu_rows[:5],
+                                                   "test": mmlu_rows[5 : 5 + N_TEST]})
+    tasks = root / "tasks"
+    tasks.mkdir()
+    (tasks / "gsm8k_local.yaml").write_text(
+        f"include: {INSTALLED_TASKS / 'gsm8k' / 'gsm8k.yaml'}\ntask: gsm8k_local\n"
+        f"dataset_path: {gsm8k_copy}\n")
+    (tasks / "mmlu_pro_math_local.yaml").write_text(
+        f"include: {INSTALLED_TASKS / 'mmlu_pro' / 'mmlu_pro_math.yaml'}\n"
+        f"task: mmlu_pro_math_local\ndataset_path: {mmlu_copy}\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", str(root / "datasets-cache"))
+        yield tasks, gsm8k.head(N_TEST), math.iloc[5 : 5 + N_TEST]
+
+
+def test_real_mmlu_pro_task_maps_documents_by_question_id(real_tasks):
+    """The installed mmlu_pro task's documents map to the mmlu-pro bank by ``question_id``; each
+    prompt is the task's own: its description, 5 chain-of-thought shots from the validation split,
+    its ``Question:/Options:/A. ...`` formatting; its gold is the letter, its filter
+    ``custom-extract``."""
+    tasks, _, math = real_tasks
+    prompts = load_task_prompts("mmlu_pro_math_local", ItemBank.load("mmlu-pro").ids,
+                                "multiple_choice", include_path=tasks)
+    assert sorted(prompts) == sorted(str(q) for q in math.question_id)
+    for row in math.itertuples():
+        prompt = prompts[str(row.question_id)]
+        text, generation = prompt.requests[0].args
+        options = "".join(f"{letter}. {option.strip()}\n"
+                          for letter, option in zip("ABCDEFGHIJ", json.loads(row.options)))
+        assert text.startswith("The following are multiple choice questions (with answers) "
+                               "about math. Think step by step")
+        assert text.endswith(f"Question:\n{row.question}\nOptions:\n{options}"
+                             "Answer: Let's think step by step.")
+        assert text.count("Question:\n") == 6 and text.count("The answer is (") == 5
+        assert generation["until"] == ["Question:"] and not prompt.multiple_choice
+        assert prompt.gold == row.answer and prompt.filter.name == "custom-extract"
+
+
+def test_real_gsm8k_task_maps_test_split_indices(real_tasks):
+    """ZeroEval's ``gsm8k-main-test-#N`` is document N of openai/gsm8k's test split (#0 is the
+    split's first question, Janet's ducks); the installed gsm8k task's documents map to the gsm8k
+    bank by index, with the task's 5-shot ``Question: ...\\nAnswer:`` prompts and strict-match
+    filter."""
+    tasks, gsm8k, _ = real_tasks
+    assert gsm8k.question_id.tolist() == [f"gsm8k-main-test-#{i}" for i in range(N_TEST)]
+    assert gsm8k.question[0].startswith("Janet’s ducks lay 16 eggs per day.")
+    prompts = load_task_prompts("gsm8k_local", ItemBank.load("gsm8k").ids, "numeric",
+                                include_path=tasks)
+    assert sorted(prompts) == sorted(gsm8k.question_id)
+    for row in gsm8k.itertuples():
+        prompt = prompts[row.question_id]
+        text = prompt.requests[0].args[0]
+        assert text.endswith(f"Question: {row.question}\nAnswer:")
+        assert text.count("Question: ") == 6 and text.count("\n#### ") == 5
+        assert prompt.doc_id == int(row.question_id.split("#")[1])
+        assert prompt.gold == extract("numeric", str(row.answer))
+        assert prompt.filter.name == "strict-match"
+
+
+def test_cli_evaluates_gsm8k_with_the_real_task(tiny_lm, real_tasks, tmp_path, capsys):
+    """``evaluate --bank gsm8k --lm-eval-task gsm8k_local`` end to end: the hf backend answers the
+    task's prompts, each reply is read through the task's strict-match filter (``#### N``), and
+    the run is written in lm-eval's layout."""
+    tasks, gsm8k, _ = real_tasks
+    out = tmp_path / "out"
+    code = main(["evaluate", "--bank", "gsm8k", "--lm-eval-task", "gsm8k_local",
+                 "--lm-eval-include-path", str(tasks), "--examinee",
+                 f"lm-eval:hf:pretrained={tiny_lm},dtype=float32", "--max-items", "3",
+                 "--target-se", "0", "--output-path", str(out), "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["n_items"] == 3
+    for step in payload["history"]:
+        assert step["question_id"] in set(gsm8k.question_id)
+        strict = re.findall(r"#### (\-?[0-9\.\,]+)", step["response"])
+        assert step["extracted"] == (extract("numeric", strict[0]) if strict else None)
+    (results_file,) = out.glob("*/results_*.json")
+    assert json.loads(results_file.read_text())["results"]["gsm8k_local"]["n_items"] == 3
+    (samples_file,) = out.glob("*/samples_gsm8k_local_*.jsonl")
+    samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
+    for sample, step in zip(samples, payload["history"]):
+        assert sample["doc_id"] == int(step["question_id"].split("#")[1])
+        assert sample["arguments"][0][0].endswith(f"Question: {sample['doc']['question']}\nAnswer:")

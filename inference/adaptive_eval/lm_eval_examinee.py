@@ -17,8 +17,14 @@ Each question becomes the backend's own requests (``lm_eval.api.instance.Instanc
 With an lm-eval task (``load_task_prompts``), the task makes the prompts and requests instead:
 ``task.fewshot_context`` (the task's ``num_fewshot``) and ``task.construct_requests``. A
 ``multiple_choice`` task's requests are the log-likelihoods of its choices (argmax against
-``doc_to_target``); a ``generate_until`` task's reply is extracted and scored with the bank's answer
-type, its gold being the answer extracted from ``doc_to_target`` (``"... #### 18"`` gives ``18``).
+``doc_to_target``); a ``generate_until`` task's reply goes through the task's first filter pipeline
+(``filter_list[0]``: gsm8k's ``strict-match`` regex ``#### N``, mmlu_pro's ``custom-extract``
+``answer is (X)``; a task without one keeps the whole reply), is then read with the bank's answer
+type and scored against the answer read from ``doc_to_target`` (``"... #### 18"`` gives ``18``).
+
+The real tasks run offline on a local copy of their Hub dataset (a folder laid out like the dataset
+repository, e.g. ``hf download openai/gsm8k --repo-type dataset --local-dir gsm8k``) through a task
+YAML that ``include:``s the installed task and sets ``dataset_path`` to that folder (see README).
 
 lm_eval is an optional extra (``pip install 'adaptive-eval[lm-eval]'``): only this module imports
 it, and only ``examinee_from_spec`` (for an ``lm-eval:`` spec) and the CLI's ``--lm-eval-task``
@@ -35,6 +41,7 @@ from pathlib import Path
 import lm_eval.models  # noqa: F401  (registers the backends in model_registry)
 import numpy as np
 import torch
+from lm_eval.api.filter import FilterEnsemble
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 from lm_eval.api.registry import get_model, model_registry
@@ -56,7 +63,8 @@ TRANSFORMERS_BACKENDS = ("hf", "hf-auto", "huggingface")
 class Prompt:
     """One question as lm-eval requests: ``requests`` (``loglikelihood`` per option, or one
     ``generate_until``), the ``gold`` answer (a letter for multiple choice), its
-    ``answer_type``; ``task``, ``doc_id`` and ``doc`` name the lm-eval document it came from."""
+    ``answer_type``; ``task``, ``doc_id`` and ``doc`` name the lm-eval document it came from, and
+    ``filter`` is the task's filter pipeline a free-form reply goes through (None: none)."""
 
     question_id: str
     requests: list[Instance]
@@ -65,6 +73,7 @@ class Prompt:
     task: str | None = None
     doc_id: int | None = None
     doc: dict = field(default_factory=dict)
+    filter: FilterEnsemble | None = None
 
     @property
     def multiple_choice(self) -> bool:
@@ -191,7 +200,7 @@ class LMEvalExaminee(_QuestionExaminee):
             out[p.question_id] = Answer(int(letter == p.gold), None, letter)
             self._record(p, out[p.question_id], [[x, False] for x in logprobs])
         for p, reply in zip(free, replies):
-            extracted = extract(p.answer_type, reply)
+            extracted = extract(p.answer_type, _filtered(p, reply))
             out[p.question_id] = Answer(int(is_correct(p.answer_type, extracted, p.gold)),
                                         reply, extracted)
             self._record(p, out[p.question_id], [[reply]])
@@ -216,6 +225,17 @@ class LMEvalExaminee(_QuestionExaminee):
         }
 
 
+def _filtered(prompt: Prompt, reply: str) -> str:
+    """``reply`` through the prompt's filter pipeline (lm-eval's ``FilterEnsemble.apply`` on its
+    ``generate_until`` request, as the evaluator does), or unchanged without one."""
+    if prompt.filter is None:
+        return reply
+    request = prompt.requests[0]
+    request.resps = [reply]
+    prompt.filter.apply([request])
+    return str(request.filtered_resps[prompt.filter.name])
+
+
 def load_task_prompts(
     task_name: str,
     bank_ids: Sequence[str],
@@ -227,7 +247,9 @@ def load_task_prompts(
 
     A document's bank id is the first of these rules that matches any of ``bank_ids``, tried per
     task: its ``question_id`` field (MMLU-Pro), ``<dataset>-<config>-<split>-#<doc_id>`` (the
-    ZeroEval ids: ``gsm8k-main-test-#0``), ``<task>/<doc_id>`` (``ResponseData.from_lm_eval``).
+    ZeroEval ids: ``gsm8k-main-test-#0``, the index in the Hub test split; ``<dataset>`` is the last
+    part of ``dataset_path``: ``openai/gsm8k``, or a local copy in a folder named ``gsm8k``),
+    ``<task>/<doc_id>`` (``ResponseData.from_lm_eval``).
     Raises ``ValueError`` naming the task when it does not exist or none of its documents match.
     """
     manager = TaskManager(include_path=str(include_path) if include_path else None)
@@ -285,4 +307,6 @@ def _task_prompt(task: Task, name: str, doc_id: int, doc: dict, bank_id: str, sh
     else:
         raise ValueError(f"lm-eval task {name!r}: output type {task.OUTPUT_TYPE!r}; only "
                          "multiple_choice and generate_until tasks can answer bank questions")
-    return Prompt(bank_id, requests, gold, answer_type, name, doc_id, dict(doc))
+    # lm-eval keeps a task's filter pipelines (its filter_list, or "none") in ``_filters``
+    pipeline = task._filters[0] if task.OUTPUT_TYPE == "generate_until" else None
+    return Prompt(bank_id, requests, gold, answer_type, name, doc_id, dict(doc), pipeline)
