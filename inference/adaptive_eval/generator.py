@@ -575,7 +575,7 @@ class QuestionGenerator:
             say(f"verify {len(verified) + len(rejected)}/{len(ranked)}: "
                 f"{'verified' if checked.verified else 'rejected'} (agreement "
                 f"{checked.agreement if checked.agreement is not None else '-'}; "
-                f"{checked.problem or 'solvers: ' + str(checked.consensus)})")
+                f"{checked.problem or 'solvers: majority ' + str(checked.consensus or 'none')})")
             if len(verified) == n:
                 break
         return verified + (rejected[: n - len(verified)] if keep_rejected else [])

@@ -17,8 +17,8 @@ examinees decode greedily, so repeats would only copy the answer).
 With ``m`` answers in all, of which ``k`` equal the key (free form: ``answers.is_correct``),
 ``agreement = k / m``; ``verified`` is true when ``agreement >= min_agreement`` and false
 otherwise (also when the structure check fails: then no solver is asked). ``None`` means
-unchecked. ``consensus`` is the most frequent answer, so a rejected item shows what the
-solvers thought the key was.
+unchecked. ``consensus`` is the answer given in more than half of the ``m`` answers (None when
+there is none), so a rejected item shows what the solvers thought the key was.
 """
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ class Verifier:
         else:
             hits = sum(a is not None and is_correct(answer_type, a, answer) for a in every)
         agreement = hits / len(every)
-        named = [a for a in every if a is not None]
-        consensus = Counter(named).most_common(1)[0][0] if named else None
+        top = Counter(a for a in every if a is not None).most_common(1)
+        consensus = top[0][0] if top and top[0][1] > len(every) / 2 else None
         return Verification(agreement >= self.min_agreement, agreement, consensus, asked)
 
     def _new_id(self) -> str:
