@@ -252,7 +252,7 @@ def load_task_prompts(
     ``<task>/<doc_id>`` (``ResponseData.from_lm_eval``).
     Raises ``ValueError`` naming the task when it does not exist or none of its documents match.
     """
-    manager = TaskManager(include_path=str(include_path) if include_path else None)
+    manager = _task_manager(task_name, include_path)
     if task_name not in manager.all_tasks:
         close = difflib.get_close_matches(task_name, manager.all_tasks, n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -271,6 +271,18 @@ def load_task_prompts(
         raise ValueError(f"--lm-eval-task {task_name!r}: none of its documents match the bank's "
                          f"ids (they look like {sorted(wanted)[:3]})")
     return prompts
+
+
+def _task_manager(task_name: str, include_path: str | Path | None) -> TaskManager:
+    """lm-eval's task index: of the ``include_path`` folder alone when it defines ``task_name`` as
+    a plain task (an ``include:`` of an installed task YAML is a file path, not an index lookup),
+    as indexing the thousands of installed task YAMLs too is the slow part of loading a task; else
+    of the installed tasks and ``include_path``."""
+    if include_path:
+        local = TaskManager(include_defaults=False, include_path=str(include_path))
+        if task_name in local.all_subtasks:
+            return local
+    return TaskManager(include_path=str(include_path) if include_path else None)
 
 
 def _doc_ids(name: str, task: Task, docs: list[dict], wanted: set[str]) -> list[str]:
