@@ -7,7 +7,8 @@
 For each target bank X (its questions with text, ``adaptive_eval.bank_items``):
 
 1. Train the predictor without X: ``training/train_predictor.py --config
-   training/configs/predictor.yaml --banks <the config's banks but X> --use_category no``
+   training/configs/predictor.yaml --banks <the config's banks but X> --use_category no
+   --patience 4`` (fewer epochs than the shipped run, for time)
    (a subprocess; the folder is kept in ``--work`` and reused); a bank the config does not train
    on (metabench) uses ``--model`` as it is. X is a benchmark the predictor never saw: its
    predictions are on the pooled scale with the pooled predictive SE.
@@ -64,7 +65,8 @@ QUIET = {"progress": lambda line: None}
 GRID = np.linspace(-8, 8, 641)
 
 
-def predictor_without(target: str, work: Path, shipped: str, log) -> DifficultyPredictor:
+def predictor_without(target: str, work: Path, shipped: str, patience: int,
+                      log) -> DifficultyPredictor:
     """The predictor trained on the config's banks except ``target`` (step 1); the ``shipped``
     one when the config does not train on ``target``."""
     banks = yaml.safe_load(CONFIG.read_text())["banks"]
@@ -75,7 +77,8 @@ def predictor_without(target: str, work: Path, shipped: str, log) -> DifficultyP
         banks = [b for b in banks if b != target]
         log(f"training the predictor without {target} on {banks} ...")
         subprocess.run([sys.executable, str(TRAIN), "--config", str(CONFIG), "--banks", *banks,
-                        "--use_category", "no", "--output_dir", str(out)],
+                        "--use_category", "no", "--patience", str(patience),
+                        "--output_dir", str(out)],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return DifficultyPredictor.from_pretrained(out)
 
@@ -212,6 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--work", default="/tmp/amortized", help="predictors trained without X")
     parser.add_argument("--model", default=str(ROOT / "models" / "difficulty-predictor"),
                         help="the predictor for targets the training config leaves out")
+    parser.add_argument("--patience", type=int, default=4,
+                        help="early stopping of the predictors trained without X (epochs)")
     parser.add_argument("--adaptive-models", type=int, default=40,
                         help="evaluation models replayed adaptively (the first, sorted)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "amortized.md"))
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
         ".json").exists() else {"targets": {}}
     cache: dict = {}
     for target in args.targets.split(","):
-        predictor = predictor_without(target, Path(args.work), args.model, log)
+        predictor = predictor_without(target, Path(args.work), args.model, args.patience, log)
         previous["targets"][target] = evaluate_target(target, predictor, args, cache, log)
         out.with_suffix(".json").write_text(json.dumps(previous, indent=1))
         write_markdown(previous, out)

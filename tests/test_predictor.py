@@ -263,8 +263,11 @@ def test_embedded_default_loads_and_predicts():
         ["What is 2 + 2?\nA. 3\nB. 4", "Prove the Riemann hypothesis."], cache=False
     )
     assert np.isfinite(b).all() and np.all(se > 0)
+    assert set(model.config.benchmarks) >= {"mmlu-pro", "gsm8k", "cruxeval"}
+    b_gsm, se_gsm = model.predict(["What is 2 + 2?"], benchmarks="gsm8k", cache=False)
+    assert se_gsm[0] == model.config.benchmarks["gsm8k"]["residual_sd"] != se[0]
     heldout = json.loads((EMBEDDED / "heldout_ids.json").read_text())
-    assert isinstance(heldout, list) and len(heldout) > 1000
+    assert isinstance(heldout, dict) and len(heldout["mmlu-pro"]) > 1000
 
 
 
