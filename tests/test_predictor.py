@@ -395,6 +395,7 @@ def trained_run(tiny_encoder, synthetic_dir, tmp_path_factory) -> tuple[dict, Pa
     return summary_of(proc), folder / "out"
 
 
+@pytest.mark.slow  # a training run in a subprocess (about a minute, more under load)
 def test_training_learns_each_benchmarks_scale(trained_run):
     summary, out = trained_run
     assert [v["epochs"] for v in summary["variants"]] == [40]  # the flag beat the YAML's 3
@@ -411,6 +412,7 @@ def test_training_learns_each_benchmarks_scale(trained_run):
         assert result["known"]["auc"] > 0.7, name
 
 
+@pytest.mark.slow  # a training run in a subprocess (about a minute, more under load)
 def test_training_saves_a_loadable_artifact_with_a_per_bank_heldout(trained_run):
     summary, out = trained_run
     assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md",
@@ -426,6 +428,7 @@ def test_training_saves_a_loadable_artifact_with_a_per_bank_heldout(trained_run)
     assert model.config.benchmarks["gsm8k"]["residual_sd"] > 0
 
 
+@pytest.mark.slow  # a training run in a subprocess (about a minute, more under load)
 def test_a_predictor_trained_without_a_benchmark_predicts_it_on_the_pooled_scale(
         tiny_encoder, synthetic_dir, tmp_path):
     proc = run_training(
