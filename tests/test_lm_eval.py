@@ -306,8 +306,9 @@ def _local_dataset(folder: Path, splits: dict[str, list[dict]], config: str | No
 def real_tasks(tmp_path_factory) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFrame]]:
     """The installed ``gsm8k`` and ``mmlu_pro_math`` tasks over local copies of their Hub datasets:
     task YAMLs ``gsm8k_local`` / ``mmlu_pro_math_local`` that ``include:`` the installed ones and
-    set only ``dataset_path``. Returns the include folder and the test documents (GSM8K: ZeroEval's
-    first items in id order; MMLU-Pro: math questions). The few-shot splits (gsm8k's train,
+    set only ``dataset_path`` (``gsm8k_snapshot``: the gsm8k copy in a folder not named gsm8k).
+    Returns the include folder and the test documents (GSM8K: ZeroEval's first items in id order;
+    MMLU-Pro: math questions). The few-shot splits (gsm8k's train,
     MMLU-Pro's validation, neither in the shared data) are other questions of the same data.
 
     The datasets cache is a fresh folder: ``datasets`` names a local copy's cache by folder name,
@@ -322,8 +323,10 @@ def real_tasks(tmp_path_factory) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFr
     gsm8k = zeroeval[zeroeval.benchmark == "gsm8k"].reset_index(drop=True)
     gsm8k_rows = [{"question": q, "answer": f"Steps.\n#### {a}"}
                   for q, a in zip(gsm8k.question, gsm8k.answer)]
-    gsm8k_copy = _local_dataset(root / "gsm8k", {"train": gsm8k_rows[100:110],
-                                                 "test": gsm8k_rows[:N_TEST]}, config="main")
+    gsm8k_splits = {"train": gsm8k_rows[100:110], "test": gsm8k_rows[:N_TEST]}
+    gsm8k_copy = _local_dataset(root / "gsm8k", gsm8k_splits, config="main")
+    # the same copy in a folder named like a cache snapshot: its ids no longer name gsm8k
+    snapshot = _local_dataset(root / "3f2a9c0d", gsm8k_splits, config="main")
     math = pd.read_csv(mmlu_items).query("category == 'math'").reset_index(drop=True)
     mmlu_rows = [{"question_id": int(r.question_id), "question": r.question,
                   "options": json.loads(r.options), "answer": r.answer,
@@ -337,6 +340,9 @@ def real_tasks(tmp_path_factory) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFr
     (tasks / "gsm8k_local.yaml").write_text(
         f"include: {INSTALLED_TASKS / 'gsm8k' / 'gsm8k.yaml'}\ntask: gsm8k_local\n"
         f"dataset_path: {gsm8k_copy}\n")
+    (tasks / "gsm8k_snapshot.yaml").write_text(
+        f"include: {INSTALLED_TASKS / 'gsm8k' / 'gsm8k.yaml'}\ntask: gsm8k_snapshot\n"
+        f"dataset_path: {snapshot}\n")
     (tasks / "mmlu_pro_math_local.yaml").write_text(
         f"include: {INSTALLED_TASKS / 'mmlu_pro' / 'mmlu_pro_math.yaml'}\n"
         f"task: mmlu_pro_math_local\ndataset_path: {mmlu_copy}\n")
@@ -413,3 +419,15 @@ def test_cli_evaluates_gsm8k_with_the_real_task(tiny_lm, real_tasks, tmp_path, c
     for sample, step in zip(samples, payload["history"]):
         assert sample["doc_id"] == int(step["question_id"].split("#")[1])
         assert sample["arguments"][0][0].endswith(f"Question: {sample['doc']['question']}\nAnswer:")
+
+
+def test_cli_says_how_to_name_a_local_copy(tiny_lm, real_tasks, capsys):
+    """A gsm8k copy in a folder not named after the dataset gives ids that match no bank id: one
+    error line saying how documents get their ids."""
+    tasks, _, _ = real_tasks
+    code = main(["evaluate", "--bank", "gsm8k", "--lm-eval-task", "gsm8k_snapshot",
+                 "--lm-eval-include-path", str(tasks), "--examinee",
+                 f"lm-eval:hf:pretrained={tiny_lm}"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("adaptive-eval: error: --lm-eval-task 'gsm8k_snapshot'")
+    assert "name a local copy's folder after the dataset" in last

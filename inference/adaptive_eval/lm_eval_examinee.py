@@ -269,7 +269,10 @@ def load_task_prompts(
                                                 answer_type)
     if not prompts:
         raise ValueError(f"--lm-eval-task {task_name!r}: none of its documents match the bank's "
-                         f"ids (they look like {sorted(wanted)[:3]})")
+                         f"ids (they look like {sorted(wanted)[:3]}); a document's id is its "
+                         "question_id field, <dataset>-<config>-<split>-#<index> (<dataset>: the "
+                         "last part of the task's dataset_path, so name a local copy's folder "
+                         "after the dataset) or <task>/<index>")
     return prompts
 
 
