@@ -26,7 +26,7 @@ For each target bank X (its questions with text, ``adaptive_eval.bank_items``):
    parameters it helped estimate: held-out log-loss and AUC of
    ``P = sigmoid(a_j (theta_i - b_j))``.
 4. Adaptive testing (n = 5, first draw, and full calibration): each evaluation model's (at most
-   ``--adaptive-models``) recorded
+   ``--adaptive-models``; those with 50 answers or more) recorded
    answers replayed through ``AdaptiveTest(bank, max_items=50, target_se=0)``; the absolute error
    of its predicted accuracy after 50 questions against its true accuracy (mean of all its
    answers to X's questions), for the banks from 5 models with either prior and from the pool.
@@ -197,6 +197,8 @@ def adaptive_errors(target: str, banks: dict[str, ItemBank], data: ResponseData,
         errors = []
         for model in evaluation:
             answers = {q: y for q, y in data.responses_of(model).items() if q in keep}
+            if len(answers) < 50:
+                continue  # fewer answers than the test length
             truth = float(np.mean(list(answers.values())))
             estimate, _ = replay(AdaptiveTest(bank, max_items=50, target_se=0, seed=0),
                                  answers, [50])[50]
