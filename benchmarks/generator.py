@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 from adaptive_eval.generator import ItemFormatError, QuestionGenerator, parse_item, words
 from adaptive_eval.hub import resolve_artifact
-from adaptive_eval.predictor import question_text
+from adaptive_eval.questions import question_text
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]

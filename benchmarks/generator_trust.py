@@ -35,8 +35,7 @@ from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.examinees import examinee_from_spec
 from adaptive_eval.generator import QuestionGenerator, known_categories
-from adaptive_eval.predictor import question_text
-from adaptive_eval.questions import load_questions
+from adaptive_eval.questions import load_questions, question_text
 from adaptive_eval.server_generator import ServerGenerator, bank_examples
 from adaptive_eval.thin_bank import ThinBankItems
 from adaptive_eval.verify import Verifier

@@ -58,7 +58,12 @@ from adaptive_eval.banks import CATALOG, bank_info, local_folder  # noqa: E402
 from adaptive_eval.examinees import HFExaminee, ReplayExaminee  # noqa: E402
 from adaptive_eval.irt import prob  # noqa: E402
 from adaptive_eval.plotting import suite_figure, trajectory_figure  # noqa: E402
-from adaptive_eval.questions import LETTERS, download_mmlu_pro, load_questions  # noqa: E402
+from adaptive_eval.questions import (  # noqa: E402
+    LETTERS,
+    download_mmlu_pro,
+    load_questions,
+    question_text,
+)
 from adaptive_eval.suite import SuiteTest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -666,8 +671,6 @@ def pick_suite_banks(names):
 def predictor_input(question: str, options: str) -> str:
     """The predictor's text of a question and its options (one per line); ``UserError`` for
     empty or oversized input."""
-    from adaptive_eval.predictor import question_text
-
     question = (question or "").strip()
     opts = [line.strip() for line in (options or "").splitlines() if line.strip()]
     if not question:
@@ -684,8 +687,6 @@ def similar_sample(progress: Callable | None = None) -> tuple[list, np.ndarray]:
     """``(questions, embeddings)`` of a fixed random sample of the bank's questions that have
     text (``ADAPTIVE_EVAL_SIMILAR_SAMPLE``, default 1000), embedded once (and cached on disk by
     the predictor)."""
-    from adaptive_eval.predictor import question_text
-
     model, qs, the_bank = predictor(), questions(), bank()
 
     def embed():

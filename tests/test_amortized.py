@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from adaptive_eval.bank import ItemBank, ItemBankError
 from adaptive_eval.calibration import ItemPriorError, calibrate, check_predictor_scale
-from adaptive_eval.predictor import DifficultyPredictor, question_text
+from adaptive_eval.predictor import DifficultyPredictor
+from adaptive_eval.questions import question_text
 from safetensors.numpy import load_file, save_file
 from test_calibration import simulate
 from test_predictor import _isolated_cache, tiny_config, tiny_encoder  # noqa: F401 (fixtures)

@@ -30,7 +30,8 @@ from adaptive_eval.generator import (
     parse_item,
     predict_items,
 )
-from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig, question_text
+from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig
+from adaptive_eval.questions import question_text
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,9 +21,9 @@ from adaptive_eval.predictor import (
     DifficultyPredictor,
     EmbeddingCache,
     PredictorConfig,
-    question_text,
     text_key,
 )
+from adaptive_eval.questions import question_text
 from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
 from safetensors import safe_open
 

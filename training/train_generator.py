@@ -74,9 +74,9 @@ from adaptive_eval.generator import (
     parse_item,
     predict_items,
 )
-from adaptive_eval.predictor import DifficultyPredictor, question_text
+from adaptive_eval.predictor import DifficultyPredictor
 from adaptive_eval.publish import publish
-from adaptive_eval.questions import load_questions
+from adaptive_eval.questions import load_questions, question_text
 from datasets import Dataset
 from transformers import set_seed
 from trl import (

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .banks import bank_info
 from .data import ResponseData
-from .predictor import question_text
+from .questions import question_text
 from .tables import read_table
 
 

@@ -31,6 +31,7 @@ from scipy.stats import spearmanr
 from .bank import ItemBank
 from .data import ResponseData
 from .em import EMFit, Priors, fit_em
+from .questions import question_text
 from .tables import read_table
 
 if TYPE_CHECKING:
@@ -184,9 +185,6 @@ def predicted_priors(items: str | Path | pd.DataFrame,
     The text: a ``text`` column as is (the encoder's input, as ``bank_items`` writes it), else
     ``question_text(question, options)``; ``category`` and ``benchmark`` columns are passed on
     (a benchmark the predictor knows gives its scale; others get the pooled one)."""
-    # torch and transformers load only when a predictor is used (as in cli.py)
-    from .predictor import question_text
-
     table = items if isinstance(items, pd.DataFrame) else read_table(items)
     source = "the items table" if isinstance(items, pd.DataFrame) else str(items)
     if "question_id" not in table.columns:

@@ -13,6 +13,18 @@ import os
 import sys
 from pathlib import Path
 
+from .adaptive import AdaptiveTest
+from .bank import ItemBank
+from .banks import CATALOG, bank_info, list_banks
+from .build import build_bank
+from .data import ResponseData
+from .examinees import examinee_from_spec, require_lm_eval
+from .lm_eval_output import write_lm_eval_output
+from .questions import load_questions, question_text
+from .suite import SuiteTest
+from .tables import read_table
+from .verify import Verifier
+
 
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
@@ -26,9 +38,6 @@ def _emit(args: argparse.Namespace, payload, human: str) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
-    from .build import build_bank
-    from .data import ResponseData
-
     if args.misfit_models < 0:
         raise ValueError(f"--misfit-models {args.misfit_models}: expected >= 0")
     if args.predictor and not args.items:
@@ -75,8 +84,6 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_banks(args: argparse.Namespace) -> None:
-    from .banks import list_banks
-
     rows = list_banks()
     human = "\n".join(
         [f"{'name':22s} {'benchmark':30s} {'items':>6s} {'models':>6s} {'answer type':15s} "
@@ -95,9 +102,6 @@ def _bank_questions(name: str, bank, paths: list[str] | None) -> dict | None:
     with the bank's answer type and, when it has a ``benchmark`` column, only that benchmark's
     rows (the value equal to the bank's name or benchmark, else the one whose ids start with the
     catalog prefix or match the bank's ids). None without ``paths`` (MMLU-Pro download)."""
-    from .banks import CATALOG
-    from .questions import load_questions
-    from .tables import read_table
 
     if not paths:
         return None
@@ -164,9 +168,6 @@ def _show(bank_name: str | None = None):
 def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.suite:
         return _evaluate_suite(args)
-    from .adaptive import AdaptiveTest
-    from .bank import ItemBank
-    from .examinees import examinee_from_spec
 
     bank = ItemBank.load(args.bank)
     name = str(args.bank) if args.bank is not None else "mmlu-pro"
@@ -191,7 +192,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         _progress(f"plot saved to {args.plot}")
     payload = result.to_dict()
     if args.output_path:
-        from .lm_eval_output import write_lm_eval_output
 
         written = write_lm_eval_output(
             args.output_path, task=args.lm_eval_task or name, model=examinee.name,
@@ -213,7 +213,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _task_prompts(args: argparse.Namespace, name: str, bank) -> dict:
     """``--lm-eval-task``: the bank's questions as the task's prompts (lm-eval examinee only)."""
-    from .examinees import require_lm_eval
 
     if not args.examinee.startswith("lm-eval:"):
         raise ValueError("--lm-eval-task needs an lm-eval:BACKEND:MODEL_ARGS examinee")
@@ -233,8 +232,7 @@ def _thin_bank_items(args: argparse.Namespace, examinee):
     the LM examinee's question table, verified by ``--verify-with`` (default DEFAULT_SOLVER)."""
     if args.generate_when_thin is None:
         return None
-    from .thin_bank import ThinBankItems
-    from .verify import Verifier
+    from .thin_bank import ThinBankItems  # the generator (torch): only with --generate-when-thin
 
     if not isinstance(getattr(examinee, "questions", None), dict):
         raise ValueError("--generate-when-thin needs an examinee that answers new questions "
@@ -247,11 +245,6 @@ def _thin_bank_items(args: argparse.Namespace, examinee):
 
 
 def _evaluate_suite(args: argparse.Namespace) -> None:
-    from .bank import ItemBank
-    from .banks import bank_info
-    from .examinees import examinee_from_spec
-    from .suite import SuiteTest
-
     if args.bank is not None:
         raise ValueError("give --bank or --suite, not both")
     if args.lm_eval_task or args.output_path:
@@ -302,8 +295,7 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     # the predictor loads torch and transformers: imported only when predicting
-    from .bank import ItemBank
-    from .predictor import DifficultyPredictor
+    from .predictor import DifficultyPredictor  # torch, transformers: only when predicting
 
     predictor = DifficultyPredictor.from_pretrained(args.predictor)
     ids, texts, categories = _predict_inputs(args)
@@ -333,13 +325,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 def _predict_inputs(args):
     """(ids or None, texts, categories or None) from the positional texts or ``--file``."""
-    from .predictor import question_text
-
     if bool(args.texts) == bool(args.file):
         raise ValueError("give question texts as arguments or --file QUESTIONS, not both/neither")
     if args.texts:
         return None, list(args.texts), None
-    from .questions import load_questions
 
     questions = load_questions(args.file)
     ids = list(questions)
@@ -353,8 +342,7 @@ DEFAULT_SOLVER = "hf:HuggingFaceTB/SmolLM2-135M-Instruct"  # the embedded genera
 def _generator(args: argparse.Namespace):
     """The generator ``--backend`` names: the embedded one (``embedded`` or a folder / Hub id
     via ``--generator``), or ``openai:URL:MODEL`` prompted with ``--bank``'s items (``--items``)."""
-    from .bank import ItemBank
-    from .server_generator import ServerGenerator, bank_examples
+    from .server_generator import ServerGenerator, bank_examples  # torch: only when generating
 
     name = args.bank or "mmlu-pro"
     bank = ItemBank.load(name)
@@ -374,8 +362,7 @@ def _generator(args: argparse.Namespace):
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from .generator import check_difficulty
-    from .verify import Verifier
+    from .generator import check_difficulty  # torch, transformers: only when generating
 
     check_difficulty(args.difficulty)
     solvers = args.verify_with or ([DEFAULT_SOLVER] if args.verify else [])

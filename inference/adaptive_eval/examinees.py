@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from .answers import MULTIPLE_CHOICE, check_answer_type, extract, parse_letter
+from .data import ResponseData
 from .questions import LETTERS, Question, download_mmlu_pro, format_prompt, load_questions
 
 if TYPE_CHECKING:
-    from .data import ResponseData
     from .lm_eval_examinee import Prompt
 
 SPEC_FORMS = ("replay:RESPONSES:MODEL, hf:MODEL_PATH_OR_ID, openai:BASE_URL:MODEL or "
@@ -585,8 +585,6 @@ def require_lm_eval() -> None:
 
 
 def _replay_from_spec(spec: str, rest: str, responses: ResponseData | None) -> ReplayExaminee:
-    from .data import ResponseData
-
     for cut in [m.start() for m in re.finditer(":", rest)]:
         path, model = rest[:cut], rest[cut + 1 :]
         if model and Path(path).is_file():

@@ -56,7 +56,8 @@ from .bank import ItemBank
 from .base_models import SMOLLM2, resolve_base_model
 from .cards import render_card
 from .hub import resolve_artifact
-from .predictor import DifficultyPredictor, question_text
+from .predictor import DifficultyPredictor
+from .questions import question_text
 from .verify import Verifier
 
 ARTIFACT = "question-generator"

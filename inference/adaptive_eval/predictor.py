@@ -3,7 +3,7 @@
 A new question gets an IRT difficulty ``b`` (and optionally a discrimination ``a``) without any
 responses (Truong et al. 2025, section "amortized calibration"):
 
-    e = normalize(mean_pool(encoder(question_text(question, options))))   # frozen sentence encoder
+    e = normalize(mean_pool(encoder(question_text(question, options))))   # questions.question_text
     x = [e, onehot(category)]                                             # category is optional
     (u, v) = head(x)                                                      # small MLP
     b = offset_k + scale_k * u                 (difficulty, higher is harder)
@@ -73,7 +73,6 @@ from .hub import resolve_artifact
 
 ARTIFACT = "difficulty-predictor"
 WEIGHTS = "model.safetensors"
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 @dataclass
@@ -113,29 +112,6 @@ class PredictorConfig:
     def from_dict(cls, data: dict[str, Any]) -> PredictorConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def question_text(question: str, options: Sequence[str] | str | None = None) -> str:
-    """The canonical text given to the encoder: the question, then one line per option.
-
-    ``options`` is a list of strings or a JSON list (as in MMLU-Pro's ``options`` column)::
-
-        <question>
-        A. <option 0>
-        B. <option 1>
-        ...
-    """
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError("question_text: the question is empty")
-    if isinstance(options, str):
-        options = json.loads(options)
-    lines = [question.strip()]
-    if options:
-        options = list(options)
-        if len(options) > len(LETTERS):
-            raise ValueError(f"question_text: {len(options)} options, at most {len(LETTERS)}")
-        lines += [f"{LETTERS[i]}. {str(opt).strip()}" for i, opt in enumerate(options)]
-    return "\n".join(lines)
 
 
 def cache_dir() -> Path:

@@ -353,3 +353,26 @@ def _answer_index(row: dict, n_options: int, question_id: str) -> int:
             f"question {question_id!r}: answer index {answer} out of range for {n_options} options"
         )
     return answer
+
+
+def question_text(question: str, options: Sequence[str] | str | None = None) -> str:
+    """The canonical text given to the encoder: the question, then one line per option.
+
+    ``options`` is a list of strings or a JSON list (as in MMLU-Pro's ``options`` column)::
+
+        <question>
+        A. <option 0>
+        B. <option 1>
+        ...
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("question_text: the question is empty")
+    if isinstance(options, str):
+        options = json.loads(options)
+    lines = [question.strip()]
+    if options:
+        options = list(options)
+        if len(options) > len(LETTERS):
+            raise ValueError(f"question_text: {len(options)} options, at most {len(LETTERS)}")
+        lines += [f"{LETTERS[i]}. {str(opt).strip()}" for i, opt in enumerate(options)]
+    return "\n".join(lines)
