@@ -4,8 +4,6 @@ the text's share of each estimate, online updates (``ItemBank.update``) and bad 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -16,7 +14,8 @@ from adaptive_eval.predictor import DifficultyPredictor
 from adaptive_eval.questions import question_text
 from safetensors.numpy import load_file, save_file
 from test_calibration import simulate
-from test_predictor import _isolated_cache, tiny_config, tiny_encoder  # noqa: F401 (fixtures)
+from test_cli import cli
+from test_predictor import _isolated_cache, tiny_config  # noqa: F401 (fixture)
 
 QUIET = {"progress": lambda line: None}
 PRIOR_SE = 0.5
@@ -79,7 +78,7 @@ def test_unanswered_item_keeps_its_prior(model):
 
 
 @pytest.fixture(scope="module")
-def tiny_predictor(tiny_encoder):  # noqa: F811 (the imported fixture)
+def tiny_predictor(tiny_encoder):
     return DifficultyPredictor(tiny_config(tiny_encoder)).eval()
 
 
@@ -240,13 +239,6 @@ def cli_files(tiny_predictor, tmp_path_factory):
                                                                   index=False)
     return folder
 
-
-def cli(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "adaptive_eval.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
 
 
 @pytest.mark.slow  # two subprocesses loading torch: ~30 s on 2 shared cores

