@@ -43,24 +43,14 @@ import pandas as pd
 from adaptive_eval.accuracy import wilson_interval
 from adaptive_eval.adaptive import AdaptiveTest
 from adaptive_eval.bank import ItemBank
+from adaptive_eval.bank_items import bank_responses
 from adaptive_eval.banks import CATALOG
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
-from adaptive_eval.tables import read_table
 
 SUITE = ("mmlu-redux", "gsm8k", "math-l5", "cruxeval")
 METHODS = ("cat", "random+mean", "random+irt")
 QUIET = dict(progress=lambda line: None)
-
-
-def load(name: str, data_dir: Path, cache: dict) -> ResponseData:
-    info = CATALOG[name]
-    if info.source not in cache:
-        cache[info.source] = read_table(data_dir / info.source / "responses.csv.gz")
-    frame = cache[info.source]
-    if info.prefix:
-        frame = frame[frame["question_id"].str.startswith(info.prefix)]
-    return ResponseData.from_long(frame[["model", "question_id", "correct"]], source=name)
 
 
 def prepare(bank: ItemBank, shipped: ItemBank) -> ItemBank:
@@ -328,7 +318,7 @@ def main() -> None:
     cache, datas = {}, {}
     for name in names:
         start = time.perf_counter()
-        data = load(name, Path(args.data), cache)
+        data = bank_responses(name, Path(args.data), cache)
         datas[name] = data
         results["fit"][name] = fit_cost(data)
         results["banks"][name] = json.loads(json.dumps(evaluate_bank(name, data, args)))
@@ -345,7 +335,7 @@ def main() -> None:
                                        "this run finished."}
         else:
             for name in SUITE:
-                datas.setdefault(name, load(name, Path(args.data), cache))
+                datas.setdefault(name, bank_responses(name, Path(args.data), cache))
             results["suite"] = evaluate_suite(datas, args)
     write(out, results)
 

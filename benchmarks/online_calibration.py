@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from adaptive_eval.banks import bank_info
+from adaptive_eval.bank_items import bank_responses
 from adaptive_eval.calibration import calibrate
 from adaptive_eval.data import ResponseData
 from adaptive_eval.estimation import GRID
@@ -46,17 +46,6 @@ SHARED = ROOT.parent / "shared" / "data"
 TEST_FRACTION = 0.2
 READING = "## Reading (by hand)"
 QUIET = {"progress": lambda line: None}
-
-
-def load_bank_responses(name: str, cache: dict[str, pd.DataFrame]) -> ResponseData:
-    info = bank_info(name)
-    if info.source not in cache:
-        cache[info.source] = pd.read_csv(SHARED / info.source / "responses.csv.gz",
-                                         dtype={"model": str, "question_id": str})
-    frame = cache[info.source]
-    if info.prefix:
-        frame = frame[frame["question_id"].str.startswith(info.prefix)]
-    return ResponseData.from_long(frame[["model", "question_id", "correct"]], source=name)
 
 
 def eap_theta(bank, ids: list[str], j: np.ndarray, y: np.ndarray, n_models: int) -> np.ndarray:
@@ -161,7 +150,7 @@ def main() -> None:
     cache: dict[str, pd.DataFrame] = {}
     banks = []
     for name in args.banks:
-        data = load_bank_responses(name, cache)
+        data = bank_responses(name, SHARED, cache)
         splits = [one_split(data, args.new_models, split) for split in range(args.splits)]
         banks.append(summarise(name, data, splits) | {"per_split": splits})
         print(json.dumps({k: v for k, v in banks[-1].items() if k != "per_split"}), flush=True)
