@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+import requests
 
 from .answers import MULTIPLE_CHOICE, check_answer_type, extract, parse_letter
 from .data import ResponseData
@@ -456,42 +457,49 @@ class OpenAIExaminee(_QuestionExaminee):
         return _score(question, reply)
 
     def _complete(self, prompt: str, max_tokens: int | None = None) -> str:
-        import requests
-
         payload = {
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
             "temperature": 0,
             "max_tokens": self.max_tokens if max_tokens is None else max_tokens,
         }
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        problem = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = requests.post(
-                    self.url, json=payload, headers=headers, timeout=self.timeout
-                )
-            except (requests.ConnectionError, requests.Timeout) as err:
-                problem = f"{type(err).__name__}: {str(err)[:200]}"
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                problem = f"HTTP {response.status_code}: {response.text[:200]}"
-                continue
-            if response.status_code != 200:
-                raise ExamineeError(
-                    f"{self.url}: HTTP {response.status_code}: {response.text[:300]}"
-                )
-            try:
-                return str(response.json()["choices"][0]["message"]["content"] or "")
-            except (ValueError, KeyError, IndexError, TypeError):
-                raise ExamineeError(
-                    f"{self.url}: not an OpenAI chat completion: {response.text[:300]}"
-                ) from None
-        raise ExamineeError(
-            f"{self.url}: no answer after {self.retries + 1} attempts (last: {problem})"
-        )
+        choice = chat_completion(self.url, payload, self.api_key, self.timeout, self.retries,
+                                 self.backoff)
+        return str(choice["message"]["content"] or "")
+
+
+def chat_completion(url: str, payload: dict, api_key: str | None = None, timeout: float = 60,
+                    retries: int = 0, backoff: float = 1.0) -> dict:
+    """``POST payload`` to an OpenAI-compatible ``url`` (``.../chat/completions``); returns the
+    first choice (``{"message": {"content": ...}, "finish_reason": ...}``).
+
+    A request that times out, cannot connect or gets a 429/5xx is retried ``retries`` times,
+    waiting ``backoff * 2**attempt`` s; then ``ExamineeError`` names the URL. Other HTTP errors
+    and replies that are not chat completions raise ``ExamineeError`` at once. ``api_key`` is
+    sent as a Bearer token when given."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    problem = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            response = requests.post(url, json=payload, headers=headers, timeout=timeout)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            problem = f"{type(err).__name__}: {str(err)[:200]}"
+            continue
+        if response.status_code == 429 or response.status_code >= 500:
+            problem = f"HTTP {response.status_code}: {response.text[:200]}"
+            continue
+        if response.status_code != 200:
+            raise ExamineeError(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            choice = response.json()["choices"][0]
+            choice["message"]["content"]  # the shape every caller reads
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ExamineeError(
+                f"{url}: not an OpenAI chat completion: {response.text[:300]}") from None
+        return choice
+    raise ExamineeError(f"{url}: no answer after {retries + 1} attempts (last: {problem})")
 
 
 # specs -----------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import requests
 
 from .answers import MULTIPLE_CHOICE, instruction
 from .bank import ItemBank
-from .examinees import OpenAIExaminee, examinee_from_spec
+from .examinees import ExamineeError, OpenAIExaminee, chat_completion, examinee_from_spec
 from .generator import GeneratorConfig, ItemFormatError, QuestionGenerator, format_example
 from .predictor import DifficultyPredictor
 from .questions import Question
@@ -156,21 +156,11 @@ class ServerGenerator(QuestionGenerator):
                    "max_tokens": self.config.max_new_tokens, "seed": seed,
                    "temperature": self.config.temperature if do_sample else 0.0,
                    "top_p": self.config.top_p}
-        url = f"{self.base_url}/chat/completions"
         try:
-            response = requests.post(url, json=payload, headers=self._headers(),
-                                     timeout=self.timeout)
-        except requests.RequestException as err:
-            raise ValueError(f"generation backend {url}: {type(err).__name__}") from None
-        if response.status_code != 200:
-            raise ValueError(f"generation backend {url}: HTTP {response.status_code}: "
-                             f"{response.text[:200]}")
-        try:
-            choice = response.json()["choices"][0]
-            reply = str(choice["message"]["content"] or "")
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise ValueError(f"generation backend {url}: not an OpenAI chat completion: "
-                             f"{response.text[:200]}") from None
+            choice = chat_completion(f"{self.base_url}/chat/completions", payload, self.api_key,
+                                     self.timeout)
+        except ExamineeError as err:
+            raise ValueError(f"generation backend {err}") from None
         if choice.get("finish_reason") == "length":
             return None
-        return item_text(reply)
+        return item_text(str(choice["message"]["content"] or ""))
