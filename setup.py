@@ -5,7 +5,7 @@ All project metadata lives in pyproject.toml; this file only extends ``build_py`
 ``adaptive_eval/embedded/<name>/``, except item banks under a non-commercial licence
 (``models/banks/metabench-*``), which load from the Hub. ``models/`` stays the single source of
 truth (no symlinks, no copies in the repository). An editable install skips the copy:
-``adaptive_eval.hub.embedded_path`` then reads ``models/<name>`` from the checkout. MANIFEST.in
+``adaptive_eval.hub.resolve.embedded_path`` then reads ``models/<name>`` from the checkout. MANIFEST.in
 puts ``models/`` in the sdist, so a wheel built from the sdist carries them too.
 """
 

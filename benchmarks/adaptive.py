@@ -30,14 +30,14 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from adaptive_eval.accuracy import wilson_interval
-from adaptive_eval.adaptive import AdaptiveTest
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
-from adaptive_eval.irt import information, prob
-from adaptive_eval.misfit import accuracy_at_full_ability, accuracy_error_at_full_ability
-from adaptive_eval.questions import chance_accuracy, load_categories
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.questions import chance_accuracy, load_categories
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.cat.accuracy import wilson_interval
+from adaptive_eval.cat.adaptive import AdaptiveTest
+from adaptive_eval.cat.misfit import accuracy_at_full_ability, accuracy_error_at_full_ability
+from adaptive_eval.irt.calibration import calibrate
+from adaptive_eval.irt.model import information, prob
 
 BUDGETS = (10, 25, 50, 100, 200, 400)
 SIMULATED = "default CAT on answers simulated from the bank's 2PL (no misfit)"

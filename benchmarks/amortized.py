@@ -4,7 +4,7 @@
         [--repeats 3] [--data-dir ../shared/data] [--work /tmp/amortized]
         [--out benchmarks/results/amortized.md]
 
-For each target bank X (its questions with text, ``adaptive_eval.bank_items``):
+For each target bank X (its questions with text, ``adaptive_eval.banks.items``):
 
 1. Train the predictor without X: ``training/train_predictor.py --config
    training/configs/predictor.yaml --banks <the config's banks but X> --use_category no
@@ -47,13 +47,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from adaptive_eval.adaptive import AdaptiveTest
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.bank_items import bank_items, bank_responses
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
-from adaptive_eval.irt import prob
-from adaptive_eval.predictor import DifficultyPredictor
+from adaptive_eval.amortized.predictor import DifficultyPredictor
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.items import bank_items, bank_responses
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.cat.adaptive import AdaptiveTest
+from adaptive_eval.irt.calibration import calibrate
+from adaptive_eval.irt.model import prob
 from banks import prepare, replay
 from sklearn.metrics import log_loss, roc_auc_score
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/banks.py [--banks gsm8k,math-l5] [--quick] [--repeats 2] \
         [--data ../shared/data] [--out benchmarks/results]
 
-For each bank of ``adaptive_eval.banks.CATALOG`` (its responses: ``<data>/<source>/
+For each bank of ``adaptive_eval.banks.catalog.CATALOG`` (its responses: ``<data>/<source>/
 responses.csv.gz``, question ids starting with the bank's prefix):
 
 - zeroeval / mmlu_pro banks (23-45 models): leave-one-model-out, a 2PL calibrated without
@@ -24,7 +24,7 @@ of all its recorded answers on the bank), for
 Intervals are widened by the shipped bank's ``heldout_misfit_sd`` (``--misfit shipped``, what
 the shipped CAT uses) or by the recalibrated bank's own fallback (``--misfit bank``).
 Repeated ``--repeats`` times (seeds). Also the wall time and tracemalloc peak of ``calibrate``
-on all of each bank's data, and, if ``adaptive_eval.suite`` exists, the suite
+on all of each bank's data, and, if ``adaptive_eval.cat.suite`` exists, the suite
 (mmlu-redux, gsm8k, math-l5, cruxeval) at 60 and 120 questions. Writes ``banks.md`` and
 ``banks.json`` into ``--out`` (a run on a subset of banks merges into an existing JSON).
 """
@@ -40,13 +40,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from adaptive_eval.accuracy import wilson_interval
-from adaptive_eval.adaptive import AdaptiveTest
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.bank_items import bank_responses
-from adaptive_eval.banks import CATALOG
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.catalog import CATALOG
+from adaptive_eval.banks.items import bank_responses
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.cat.accuracy import wilson_interval
+from adaptive_eval.cat.adaptive import AdaptiveTest
+from adaptive_eval.irt.calibration import calibrate
 
 SUITE = ("mmlu-redux", "gsm8k", "math-l5", "cruxeval")
 METHODS = ("cat", "random+mean", "random+irt")
@@ -167,8 +167,8 @@ def evaluate_suite(datas: dict[str, ResponseData], args) -> dict:
     """The suite (``SUITE``) at 60 and 120 questions, leave-one-model-out over the models that
     answered all four banks, against a random subset of the same size spread evenly over the
     banks (plain mean per bank, averaged). Truth: the mean of the four true accuracies."""
+    from adaptive_eval.cat.suite import SuiteTest  # written concurrently by another engineer
     from adaptive_eval.examinees import ReplayExaminee
-    from adaptive_eval.suite import SuiteTest  # written concurrently by another engineer
 
     budgets = (60, 120)
     common = sorted(set.intersection(*(set(datas[n].models) for n in SUITE)))
@@ -329,9 +329,9 @@ def main() -> None:
         print(f"{name}: {time.perf_counter() - start:.0f} s; {summary}", flush=True)
         write(out, results)
     if not args.no_suite:
-        if importlib.util.find_spec("adaptive_eval.suite") is None:
+        if importlib.util.find_spec("adaptive_eval.cat.suite") is None:
             results["suite"] = {"measured": False,
-                                "why": "`adaptive_eval.suite` (SuiteTest) did not exist when "
+                                "why": "`adaptive_eval.cat.suite` (SuiteTest) did not exist when "
                                        "this run finished."}
         else:
             for name in SUITE:

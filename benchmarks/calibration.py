@@ -148,8 +148,8 @@ def _dense(j, i, y, n_models, n_items, missing):
 
 def fit_ours(model_index, item_index, correct, n_models, n_items, model, **options):
     """adaptive-eval's calibrate on the given cells; returns (theta, b, a, calibration)."""
-    from adaptive_eval.calibration import calibrate
-    from adaptive_eval.data import ResponseData
+    from adaptive_eval.banks.responses import ResponseData
+    from adaptive_eval.irt.calibration import calibrate
 
     data = ResponseData([f"m{j}" for j in range(n_models)], [f"q{i}" for i in range(n_items)],
                         model_index.astype(np.int32), item_index.astype(np.int32),
@@ -169,7 +169,7 @@ OURS_OPTIONS = {
 
 
 def predict_ours(method, train, hidden, n_models, n_items):
-    from adaptive_eval.irt import prob
+    from adaptive_eval.irt.model import prob
 
     model, options = OURS_OPTIONS[method]
     theta, b, a, fit = fit_ours(*train, n_models, n_items, model, **options)
@@ -334,7 +334,7 @@ def log_loss(p: np.ndarray, y: np.ndarray, eps: float = 1e-12) -> float:
 
 
 def make_split(workdir: Path) -> dict:
-    from adaptive_eval.data import ResponseData
+    from adaptive_eval.banks.responses import ResponseData
 
     data = ResponseData.from_file(DATA)
     rng = np.random.default_rng(SEED)

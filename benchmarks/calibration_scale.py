@@ -22,8 +22,8 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.irt.calibration import calibrate
 
 
 def peak_mib() -> float:

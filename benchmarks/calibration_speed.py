@@ -46,9 +46,9 @@ from pathlib import Path
 import adaptive_eval
 import numpy as np
 import pandas as pd
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
-from adaptive_eval.irt import prob
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.irt.calibration import calibrate
+from adaptive_eval.irt.model import prob
 from calibration_scale import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent

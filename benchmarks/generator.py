@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from adaptive_eval.generator import ItemFormatError, QuestionGenerator, parse_item, words
-from adaptive_eval.hub import resolve_artifact
-from adaptive_eval.questions import question_text
+from adaptive_eval.amortized.generator import ItemFormatError, QuestionGenerator, parse_item, words
+from adaptive_eval.banks.questions import question_text
+from adaptive_eval.hub.resolve import resolve_artifact
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from adaptive_eval.adaptive import AdaptiveTest
-from adaptive_eval.bank import ItemBank
+from adaptive_eval.amortized.generator import QuestionGenerator, known_categories
+from adaptive_eval.amortized.server_generator import ServerGenerator, bank_examples
+from adaptive_eval.amortized.verify import Verifier
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.questions import load_questions, question_text
+from adaptive_eval.cat.adaptive import AdaptiveTest
+from adaptive_eval.cat.thin_bank import ThinBankItems
 from adaptive_eval.examinees import examinee_from_spec
-from adaptive_eval.generator import QuestionGenerator, known_categories
-from adaptive_eval.questions import load_questions, question_text
-from adaptive_eval.server_generator import ServerGenerator, bank_examples
-from adaptive_eval.thin_bank import ThinBankItems
-from adaptive_eval.verify import Verifier
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]

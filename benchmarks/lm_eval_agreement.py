@@ -32,9 +32,10 @@ from pathlib import Path
 
 import lm_eval
 import numpy as np
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.examinees import HFExaminee, examinee_from_spec
-from adaptive_eval.questions import LETTERS, format_prompt, load_questions
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.questions import LETTERS, format_prompt, load_questions
+from adaptive_eval.examinees import examinee_from_spec
+from adaptive_eval.examinees.hf import HFExaminee
 from lm_eval.tasks import TaskManager
 
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"

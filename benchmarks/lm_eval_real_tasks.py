@@ -33,9 +33,9 @@ from pathlib import Path
 import datasets.config
 import lm_eval
 import pandas as pd
-from adaptive_eval.bank import ItemBank
+from adaptive_eval.banks.bank import ItemBank
 from adaptive_eval.examinees import examinee_from_spec
-from adaptive_eval.lm_eval_examinee import load_task_prompts
+from adaptive_eval.examinees.lm_eval import load_task_prompts
 from lm_eval.tasks.mmlu_pro import utils as mmlu_pro_utils
 
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from adaptive_eval.bank_items import bank_responses
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
-from adaptive_eval.estimation import GRID
-from adaptive_eval.irt import prob
+from adaptive_eval.banks.items import bank_responses
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.irt.calibration import calibrate
+from adaptive_eval.irt.estimation import GRID
+from adaptive_eval.irt.model import prob
 from scipy.stats import mannwhitneyu
 
 ROOT = Path(__file__).resolve().parent.parent

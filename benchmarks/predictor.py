@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.bank_items import bank_items, bank_responses
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
-from adaptive_eval.irt import prob
-from adaptive_eval.predictor import DifficultyPredictor
+from adaptive_eval.amortized.predictor import DifficultyPredictor
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.items import bank_items, bank_responses
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.irt.calibration import calibrate
+from adaptive_eval.irt.model import prob
 from scipy.stats import pearsonr
 from sklearn.metrics import log_loss, roc_auc_score
 

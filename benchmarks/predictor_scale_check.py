@@ -19,16 +19,16 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from adaptive_eval.bank_items import bank_items, bank_responses
-from adaptive_eval.calibration import (
+from adaptive_eval.amortized.predictor import DifficultyPredictor
+from adaptive_eval.banks.items import bank_items, bank_responses
+from adaptive_eval.irt.calibration import (
     MAX_SCALE_SHIFT,
     ItemPriorError,
     calibrate,
     check_predictor_scale,
     predicted_priors,
 )
-from adaptive_eval.em import Priors, fit_em
-from adaptive_eval.predictor import DifficultyPredictor
+from adaptive_eval.irt.em import Priors, fit_em
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from adaptive_eval.accuracy import wilson_interval
-from adaptive_eval.adaptive import AdaptiveTest
-from adaptive_eval.bank import ItemBank
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.cat.accuracy import wilson_interval
+from adaptive_eval.cat.adaptive import AdaptiveTest
 from adaptive_eval.examinees import examinee_from_spec
 
 BUDGETS = (30, 50, 100)

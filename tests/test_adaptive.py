@@ -11,13 +11,13 @@ import warnings
 
 import numpy as np
 import pytest
-from adaptive_eval.adaptive import AdaptiveTest, twin_groups
-from adaptive_eval.bank import ItemBank, ItemBankError
-from adaptive_eval.estimation import EAP, GRID, MAP, MLE, log_prior
-from adaptive_eval.irt import information, log_likelihood
-from adaptive_eval.plotting import save_result_plot
-from adaptive_eval.selection import KL, MaxInfo
-from adaptive_eval.session import SessionError
+from adaptive_eval.banks.bank import ItemBank, ItemBankError
+from adaptive_eval.cat.adaptive import AdaptiveTest, twin_groups
+from adaptive_eval.cat.plotting import save_result_plot
+from adaptive_eval.cat.selection import KL, MaxInfo
+from adaptive_eval.cat.session import SessionError
+from adaptive_eval.irt.estimation import EAP, GRID, MAP, MLE, log_prior
+from adaptive_eval.irt.model import information, log_likelihood
 from scipy.special import expit
 
 
@@ -210,7 +210,7 @@ SLOW_EXAMINEE = """
 import sys, time, numpy as np
 sys.path.insert(0, {tests!r})
 from test_adaptive import Simulated, make_bank
-from adaptive_eval.adaptive import AdaptiveTest
+from adaptive_eval.cat.adaptive import AdaptiveTest
 bank = make_bank()
 class Slow(Simulated):
     def answer(self, qid):

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from adaptive_eval.bank import ItemBank, ItemBankError
-from adaptive_eval.calibration import ItemPriorError, calibrate, check_predictor_scale
-from adaptive_eval.predictor import DifficultyPredictor
-from adaptive_eval.questions import question_text
+from adaptive_eval.amortized.predictor import DifficultyPredictor
+from adaptive_eval.banks.bank import ItemBank, ItemBankError
+from adaptive_eval.banks.questions import question_text
+from adaptive_eval.irt.calibration import ItemPriorError, calibrate, check_predictor_scale
 from safetensors.numpy import load_file, save_file
 from test_calibration import simulate
 from test_cli import cli

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from adaptive_eval.answers import (
+from adaptive_eval.banks.answers import (
     ANSWER_TYPES,
     BENCHMARK_ANSWER_TYPES,
     AnswerTypeError,

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from adaptive_eval.bank import ItemBank, ItemBankError
+from adaptive_eval.banks.bank import ItemBank, ItemBankError
 
 
 def make_bank(n=20):

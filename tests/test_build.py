@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from adaptive_eval.answers import AnswerTypeError
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.build import ItemsFileError, build_bank, quality_flags
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
+from adaptive_eval.banks.answers import AnswerTypeError
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.build import ItemsFileError, build_bank, quality_flags
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.irt.calibration import calibrate
 
 
 def simulated(n_models: int = 60, n_items: int = 80, wrong_keys=(3, 17), seed: int = 0):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
-from adaptive_eval.irt import prob
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.irt.calibration import calibrate
+from adaptive_eval.irt.model import prob
 
 
 def simulate(n_models, n_items, observed=1.0, seed=0, two_pl=True):

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from adaptive_eval.adaptive import twin_groups
-from adaptive_eval.bank import ItemBank
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.cat.adaptive import twin_groups
 from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
 
 

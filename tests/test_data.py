@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from adaptive_eval.data import ResponseData, ResponseDataError
+from adaptive_eval.banks.responses import ResponseData, ResponseDataError
 
 LONG = "model,question_id,correct\nm1,q1,1\nm1,q2,0\nm2,q1,0\n"
 

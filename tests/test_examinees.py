@@ -21,21 +21,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from adaptive_eval.answers import AnswerTypeError, extract
-from adaptive_eval.base_models import MINILM, SMOLLM2, gguf_path, resolve_base_model
-from adaptive_eval.data import ResponseData
+from adaptive_eval.amortized.base_models import MINILM, SMOLLM2, gguf_path, resolve_base_model
+from adaptive_eval.banks.answers import AnswerTypeError, extract, parse_letter
+from adaptive_eval.banks.questions import Question, format_prompt, load_questions
+from adaptive_eval.banks.responses import ResponseData
 from adaptive_eval.examinees import (
     Answer,
     Examinee,
     ExamineeError,
     ExamineeSpecError,
-    HFExaminee,
     OpenAIExaminee,
     ReplayExaminee,
     examinee_from_spec,
-    parse_letter,
 )
-from adaptive_eval.questions import Question, format_prompt, load_questions
+from adaptive_eval.examinees.hf import HFExaminee
 
 ITEMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu_pro" / "items.csv.gz"
 ZEROEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "zeroeval" / "items.csv.gz"
@@ -448,9 +447,9 @@ def test_openai_server_killed_mid_session(tmp_path, questions, short_ids):
 
 _RESOLVE_AND_ANSWER = """
 import json, sys, time
-from adaptive_eval.base_models import SMOLLM2, resolve_base_model
-from adaptive_eval.examinees import HFExaminee
-from adaptive_eval.questions import load_questions
+from adaptive_eval.amortized.base_models import SMOLLM2, resolve_base_model
+from adaptive_eval.examinees.hf import HFExaminee
+from adaptive_eval.banks.questions import load_questions
 t0 = time.perf_counter(); folder = resolve_base_model(SMOLLM2); t1 = time.perf_counter()
 again = resolve_base_model(SMOLLM2); t2 = time.perf_counter()
 questions = load_questions(sys.argv[1]); qid = sys.argv[2]

@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from adaptive_eval.adaptive import AdaptiveTest
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.base_models import MINILM, resolve_base_model
+from adaptive_eval.amortized.base_models import MINILM, resolve_base_model
+from adaptive_eval.amortized.generator import GeneratorConfig, QuestionGenerator, format_item
+from adaptive_eval.amortized.predictor import DifficultyPredictor, PredictorConfig
+from adaptive_eval.amortized.server_generator import Example, ServerGenerator, item_text
+from adaptive_eval.amortized.verify import Verifier, asked_quantity, structure_problem
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.questions import Question, format_prompt
+from adaptive_eval.cat.adaptive import AdaptiveTest
+from adaptive_eval.cat.thin_bank import ThinBankItems
 from adaptive_eval.cli import main
 from adaptive_eval.examinees import examinee_from_spec
-from adaptive_eval.generator import GeneratorConfig, QuestionGenerator, format_item
-from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig
-from adaptive_eval.questions import Question, format_prompt
-from adaptive_eval.server_generator import Example, ServerGenerator, item_text
-from adaptive_eval.thin_bank import ThinBankItems
-from adaptive_eval.verify import Verifier, asked_quantity, structure_problem
 from test_examinees import _start_llama_server, _stop
 
 FACT = "What is the capital of France?"

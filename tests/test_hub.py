@@ -1,4 +1,4 @@
-"""Publish to (``adaptive_eval.publish``) and load from (``adaptive_eval.hub``) a Hub-protocol
+"""Publish to (``hub.publish``) and load from (``hub.resolve``) a Hub-protocol
 server with the real huggingface_hub client.
 
 The server (tests/hub_server.py) stores commits on disk; ``hub`` points HF_ENDPOINT, the token
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from adaptive_eval import hub as hubmod
-from adaptive_eval import publish as publishmod
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.banks import local_folder
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.catalog import local_folder
 from adaptive_eval.cli import main as cli_main
-from adaptive_eval.hub import ArtifactNotFound, resolve_artifact
-from adaptive_eval.publish import PublishError, publish
+from adaptive_eval.hub import publish as publishmod
+from adaptive_eval.hub import resolve as hubmod
+from adaptive_eval.hub.publish import PublishError, publish
+from adaptive_eval.hub.resolve import ArtifactNotFound, resolve_artifact
 from hub_server import HubServer, hub_fixture, point_client_at  # noqa: F401 (fixture `hub`)
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
@@ -194,8 +194,9 @@ def test_cli_publish_checks_and_loads_the_artifact_once(hub: HubServer, tmp_path
 
 def test_the_resolver_does_not_import_what_it_resolves():
     """hub.py finds artifacts; loading and publishing them is elsewhere (no import circle)."""
-    code = ("import sys, adaptive_eval.hub; print(sorted(m for m in sys.modules if m in "
-            "('adaptive_eval.predictor', 'adaptive_eval.generator', 'adaptive_eval.publish', "
+    code = ("import sys, adaptive_eval.hub.resolve; print(sorted(m for m in sys.modules if m in "
+            "('adaptive_eval.amortized.predictor', 'adaptive_eval.amortized.generator', "
+            "'adaptive_eval.hub.publish', "
             "'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
@@ -236,7 +237,7 @@ def test_bare_name_and_none_give_the_embedded_default(monkeypatch, tmp_path):
     package = Path(hubmod.__file__).resolve().parent
     fake = tmp_path / "pkg"
     make_bank(fake / "embedded" / "banks" / "mmlu-pro")
-    monkeypatch.setattr(hubmod, "__file__", str(fake / "hub.py"))
+    monkeypatch.setattr(hubmod, "__file__", str(fake / "hub" / "resolve.py"))
     want = fake / "embedded" / "banks" / "mmlu-pro"
     assert resolve_artifact(None, kind="item-bank") == want
     assert local_folder("mmlu-pro") == want  # a bank's catalog name
@@ -249,7 +250,7 @@ def test_bare_name_and_none_give_the_embedded_default(monkeypatch, tmp_path):
 def test_publish_and_load_a_difficulty_predictor(hub: HubServer, tmp_path):
     """A model repo end to end: identical predictions after the round trip through the Hub."""
     torch = pytest.importorskip("torch")
-    from adaptive_eval.predictor import DifficultyPredictor
+    from adaptive_eval.amortized.predictor import DifficultyPredictor
     from huggingface_hub import ModelCard, ModelCardData
 
     torch.manual_seed(0)
@@ -313,9 +314,9 @@ def test_wheel_ships_the_embedded_defaults(tmp_path):
                     "--no-index", "-q", str(wheel)], check=True)
     script = (
         "import adaptive_eval, json, sys\n"
-        "from adaptive_eval.hub import resolve_artifact, embedded_path\n"
-        "from adaptive_eval.bank import ItemBank\n"
-        "from adaptive_eval.banks import local_folder\n"
+        "from adaptive_eval.hub.resolve import resolve_artifact, embedded_path\n"
+        "from adaptive_eval.banks.bank import ItemBank\n"
+        "from adaptive_eval.banks.catalog import local_folder\n"
         "folder = resolve_artifact(None, kind='item-bank')\n"
         "bank = ItemBank.load()\n"
         "print(json.dumps({'package': adaptive_eval.__file__, 'folder': str(folder),\n"

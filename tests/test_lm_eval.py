@@ -22,20 +22,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.base_models import SMOLLM2, resolve_base_model
+from adaptive_eval.amortized.base_models import SMOLLM2, resolve_base_model
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.questions import Question
+from adaptive_eval.banks.responses import ResponseData
 from adaptive_eval.cli import main
-from adaptive_eval.data import ResponseData
-from adaptive_eval.examinees import ExamineeError, ExamineeSpecError, HFExaminee, examinee_from_spec
-from adaptive_eval.questions import Question
+from adaptive_eval.examinees import ExamineeError, ExamineeSpecError, examinee_from_spec
+from adaptive_eval.examinees.hf import HFExaminee
 from test_examinees import _start_llama_server, _stop
 
 pytest.importorskip("lm_eval", reason="lm-evaluation-harness not installed: the lm-eval extra")
 
 import datasets.config  # noqa: E402
 import lm_eval  # noqa: E402
-from adaptive_eval.answers import extract  # noqa: E402
-from adaptive_eval.lm_eval_examinee import (  # noqa: E402 (needs lm_eval)
+from adaptive_eval.banks.answers import extract  # noqa: E402
+from adaptive_eval.examinees.lm_eval import (  # noqa: E402 (needs lm_eval)
     LMEvalExaminee,
     load_task_prompts,
 )
@@ -202,7 +203,7 @@ def test_core_works_without_lm_eval():
     (``sys.modules["lm_eval"] = None`` is Python's way to make a module unimportable.)"""
     code = (
         "import sys; sys.modules['lm_eval'] = None\n"
-        "import adaptive_eval, adaptive_eval.examinees, adaptive_eval.lm_eval_output\n"
+        "import adaptive_eval, adaptive_eval.examinees, adaptive_eval.examinees.lm_eval_output\n"
         "from adaptive_eval.cli import main\n"
         "sys.exit(main(['evaluate', '--bank', 'mmlu-pro', '--examinee', "
         "'lm-eval:hf:pretrained=x']))\n"

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from adaptive_eval.accuracy import AccuracyModel, accuracy_residual
-from adaptive_eval.adaptive import AdaptiveTest
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.data import ResponseData
-from adaptive_eval.estimation import GRID
-from adaptive_eval.misfit import (
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.cat.accuracy import AccuracyModel, accuracy_residual
+from adaptive_eval.cat.adaptive import AdaptiveTest
+from adaptive_eval.cat.misfit import (
     accuracy_at_full_ability,
     accuracy_error_at_full_ability,
     heldout_errors,
     record_heldout_errors,
 )
+from adaptive_eval.irt.calibration import calibrate
+from adaptive_eval.irt.estimation import GRID
 from scipy.special import expit
 
 

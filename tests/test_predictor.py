@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from adaptive_eval.bank import ItemBank, ItemBankError
-from adaptive_eval.base_models import MINILM, resolve_base_model
-from adaptive_eval.predictor import (
+from adaptive_eval.amortized.base_models import MINILM, resolve_base_model
+from adaptive_eval.amortized.predictor import (
     DifficultyPredictor,
     EmbeddingCache,
     PredictorConfig,
     text_key,
 )
-from adaptive_eval.questions import question_text
+from adaptive_eval.banks.bank import ItemBank, ItemBankError
+from adaptive_eval.banks.questions import question_text
 from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
 from safetensors import safe_open
 
@@ -212,7 +212,7 @@ def test_default_predictor_runs_offline_without_contacting_the_hub(hub: HubServe
             "ADAPTIVE_EVAL_CACHE": str(tmp_path / "cache")}
     code = ("from huggingface_hub import constants\n"
             "from adaptive_eval import DifficultyPredictor\n"
-            "from adaptive_eval.base_models import MINILM, resolve_base_model\n"
+            "from adaptive_eval.amortized.base_models import MINILM, resolve_base_model\n"
             f"assert constants.HF_HUB_OFFLINE and constants.ENDPOINT == {hub.url!r}\n"
             "print(resolve_base_model(MINILM))\n"
             "model = DifficultyPredictor.from_pretrained()\n"

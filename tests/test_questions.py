@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from adaptive_eval.answers import AnswerTypeError, extract
-from adaptive_eval.questions import (
+from adaptive_eval.banks.answers import AnswerTypeError, extract
+from adaptive_eval.banks.questions import (
     Question,
     QuestionFileError,
     chance_accuracy,
@@ -137,7 +137,7 @@ def test_download_offline_is_a_clear_error(tmp_path):
         "HF_DATASETS_CACHE": str(tmp_path / "datasets"),
     }
     code = (
-        "from adaptive_eval.questions import download_mmlu_pro, QuestionFileError\n"
+        "from adaptive_eval.banks.questions import download_mmlu_pro, QuestionFileError\n"
         "try:\n    download_mmlu_pro()\nexcept QuestionFileError as err:\n    print('ERR', err)\n"
     )
     out = subprocess.run(

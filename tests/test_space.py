@@ -51,7 +51,7 @@ def load_app():
 def tiny_predictor_dir(tiny_encoder, tmp_path_factory) -> Path:
     """A saved predictor with the tiny random encoder (conftest): fast, offline."""
     import torch
-    from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig
+    from adaptive_eval.amortized.predictor import DifficultyPredictor, PredictorConfig
 
     torch.manual_seed(1)
     config = PredictorConfig(encoder=str(tiny_encoder), max_length=64, hidden_sizes=[16],
@@ -65,7 +65,7 @@ def tiny_predictor_dir(tiny_encoder, tmp_path_factory) -> Path:
 def tiny_lm_dir(tmp_path_factory) -> Path:
     """A saved 2-layer random-weight Llama with the MiniLM tokenizer: a fast live LM."""
     import torch
-    from adaptive_eval.base_models import MINILM, resolve_base_model
+    from adaptive_eval.amortized.base_models import MINILM, resolve_base_model
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(MINILM))
@@ -232,7 +232,7 @@ def test_generated_items_are_shown(app, monkeypatch):
     """The tab's rendering of what ``QuestionGenerator.generate`` returns."""
     from types import SimpleNamespace
 
-    from adaptive_eval.generator import GeneratedItem
+    from adaptive_eval.amortized.generator import GeneratedItem
 
     item = GeneratedItem("What is 6 x 7?", ["42", "36", "48", "54"], "A", 1.0, 0.83, 0.7, "math")
     # before issue 16 items had no verdict (unchecked); after it: verified True / False / None
@@ -301,7 +301,7 @@ def test_gsm8k_replay_shows_free_form_columns(app):
 
 @needs_zeroeval
 def test_live_lm_answers_free_form_with_response_and_extracted(app, tiny_lm_dir, monkeypatch):
-    from adaptive_eval.examinees import HFExaminee
+    from adaptive_eval.examinees.hf import HFExaminee
 
     monkeypatch.setitem(app._cache, "local-lm",
                         HFExaminee(str(tiny_lm_dir), {}, batch_size=1, max_new_tokens=24))

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.banks import CATALOG
-from adaptive_eval.suite import SuiteTest, ability_correlation
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.catalog import CATALOG
+from adaptive_eval.cat.suite import SuiteTest, ability_correlation
 from test_cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +83,8 @@ def test_suite_plot_is_a_png_with_a_panel_per_bank(zeroeval, tmp_path):
 
 
 def test_suite_figure_panels(zeroeval):
+    from adaptive_eval.cat.plotting import suite_figure
     from adaptive_eval.examinees import examinee_from_spec
-    from adaptive_eval.plotting import suite_figure
 
     banks = {n: ItemBank.load(n) for n in ("gsm8k", "cruxeval", "math-l5")}
     result = SuiteTest(banks, max_items=6, target_se=0).run(
@@ -193,7 +193,8 @@ def test_banks_json_shape():
 
 def test_each_named_bank_loads_offline():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
-    code = ("import json; from adaptive_eval.bank import ItemBank; from adaptive_eval.banks "
+    code = ("import json; from adaptive_eval.banks.bank import ItemBank; "
+            "from adaptive_eval.banks.catalog "
             "import CATALOG; print(json.dumps({n: len(ItemBank.load(n)) for n in CATALOG}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, env=env)

@@ -7,7 +7,7 @@
     python training/calibrate.py --responses my.csv --items my_items.csv --predictor default \
         --out my-bank          # amortized: the items' predicted difficulties as their priors
 
-Each bank goes through ``adaptive_eval.build.build_bank``: held-out fit of Rasch and 2PL (the
+Each bank goes through ``adaptive_eval.banks.build.build_bank``: held-out fit of Rasch and 2PL (the
 lower held-out log-loss wins), held-out misfit (models left out in turn), the fit on all cells,
 the items' categories, chance level and answer type, and the quality flags. For MMLU-Redux the
 flags are checked against the human ``error_type`` annotations (precision and recall for
@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from adaptive_eval.banks import CATALOG, BankInfo, bank_info
-from adaptive_eval.build import BuiltBank, build_bank
-from adaptive_eval.data import ResponseData
-from adaptive_eval.predictor import DifficultyPredictor
-from adaptive_eval.publish import publish
-from adaptive_eval.tables import read_table
+from adaptive_eval.amortized.predictor import DifficultyPredictor
+from adaptive_eval.banks.build import BuiltBank, build_bank
+from adaptive_eval.banks.catalog import CATALOG, BankInfo, bank_info
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.banks.tables import read_table
+from adaptive_eval.hub.publish import publish
 from transformers import HfArgumentParser
 
 SOURCES = {

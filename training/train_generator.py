@@ -27,7 +27,7 @@ Stage ``sft``:
    ``format_item(...)``.
 2. TRL ``SFTTrainer`` (prompt-completion, loss on the completion only) trains a fresh LoRA adapter
    (``get_peft_config(model_args)``) on ``model_name_or_path``, the base causal LM (resolved by
-   ``adaptive_eval.base_models.resolve_base_model``, so offline from its PyPI copy too; fp32).
+   ``amortized.base_models.resolve_base_model``, so offline from its PyPI copy too; fp32).
 3. Save ``output_dir``: a question-generator artifact (adapter, ``config.json`` with the target
    range, categories, training question ids and settings, near-duplicate index of the SFT
    questions, model card).
@@ -44,7 +44,7 @@ Stage ``grpo`` (``model_name_or_path`` = the sft stage's ``output_dir``):
 3. Save ``output_dir`` (the same artifact layout).
 
 Either stage uploads its artifact with ``--push_to_hub --hub_model_id ORG/NAME`` through
-``adaptive_eval.publish.publish`` (its checks first), not ``Trainer.push_to_hub``.
+``adaptive_eval.hub.publish.publish`` (its checks first), not ``Trainer.push_to_hub``.
 """
 
 from __future__ import annotations
@@ -60,8 +60,7 @@ import numpy as np
 import pandas as pd
 import torch
 import trl
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.generator import (
+from adaptive_eval.amortized.generator import (
     MIN_OPTIONS,
     OPTION_LINE,
     GeneratorConfig,
@@ -74,9 +73,10 @@ from adaptive_eval.generator import (
     parse_item,
     predict_items,
 )
-from adaptive_eval.predictor import DifficultyPredictor
-from adaptive_eval.publish import publish
-from adaptive_eval.questions import load_questions, question_text
+from adaptive_eval.amortized.predictor import DifficultyPredictor
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.questions import load_questions, question_text
+from adaptive_eval.hub.publish import publish
 from datasets import Dataset
 from transformers import set_seed
 from trl import (

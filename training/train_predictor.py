@@ -14,7 +14,7 @@ stderr).
 
 What it does:
 
-1. The items of each bank in ``banks`` with their text (``adaptive_eval.bank_items``).
+1. The items of each bank in ``banks`` with their text (``adaptive_eval.banks.items``).
 2. Split by question within each bank: ``heldout_fraction`` (20%) held out, stratified by
    category, fixed seed (on MMLU-Pro the same split as the single-benchmark predictor had); the
    ids go to ``heldout_ids.json``. The rest is split again (``validation_fraction``) into *fit*
@@ -40,10 +40,10 @@ What it does:
    for ``log a`` (``log_a_residual_sd``, one for all benchmarks).
 7. Save ``model.safetensors`` (head), ``config.json`` (with ``benchmarks``: the scales),
    ``heldout_ids.json`` and the model card to ``output_dir``; with ``--push_to_hub
-   --hub_model_id ORG/NAME``, upload it (``adaptive_eval.publish.publish``: checked first).
+   --hub_model_id ORG/NAME``, upload it (``adaptive_eval.hub.publish.publish``: checked first).
 
 Response metrics: ``sklearn.metrics.roc_auc_score`` and ``log_loss`` of
-``P(y_ij = 1) = adaptive_eval.irt.prob(theta_i, b_j, a_j)``. The encoder stays frozen: fine-tuning
+``P(y_ij = 1) = irt.model.prob(theta_i, b_j, a_j)``. The encoder stays frozen: fine-tuning
 it (``PredictorConfig.train_encoder``) is for a GPU and is not done by this script.
 """
 
@@ -59,15 +59,15 @@ import numpy as np
 import pandas as pd
 import torch
 from accelerate import Accelerator
-from adaptive_eval.bank import ItemBank
-from adaptive_eval.bank_items import bank_items, bank_responses
-from adaptive_eval.banks import CATALOG
-from adaptive_eval.calibration import calibrate
-from adaptive_eval.cards import render_card
-from adaptive_eval.data import ResponseData
-from adaptive_eval.irt import prob
-from adaptive_eval.predictor import DifficultyPredictor, PredictorConfig
-from adaptive_eval.publish import publish
+from adaptive_eval.amortized.predictor import DifficultyPredictor, PredictorConfig
+from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.catalog import CATALOG
+from adaptive_eval.banks.items import bank_items, bank_responses
+from adaptive_eval.banks.responses import ResponseData
+from adaptive_eval.hub.cards import render_card
+from adaptive_eval.hub.publish import publish
+from adaptive_eval.irt.calibration import calibrate
+from adaptive_eval.irt.model import prob
 from huggingface_hub import ModelCardData
 from sklearn.metrics import log_loss, roc_auc_score
 from transformers import TrainingArguments

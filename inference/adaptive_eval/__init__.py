@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import importlib
 
-from .adaptive import AdaptiveTest, Result
-from .bank import ItemBank
-from .calibration import calibrate
-from .data import ResponseData
+from .banks.bank import ItemBank
+from .banks.responses import ResponseData
+from .cat.adaptive import AdaptiveTest, Result
+from .irt.calibration import calibrate
 
 _LAZY = {
-    "DifficultyPredictor": ".predictor",
-    "QuestionGenerator": ".generator",
+    "DifficultyPredictor": ".amortized.predictor",
+    "QuestionGenerator": ".amortized.generator",
     "examinee_from_spec": ".examinees",
 }
 

@@ -13,17 +13,17 @@ import os
 import sys
 from pathlib import Path
 
-from .adaptive import AdaptiveTest
-from .bank import ItemBank
-from .banks import CATALOG, bank_info, list_banks
-from .build import build_bank
-from .data import ResponseData
+from .amortized.verify import Verifier
+from .banks.bank import ItemBank
+from .banks.build import build_bank
+from .banks.catalog import CATALOG, bank_info, list_banks
+from .banks.questions import load_questions, question_text
+from .banks.responses import ResponseData
+from .banks.tables import read_table
+from .cat.adaptive import AdaptiveTest
+from .cat.suite import SuiteTest
 from .examinees import examinee_from_spec, require_lm_eval
-from .lm_eval_output import write_lm_eval_output
-from .questions import load_questions, question_text
-from .suite import SuiteTest
-from .tables import read_table
-from .verify import Verifier
+from .examinees.lm_eval_output import write_lm_eval_output
 
 
 def _progress(line: str) -> None:
@@ -46,7 +46,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     _progress(f"read {data} from {args.responses}")
     predictor = None
     if args.predictor:
-        from .predictor import DifficultyPredictor  # torch, transformers: only when predicting
+        from .amortized.predictor import (
+            DifficultyPredictor,  # torch, transformers: only when predicting
+        )
 
         predictor = DifficultyPredictor.from_pretrained(
             None if args.predictor == "default" else args.predictor)
@@ -186,7 +188,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         _progress(f"resuming session {args.session}")
     result = test.run(examinee, session=args.session, on_step=_show())
     if args.plot:
-        from .plotting import save_result_plot  # matplotlib: only when a plot is asked for
+        from .cat.plotting import save_result_plot  # matplotlib: only when a plot is asked for
 
         save_result_plot(result, args.plot, title=f"{examinee.name}: adaptive evaluation")
         _progress(f"plot saved to {args.plot}")
@@ -217,7 +219,7 @@ def _task_prompts(args: argparse.Namespace, name: str, bank) -> dict:
     if not args.examinee.startswith("lm-eval:"):
         raise ValueError("--lm-eval-task needs an lm-eval:BACKEND:MODEL_ARGS examinee")
     require_lm_eval()
-    from .lm_eval_examinee import load_task_prompts  # the optional lm-eval extra
+    from .examinees.lm_eval import load_task_prompts  # the optional lm-eval extra
 
     prompts = load_task_prompts(args.lm_eval_task, bank.ids, bank.metadata.get("answer_type"),
                                 include_path=args.lm_eval_include_path)
@@ -232,7 +234,9 @@ def _thin_bank_items(args: argparse.Namespace, examinee):
     the LM examinee's question table, verified by ``--verify-with`` (default DEFAULT_SOLVER)."""
     if args.generate_when_thin is None:
         return None
-    from .thin_bank import ThinBankItems  # the generator (torch): only with --generate-when-thin
+    from .cat.thin_bank import (
+        ThinBankItems,  # the generator (torch): only with --generate-when-thin
+    )
 
     if not isinstance(getattr(examinee, "questions", None), dict):
         raise ValueError("--generate-when-thin needs an examinee that answers new questions "
@@ -278,7 +282,7 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
         _progress(f"resuming session {args.session}")
     result = suite.run(examinee, session=args.session, on_step=_show())
     if args.plot:
-        from .plotting import save_suite_plot  # matplotlib: only when a plot is asked for
+        from .cat.plotting import save_suite_plot  # matplotlib: only when a plot is asked for
 
         save_suite_plot(result, args.plot, title=f"{examinee.name}: suite "
                         f"{', '.join(names)}")
@@ -295,7 +299,9 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     # the predictor loads torch and transformers: imported only when predicting
-    from .predictor import DifficultyPredictor  # torch, transformers: only when predicting
+    from .amortized.predictor import (
+        DifficultyPredictor,  # torch, transformers: only when predicting
+    )
 
     predictor = DifficultyPredictor.from_pretrained(args.predictor)
     ids, texts, categories = _predict_inputs(args)
@@ -342,13 +348,16 @@ DEFAULT_SOLVER = "hf:HuggingFaceTB/SmolLM2-135M-Instruct"  # the embedded genera
 def _generator(args: argparse.Namespace):
     """The generator ``--backend`` names: the embedded one (``embedded`` or a folder / Hub id
     via ``--generator``), or ``openai:URL:MODEL`` prompted with ``--bank``'s items (``--items``)."""
-    from .server_generator import ServerGenerator, bank_examples  # torch: only when generating
+    from .amortized.server_generator import (  # torch: only when generating
+        ServerGenerator,
+        bank_examples,
+    )
 
     name = args.bank or "mmlu-pro"
     bank = ItemBank.load(name)
     answer_type = bank.metadata.get("answer_type") or "multiple_choice"
     if args.backend == "embedded":
-        from .generator import QuestionGenerator
+        from .amortized.generator import QuestionGenerator
 
         if answer_type != "multiple_choice":
             raise ValueError(f"the embedded generator writes multiple-choice questions; bank "
@@ -362,7 +371,7 @@ def _generator(args: argparse.Namespace):
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from .generator import check_difficulty  # torch, transformers: only when generating
+    from .amortized.generator import check_difficulty  # torch, transformers: only when generating
 
     check_difficulty(args.difficulty)
     solvers = args.verify_with or ([DEFAULT_SOLVER] if args.verify else [])
@@ -388,7 +397,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
-    from .publish import artifact_kind, publish  # loads every artifact kind (torch)
+    from .hub.publish import artifact_kind, publish  # loads every artifact kind (torch)
 
     url = publish(args.model_dir, args.repo_id, private=args.private,
                   revision_note=args.revision_note, token=args.token)

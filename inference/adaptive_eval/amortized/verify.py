@@ -28,9 +28,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .answers import LETTERS, MULTIPLE_CHOICE, check_gold, is_correct
-from .examinees import Examinee, examinee_from_spec
-from .questions import Question
+from ..banks.answers import LETTERS, MULTIPLE_CHOICE, check_gold, is_correct
+from ..banks.questions import Question
+from ..examinees import Examinee, examinee_from_spec
 
 #: units of the physical quantities a question may ask for (lower-case, as written in options)
 QUANTITY_UNITS = {

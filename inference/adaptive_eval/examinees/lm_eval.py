@@ -48,10 +48,10 @@ from lm_eval.api.registry import get_model, model_registry
 from lm_eval.api.task import Task
 from lm_eval.tasks import TaskManager
 
-from .answers import MULTIPLE_CHOICE, extract, is_correct
-from .base_models import BaseModelNotFound, resolve_base_model
-from .examinees import Answer, ExamineeError, ExamineeSpecError, _QuestionExaminee
-from .questions import LETTERS, Question, format_prompt
+from ..amortized.base_models import BaseModelNotFound, resolve_base_model
+from ..banks.answers import MULTIPLE_CHOICE, extract, is_correct
+from ..banks.questions import LETTERS, Question, format_prompt
+from .base import Answer, ExamineeError, ExamineeSpecError, QuestionExaminee
 
 #: Backends whose ``pretrained`` is a transformers model: resolved like ``hf:`` (local folder,
 #: Hub / cache, then the package's offline copies such as SmolLM2), loaded from safetensors, on
@@ -155,7 +155,7 @@ def question_prompt(question: Question, max_new_tokens: int = 256) -> Prompt:
                   doc={"question": question.text, "options": list(question.options)})
 
 
-class LMEvalExaminee(_QuestionExaminee):
+class LMEvalExaminee(QuestionExaminee):
     """An lm-eval model backend answering ``prompts`` (``{question_id: Prompt}``, from
     ``question_prompt`` or ``load_task_prompts``) through its own request types.
 

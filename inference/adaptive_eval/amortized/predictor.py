@@ -68,8 +68,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
+from ..hub.resolve import resolve_artifact
 from .base_models import MINILM, resolve_base_model, user_cache_dir
-from .hub import resolve_artifact
 
 ARTIFACT = "difficulty-predictor"
 WEIGHTS = "model.safetensors"

@@ -56,10 +56,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..banks.bank import ItemBank
+from ..irt.estimation import GRID, log_prior, normalise
+from ..irt.model import information, prob
 from .adaptive import AdaptiveTest, Result, Step, TestState
-from .bank import ItemBank
-from .estimation import GRID, log_prior, normalise
-from .irt import information, prob
 from .session import Session
 
 

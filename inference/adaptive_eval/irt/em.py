@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .data import ResponseData
-from .irt import gauss_hermite
+from ..banks.responses import ResponseData
+from .model import gauss_hermite
 
 FISHER_ITERATIONS = 2  # 2PL M-steps by Fisher scoring before switching to the observed Hessian
 BLOCK = 1 << 20  # cells per block where a whole-data pass would need n-sized temporaries

@@ -53,9 +53,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.stats import norm
 
-from .bank import ItemBank
-from .estimation import GRID, normalise, posterior_quantile
-from .irt import log_likelihood, prob
+from ..banks.bank import ItemBank
+from ..irt.estimation import GRID, normalise, posterior_quantile
+from ..irt.model import log_likelihood, prob
 
 
 def category_curves(

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import requests
 
-from .answers import MULTIPLE_CHOICE, instruction
-from .bank import ItemBank
-from .examinees import ExamineeError, OpenAIExaminee, chat_completion, examinee_from_spec
+from ..banks.answers import MULTIPLE_CHOICE, instruction
+from ..banks.bank import ItemBank
+from ..banks.questions import Question
+from ..examinees import ExamineeError, OpenAIExaminee, chat_completion, examinee_from_spec
 from .generator import GeneratorConfig, ItemFormatError, QuestionGenerator, format_example
 from .predictor import DifficultyPredictor
-from .questions import Question
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..banks.bank import ItemBank
+from ..banks.responses import ResponseData
+from ..irt.calibration import calibrate
+from ..irt.estimation import EAP, log_prior
 from .accuracy import AccuracyModel
-from .bank import ItemBank
-from .calibration import calibrate
-from .data import ResponseData
-from .estimation import EAP, log_prior
 
 PRIOR = log_prior(0.0, 1.0, tail=0.1)
 """The prior of the ability from all answers: ``AdaptiveTest``'s default."""

@@ -52,10 +52,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..banks.bank import ItemBank, ItemBankError
+from ..irt.estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
+from ..irt.model import information, log_likelihood
 from .accuracy import AccuracyModel
-from .bank import ItemBank, ItemBankError
-from .estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
-from .irt import information, log_likelihood
 from .selection import QUANTILES, SELECTORS
 from .session import Session
 

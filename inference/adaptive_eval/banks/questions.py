@@ -4,7 +4,7 @@ An items file has one row per question with columns ``question_id``, ``question`
 ``options`` (a list, or a JSON list string; empty for a free-form question), the gold answer as
 ``answer_index`` (0-based) or ``answer`` (a letter A-Z) for multiple choice, or as ``answer`` (a
 string: ``18``, ``\\frac{1}{2}``, ``[1, 2]``) for free form, and optionally ``category``,
-``answer_type`` (see ``adaptive_eval.answers``) and ``benchmark``. Formats: ``.csv``, ``.csv.gz``,
+``answer_type`` (see ``banks.answers``) and ``benchmark``. Formats: ``.csv``, ``.csv.gz``,
 ``.jsonl``, ``.jsonl.gz``, ``.parquet``.
 
 A row with options is multiple choice. A row without options is free form; its answer type is,

@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .hub import ArtifactNotFound, embedded_path
+from ..hub.resolve import ArtifactNotFound, embedded_path
 
 HUB_ORG = "adaptive-eval"
 NON_COMMERCIAL = "cc-by-nc-sa-4.0"

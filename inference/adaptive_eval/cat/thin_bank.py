@@ -17,10 +17,10 @@ from collections.abc import Callable, MutableMapping
 
 import numpy as np
 
-from .answers import MULTIPLE_CHOICE
-from .generator import DIFFICULTY_RANGE, QuestionGenerator, known_categories
-from .questions import Question
-from .verify import Verifier
+from ..amortized.generator import DIFFICULTY_RANGE, QuestionGenerator, known_categories
+from ..amortized.verify import Verifier
+from ..banks.answers import MULTIPLE_CHOICE
+from ..banks.questions import Question
 
 
 class ThinBankItems:

@@ -28,14 +28,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from .bank import ItemBank
-from .data import ResponseData
+from ..banks.bank import ItemBank
+from ..banks.questions import question_text
+from ..banks.responses import ResponseData
+from ..banks.tables import read_table
 from .em import EMFit, Priors, fit_em
-from .questions import question_text
-from .tables import read_table
 
 if TYPE_CHECKING:
-    from .predictor import DifficultyPredictor
+    from ..amortized.predictor import DifficultyPredictor
 
 MODELS = ("rasch", "2pl")
 PRIOR_COLUMNS = ("b", "b_se", "a", "a_se")

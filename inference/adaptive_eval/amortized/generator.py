@@ -16,7 +16,7 @@ items that parse and pass the validity filter (4-10 distinct non-empty options, 
 that names an option, the model stopped by itself rather than at ``max_new_tokens``) and the
 near-duplicate filter (word 5-gram shingle Jaccard with every training question below
 ``max_jaccard``); predict each survivor's difficulty with the
-:class:`~adaptive_eval.predictor.DifficultyPredictor`; return the ``n`` whose predicted
+:class:`~adaptive_eval.amortized.predictor.DifficultyPredictor`; return the ``n`` whose predicted
 difficulty is closest to the target (best-of-n reranking). Malformed generations are never
 returned; if too few candidates survive after ``max_rounds`` rounds of sampling, fewer than ``n``
 items are returned.
@@ -51,13 +51,13 @@ from peft import PeftModel
 from safetensors.numpy import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .answers import MULTIPLE_CHOICE, check_gold
-from .bank import ItemBank
+from ..banks.answers import MULTIPLE_CHOICE, check_gold
+from ..banks.bank import ItemBank
+from ..banks.questions import question_text
+from ..hub.cards import render_card
+from ..hub.resolve import resolve_artifact
 from .base_models import SMOLLM2, resolve_base_model
-from .cards import render_card
-from .hub import resolve_artifact
 from .predictor import DifficultyPredictor
-from .questions import question_text
 from .verify import Verifier
 
 ARTIFACT = "question-generator"

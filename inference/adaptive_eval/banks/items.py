@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .banks import bank_info
-from .data import ResponseData
+from .catalog import bank_info
 from .questions import question_text
+from .responses import ResponseData
 from .tables import read_table
 
 

@@ -5,7 +5,7 @@ if needed and uploads the folder in one commit. The checks, in order:
 
 1. no file that may hold pickled objects or non-safetensors weights (``UNSAFE_SUFFIXES``;
    ``.npy``/``.npz`` files must load with ``allow_pickle=False``);
-2. ``config.json`` names the artifact (``"artifact"``: one of :data:`adaptive_eval.hub.KINDS`);
+2. ``config.json`` names the artifact (``"artifact"``: one of :data:`.resolve.KINDS`);
 3. ``README.md`` parses as a model/dataset card with ``license`` and ``library_name`` and, for a
    model, lists as ``base_model`` every Hub id the config names (``BASE_MODEL_KEYS``);
 4. the folder loads as that artifact (``ItemBank.load``, ``DifficultyPredictor.from_pretrained``,
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, ModelCard
 
-from .bank import ItemBank
-from .generator import QuestionGenerator
-from .hub import KINDS, is_repo_id, repo_type_for
-from .predictor import DifficultyPredictor
+from ..amortized.generator import QuestionGenerator
+from ..amortized.predictor import DifficultyPredictor
+from ..banks.bank import ItemBank
+from .resolve import KINDS, is_repo_id, repo_type_for
 
 #: file suffixes that may hold pickled Python objects (or non-safetensors weights): never published
 UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".dill",
@@ -100,7 +100,7 @@ def _check_card(folder: Path, kind: str, config: dict) -> None:
     readme = folder / "README.md"
     if not readme.is_file():
         raise PublishError(f"{folder} has no README.md model card; render one with "
-                           "adaptive_eval.cards.render_card (the artifact's save does it)")
+                           "adaptive_eval.hub.cards.render_card (the artifact's save does it)")
     card_class = DatasetCard if repo_type_for(kind) == "dataset" else ModelCard
     try:
         card = card_class.load(readme)

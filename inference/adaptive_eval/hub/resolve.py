@@ -15,7 +15,7 @@ Embedded defaults: the repository's ``models/<name>`` folders. A built wheel car
 install or a source checkout reads ``models/<name>`` directly.
 
 This module only finds artifacts; it knows nothing of how each kind is loaded. Uploading them
-(with the checks that come first) is :mod:`adaptive_eval.publish`.
+(with the checks that come first) is :mod:`adaptive_eval.hub.publish`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def is_repo_id(text: str) -> bool:
 
 
 def _embedded_candidates(name: str) -> list[Path]:
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     return [package / "embedded" / name,  # installed wheel
             package.parents[1] / "models" / name]  # editable install / source checkout
 

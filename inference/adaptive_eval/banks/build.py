@@ -31,16 +31,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
+from ..cat.misfit import heldout_errors, record_heldout_errors
+from ..irt.calibration import MODELS, Calibration, calibrate, predicted_priors
+from ..irt.model import prob
 from .answers import check_answer_type
 from .bank import ItemBank
-from .calibration import MODELS, Calibration, calibrate, predicted_priors
-from .data import ResponseData
-from .irt import prob
-from .misfit import heldout_errors, record_heldout_errors
+from .responses import ResponseData
 from .tables import read_table
 
 if TYPE_CHECKING:
-    from .predictor import DifficultyPredictor
+    from ..amortized.predictor import DifficultyPredictor
 
 
 class ItemsFileError(ValueError):

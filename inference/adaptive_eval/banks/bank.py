@@ -29,12 +29,12 @@ import numpy as np
 from huggingface_hub import DatasetCardData
 from safetensors.numpy import load_file, save_file
 
-from .banks import CATALOG, bank_info, local_folder
-from .cards import render_card
-from .data import ResponseData
-from .em import Priors, fit_em
-from .hub import resolve_artifact
-from .irt import prob
+from ..hub.cards import render_card
+from ..hub.resolve import resolve_artifact
+from ..irt.em import Priors, fit_em
+from ..irt.model import prob
+from .catalog import CATALOG, bank_info, local_folder
+from .responses import ResponseData
 
 ARTIFACT = "item-bank"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from .irt import information
+from ..irt.model import information
 
 QUANTILES = np.linspace(0.05, 0.95, 9)
 

@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 
-from .bank import ItemBank
+from ..banks.bank import ItemBank
 
 
 class SessionError(ValueError):
