@@ -232,8 +232,7 @@ def test_hf_answers_free_form_by_generation(tiny_lm, free_questions, questions, 
     assert mc.response is None and mc.extracted == "ABCDEFGHIJ"[chosen]
     assert mc.correct == int(chosen == questions[some_ids[0]].answer_index)
     assert examinee.answer_batch(ids).tolist() == [a.correct for a in answers[:-1]]
-    assert examinee.answer(ids[0]) == Answer(answers[0].correct, answers[0].response,
-                                             answers[0].extracted)  # greedy: the same reply
+    assert examinee.answer(ids[0]) == answers[0]  # greedy: the same reply, tokens and flag
     with pytest.raises(ExamineeError, match="is numeric, not multiple choice"):
         examinee.option_logprobs([ids[0]])
 
@@ -245,7 +244,7 @@ def test_hf_free_form_verdict_follows_the_gold(tiny_lm, free_questions):
     text = next(iter(free_questions.values())).text
     placeholder = Question("right", text, answer_type="exact", answer="placeholder")
     reply = HFExaminee(str(tiny_lm), {"right": placeholder}, max_new_tokens=12).generate(
-        ["right"])[0]
+        ["right"])[0].text
     said = extract("exact", reply)
     assert said
     right = Question("right", text, answer_type="exact", answer=said)
@@ -256,10 +255,23 @@ def test_hf_free_form_verdict_follows_the_gold(tiny_lm, free_questions):
     assert [a.correct for a in got] == [1, 0] and [a.extracted for a in got] == [said, said]
 
 
-def test_hf_max_new_tokens_bounds_the_reply(tiny_lm, free_questions):
+def test_hf_max_new_tokens_bounds_the_reply_and_says_it_was_cut(tiny_lm, free_questions):
+    """The random tiny LM never emits its end token early: every reply uses the whole budget,
+    and is marked truncated, with the tokens it used; a budget the reply fits is not."""
     examinee = HFExaminee(str(tiny_lm), free_questions, max_new_tokens=3)
-    for reply in examinee.generate(list(free_questions)[:2]):
-        assert 0 < len(reply.split()) <= 3
+    ids = list(free_questions)[:2]
+    for reply in examinee.generate(ids):
+        assert 0 < len(reply.text.split()) <= 3
+        assert reply.truncated and reply.tokens["completion"] == 3 and reply.tokens["prompt"] > 3
+    answer = examinee.answer(ids[0])
+    assert answer.truncated is True and answer.tokens["completion"] == 3
+    torch = pytest.importorskip("torch")
+    prompt = examinee._encode_chat(format_prompt(free_questions[ids[0]]))
+    with torch.inference_mode():  # the greedy first token, made the end token
+        first = int(examinee.model(torch.tensor([prompt])).logits[0, -1].argmax())
+    examinee._eos_ids = lambda: [first]
+    reply = examinee.generate(ids[:1])[0]
+    assert not reply.truncated and reply.tokens["completion"] == 1
 
 
 def test_answer_stands_for_its_int():
@@ -402,8 +414,21 @@ def test_openai_answers_free_form(llama_server, free_questions):
 
 
 @pytest.mark.server
+def test_openai_says_when_a_reply_was_cut_and_what_it_cost(llama_server, free_questions):
+    """A 4-token budget cuts SmolLM2's reasoning: the answer says so (finish_reason 'length')
+    and carries the server's token counts; a test's result sums them."""
+    examinee = OpenAIExaminee(llama_server, "smollm2", free_questions, max_new_tokens=4)
+    qid = next(iter(free_questions))
+    answer = examinee.answer(qid)
+    assert answer.truncated is True
+    assert answer.tokens["completion"] == 4 and answer.tokens["prompt"] > 20
+    roomy = OpenAIExaminee(llama_server, "smollm2", free_questions, max_new_tokens=1024)
+    assert roomy.answer(qid).truncated is False
+
+
+@pytest.mark.server
 def test_openai_http_error_fails_at_once(llama_server, questions, short_ids):
-    examinee = OpenAIExaminee(llama_server + "/nope", "smollm2", questions, retries=3, backoff=5)
+    examinee = OpenAIExaminee(llama_server + "/nope", "smollm2", questions, retries=3)
     start = time.perf_counter()
     with pytest.raises(ExamineeError, match=r"/nope/chat/completions: HTTP 404"):
         examinee.answer(short_ids[0])
@@ -412,9 +437,7 @@ def test_openai_http_error_fails_at_once(llama_server, questions, short_ids):
 
 @pytest.mark.server
 def test_openai_timeout_is_retried_then_clear_error(llama_server, questions, short_ids):
-    examinee = OpenAIExaminee(
-        llama_server, "smollm2", questions, timeout=0.001, retries=1, backoff=0.01
-    )
+    examinee = OpenAIExaminee(llama_server, "smollm2", questions, timeout=0.001, retries=1)
     with pytest.raises(ExamineeError) as info:
         examinee.answer(short_ids[0])
     assert f"{llama_server}/chat/completions: no answer after 2 attempts" in str(info.value)
@@ -425,9 +448,7 @@ def test_openai_timeout_is_retried_then_clear_error(llama_server, questions, sho
 def test_openai_server_killed_mid_session(tmp_path, questions, short_ids):
     process, base_url = _start_llama_server(tmp_path / "server.log")
     try:
-        examinee = OpenAIExaminee(
-            base_url, "smollm2", questions, timeout=30, retries=2, backoff=0.05
-        )
+        examinee = OpenAIExaminee(base_url, "smollm2", questions, timeout=30, retries=2)
         assert examinee.answer(short_ids[0]) in (0, 1)
         process.kill()
         process.wait()
@@ -440,7 +461,7 @@ def test_openai_server_killed_mid_session(tmp_path, questions, short_ids):
     message = str(info.value)
     assert f"{base_url}/chat/completions: no answer after 3 attempts" in message
     assert "ConnectionError" in message
-    assert 0.15 <= elapsed < 10  # waited 0.05 + 0.1 s between the attempts
+    assert 0.5 <= elapsed < 20  # the client's backoff between the attempts
 
 
 # SmolLM2 from its PyPI GGUF --------------------------------------------------------------------

@@ -16,18 +16,17 @@ than ``config.max_distance`` from the target, verification) is ``QuestionGenerat
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import requests
+import openai
 
 from ..banks.answers import MULTIPLE_CHOICE, instruction
 from ..banks.bank import ItemBank
 from ..banks.questions import Question
-from ..examinees import ExamineeError, OpenAIExaminee, chat_completion, examinee_from_spec
+from ..examinees import ChatServer, ExamineeError, OpenAIExaminee, examinee_from_spec
 from .generator import GeneratorConfig, ItemFormatError, QuestionGenerator, format_example
 from .predictor import DifficultyPredictor
 
@@ -98,16 +97,13 @@ class ServerGenerator(QuestionGenerator):
         self.answer_type = answer_type
         self.base_url, self.model = server.base_url, server.model
         self.examples = list(examples)
-        self.shots, self.workers, self.timeout = int(shots), int(workers), timeout
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.shots, self.workers = int(shots), int(workers)
+        self.server = ChatServer(self.base_url, timeout, retries=0, api_key=api_key)
         try:
-            requests.get(f"{self.base_url}/models", timeout=10, headers=self._headers())
-        except requests.RequestException as err:
+            self.server.client.with_options(timeout=10).models.list()
+        except (openai.APIConnectionError, openai.APIStatusError) as err:
             raise ValueError(f"generation backend {self.base_url} is unreachable: "
                              f"{type(err).__name__}") from None
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def messages(self, difficulty: float, category: str | None, rng: np.random.Generator
                  ) -> list[dict[str, str]]:
@@ -152,15 +148,13 @@ class ServerGenerator(QuestionGenerator):
 
     def _complete(self, messages: list[dict[str, str]], seed: int, do_sample: bool
                   ) -> str | None:
-        payload = {"model": self.model, "messages": messages,
-                   "max_tokens": self.config.max_new_tokens, "seed": seed,
-                   "temperature": self.config.temperature if do_sample else 0.0,
-                   "top_p": self.config.top_p}
         try:
-            choice = chat_completion(f"{self.base_url}/chat/completions", payload, self.api_key,
-                                     self.timeout)
+            reply = self.server.complete(
+                self.model, messages=messages, max_tokens=self.config.max_new_tokens, seed=seed,
+                temperature=self.config.temperature if do_sample else 0.0,
+                top_p=self.config.top_p)
         except ExamineeError as err:
             raise ValueError(f"generation backend {err}") from None
-        if choice.get("finish_reason") == "length":
+        if reply.truncated:
             return None
-        return item_text(str(choice["message"]["content"] or ""))
+        return item_text(reply.text)

@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
-from .base import Answer, Examinee, ExamineeError, ExamineeSpecError
-from .openai_compatible import OpenAIExaminee, chat_completion
+from .base import Answer, Completion, Examinee, ExamineeError, ExamineeSpecError
+from .openai_compatible import ChatServer, OpenAIExaminee
 from .replay import ReplayExaminee
 from .spec import examinee_from_spec, require_lm_eval
 
-__all__ = ["Answer", "Examinee", "ExamineeError", "ExamineeSpecError", "OpenAIExaminee",
-           "ReplayExaminee", "chat_completion", "examinee_from_spec", "require_lm_eval"]
+__all__ = ["Answer", "ChatServer", "Completion", "Examinee", "ExamineeError",
+           "ExamineeSpecError", "OpenAIExaminee", "ReplayExaminee", "examinee_from_spec",
+           "require_lm_eval"]

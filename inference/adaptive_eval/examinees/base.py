@@ -28,8 +28,9 @@ class ExamineeSpecError(ExamineeError, ValueError):
 @dataclass(frozen=True, eq=False)
 class Answer:
     """An LM examinee's answer to one question: ``correct`` (1/0), the raw ``response`` (None
-    when nothing was generated: multiple choice by log-likelihood) and the ``extracted`` answer
-    (the option letter, or the parsed free-form answer; None when the reply gives none).
+    when nothing was generated: multiple choice by log-likelihood), the ``extracted`` answer
+    (the option letter, or the parsed free-form answer; None when the reply gives none), whether
+    the reply was cut at the token budget and the tokens it cost.
 
     It stands for ``correct`` wherever an int is expected: ``int(answer)``, ``answer == 1``,
     ``bool(answer)``, numpy arrays of answers with ``dtype=int``.
@@ -38,6 +39,13 @@ class Answer:
     correct: int
     response: str | None = None
     extracted: str | None = None
+    truncated: bool | None = None  # the reply stopped at the token budget (None: not generated)
+    tokens: dict[str, int] | None = None  # {"prompt": .., "completion": ..} as the server said
+
+    def details(self) -> dict:
+        """What a test step records beside ``correct``: response, extracted, truncated, tokens."""
+        return {"response": self.response, "extracted": self.extracted,
+                "truncated": self.truncated, "tokens": self.tokens}
 
     def __int__(self) -> int:
         return int(self.correct)
@@ -52,9 +60,7 @@ class Answer:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Answer):
-            return (self.correct, self.response, self.extracted) == (
-                other.correct, other.response, other.extracted
-            )
+            return (self.correct, self.details()) == (other.correct, other.details())
         if isinstance(other, (int, np.integer)):
             return int(self.correct) == int(other)
         return NotImplemented
@@ -99,7 +105,21 @@ class QuestionExaminee:
             raise ExamineeError(f"{self.name}: no question text for id {question_id!r}") from None
 
 
-def score_reply(question: Question, reply: str) -> Answer:
+@dataclass(frozen=True)
+class Completion:
+    """One generated reply: ``text``, ``truncated`` (generation stopped at the token budget)
+    and ``tokens`` (``{"prompt": n, "completion": m}``; None when the backend reports none)."""
+
+    text: str
+    truncated: bool
+    tokens: dict[str, int] | None
+
+
+def score_reply(question: Question, reply: str | Completion) -> Answer:
     """An ``Answer`` for a reply to ``question``: extracted and checked against its gold."""
+    if isinstance(reply, Completion):
+        answer = score_reply(question, reply.text)
+        return Answer(answer.correct, answer.response, answer.extracted, reply.truncated,
+                      reply.tokens)
     extracted = extract(question.answer_type, reply, len(question.options) or None)
     return Answer(int(question.is_correct(extracted)), reply, extracted)

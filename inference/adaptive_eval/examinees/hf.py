@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from ..amortized.base_models import BaseModelNotFound, resolve_base_model
 from ..banks.questions import LETTERS, Question, format_prompt
-from .base import Answer, ExamineeError, QuestionExaminee, score_reply
+from .base import Answer, Completion, ExamineeError, QuestionExaminee, score_reply
 
 
 class HFExaminee(QuestionExaminee):
@@ -102,9 +102,10 @@ class HFExaminee(QuestionExaminee):
         """Index of the chosen option for each multiple-choice question (ties: the first)."""
         return np.array([int(np.argmax(s)) for s in self.option_logprobs(question_ids)], int)
 
-    def generate(self, question_ids: Sequence[str]) -> list[str]:
+    def generate(self, question_ids: Sequence[str]) -> list[Completion]:
         """The model's greedy reply to each question's prompt (at most ``max_new_tokens``
-        tokens; special tokens dropped), in batches of ``batch_size``."""
+        tokens; special tokens dropped), in batches of ``batch_size``: truncated when it used
+        the whole budget without an end-of-sequence token."""
         encoded = [self._encode_chat(format_prompt(self.question(q))) for q in question_ids]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         config = GenerationConfig(
@@ -113,7 +114,8 @@ class HFExaminee(QuestionExaminee):
             pad_token_id=self._pad_id,
             eos_token_id=self._eos_ids(),
         )
-        out = [""] * len(encoded)
+        eos = set(config.eos_token_id or [])
+        out: list[Completion] = [Completion("", False, None)] * len(encoded)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             width = max(len(encoded[i]) for i in chunk)
@@ -130,7 +132,12 @@ class HFExaminee(QuestionExaminee):
                 )
             for row, i in enumerate(chunk):
                 new = generated[row, width:].tolist()
-                out[i] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+                end = next((k for k, token in enumerate(new) if token in eos), None)
+                used = len(new) if end is None else end + 1
+                out[i] = Completion(
+                    self.tokenizer.decode(new[:used], skip_special_tokens=True).strip(),
+                    end is None and used >= self.max_new_tokens,
+                    {"prompt": len(encoded[i]), "completion": used})
         return out
 
     def answers(self, question_ids: Sequence[str]) -> list[Answer]:

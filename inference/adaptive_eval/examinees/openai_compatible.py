@@ -1,30 +1,81 @@
-"""A model behind any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp, hosted APIs)."""
+"""A model behind any OpenAI-compatible server (vLLM, SGLang, llama.cpp, hosted APIs).
+
+``ChatServer`` is the one client of such a server in the package, on the ``openai`` library
+(retries with backoff on timeouts, connection errors, 429 and 5xx; typed errors). Each request
+returns a ``Completion``: the text, whether it was cut at the token budget
+(``finish_reason == "length"``) and the tokens the server reports. ``OpenAIExaminee`` asks one
+question per request and turns the completion into an ``Answer``.
+"""
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 
-import requests
+import openai
 
 from ..banks.answers import parse_letter
 from ..banks.questions import LETTERS, Question, format_prompt
-from .base import Answer, ExamineeError, QuestionExaminee, score_reply
+from .base import Answer, Completion, ExamineeError, QuestionExaminee, score_reply
+
+
+class ChatServer:
+    """An OpenAI-compatible server at ``base_url`` (``http://host:port/v1``).
+
+    ``complete(messages=...)`` posts to ``{base_url}/chat/completions``, ``complete(prompt=...)``
+    to ``{base_url}/completions``; ``settings`` (``max_tokens``, ``temperature``, ``top_p``,
+    ``stop``, ``seed``) go into the request as given. A request that times out (``timeout`` s),
+    cannot connect or gets a 408/409/429/5xx is retried ``retries`` times by the client with
+    exponential backoff; then ``ExamineeError`` names the URL and the last error. Other HTTP
+    errors, and replies that are not completions, raise ``ExamineeError`` at once. ``api_key``
+    defaults to ``$OPENAI_API_KEY`` (a placeholder is sent when unset: local servers ignore it).
+    """
+
+    def __init__(self, base_url: str, timeout: float = 60, retries: int = 3,
+                 api_key: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = max(0, int(retries))
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.client = openai.OpenAI(base_url=self.base_url, api_key=key or "none",
+                                    timeout=timeout, max_retries=self.retries)
+
+    def complete(self, model: str, *, messages: list[dict] | None = None,
+                 prompt: str | None = None, **settings) -> Completion:
+        """One completion of ``messages`` (chat) or ``prompt`` (plain completion)."""
+        chat = messages is not None
+        url = f"{self.base_url}/{'chat/completions' if chat else 'completions'}"
+        try:
+            if chat:
+                reply = self.client.chat.completions.create(model=model, messages=messages,
+                                                            **settings)
+                text = reply.choices[0].message.content
+            else:
+                reply = self.client.completions.create(model=model, prompt=prompt, **settings)
+                text = reply.choices[0].text
+        except openai.APIStatusError as err:
+            raise ExamineeError(f"{url}: HTTP {err.status_code}: {str(err)[:300]}") from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as err:
+            raise ExamineeError(f"{url}: no answer after {self.retries + 1} attempts (last: "
+                                f"{type(err).__name__}: {str(err)[:200]})") from None
+        except (openai.APIResponseValidationError, AttributeError, IndexError, TypeError):
+            raise ExamineeError(f"{url}: not an OpenAI completion") from None
+        usage = getattr(reply, "usage", None)
+        tokens = None if usage is None else {"prompt": int(usage.prompt_tokens or 0),
+                                             "completion": int(usage.completion_tokens or 0)}
+        return Completion(str(text or ""), reply.choices[0].finish_reason == "length", tokens)
 
 
 class OpenAIExaminee(QuestionExaminee):
-    """A model behind an OpenAI-compatible chat API (vLLM, llama.cpp, hosted APIs).
+    """A model behind an OpenAI-compatible chat API answering questions.
 
-    Each question is one ``POST {base_url}/chat/completions`` (temperature 0) with
+    Each question is one chat request (``temperature``, default 0) with
     ``format_prompt(question)``. Multiple choice: the chosen letter is parsed from the reply
     with ``parse_letter`` (at most ``max_tokens`` tokens; a reply naming no option counts as
     wrong). Free form: the reply (at most ``max_new_tokens`` tokens) is read with
     ``answers.extract`` and scored against the gold answer. ``answer`` returns an ``Answer`` with
-    the raw reply (also kept in ``last_reply``) and the extracted answer. A request that times
-    out (``timeout`` s), cannot connect or gets a 429/5xx is retried ``retries`` times, waiting
-    ``backoff * 2**attempt`` s; then ``ExamineeError`` names the URL. Other HTTP errors fail at
-    once. ``api_key`` defaults to ``$OPENAI_API_KEY`` (sent as a Bearer token when set).
+    the raw reply (also kept in ``last_reply``), the extracted answer, whether the reply was cut
+    at the budget (``truncated``) and the tokens the server reported. Connection, retry and
+    error behaviour: ``ChatServer``.
     """
 
     def __init__(
@@ -34,80 +85,29 @@ class OpenAIExaminee(QuestionExaminee):
         questions: Mapping[str, Question],
         timeout: float = 60,
         retries: int = 3,
-        backoff: float = 1.0,
         api_key: str | None = None,
         max_tokens: int = 32,
         max_new_tokens: int = 512,
+        temperature: float = 0.0,
     ) -> None:
         super().__init__(questions)
-        self.base_url = base_url.rstrip("/")
-        self.model = model
+        self.server = ChatServer(base_url, timeout, retries, api_key)
+        self.base_url, self.model = self.server.base_url, model
         self.name = f"openai:{self.base_url}:{model}"
         self.url = f"{self.base_url}/chat/completions"
-        self.timeout, self.retries, self.backoff = timeout, max(0, int(retries)), backoff
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.max_tokens = max_tokens
-        self.max_new_tokens = max_new_tokens
+        self.max_tokens, self.max_new_tokens = int(max_tokens), int(max_new_tokens)
+        self.temperature = float(temperature)
         self.last_reply: str | None = None
-
-    def choose(self, question_id: str) -> int | None:
-        """Index of the option the model chose, or None if its reply names none."""
-        question = self.question(question_id)
-        reply = self._complete(format_prompt(question))
-        self.last_reply = reply
-        return parse_letter(reply, len(question.options))
 
     def answer(self, question_id: str) -> Answer:
         question = self.question(question_id)
-        if not question.free_form:
-            chosen = self.choose(question_id)
-            letter = None if chosen is None else LETTERS[chosen]
-            return Answer(int(chosen == question.answer_index), self.last_reply, letter)
-        reply = self._complete(format_prompt(question), self.max_new_tokens)
-        self.last_reply = reply
-        return score_reply(question, reply)
-
-    def _complete(self, prompt: str, max_tokens: int | None = None) -> str:
-        payload = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": 0,
-            "max_tokens": self.max_tokens if max_tokens is None else max_tokens,
-        }
-        choice = chat_completion(self.url, payload, self.api_key, self.timeout, self.retries,
-                                 self.backoff)
-        return str(choice["message"]["content"] or "")
-
-
-def chat_completion(url: str, payload: dict, api_key: str | None = None, timeout: float = 60,
-                    retries: int = 0, backoff: float = 1.0) -> dict:
-    """``POST payload`` to an OpenAI-compatible ``url`` (``.../chat/completions``); returns the
-    first choice (``{"message": {"content": ...}, "finish_reason": ...}``).
-
-    A request that times out, cannot connect or gets a 429/5xx is retried ``retries`` times,
-    waiting ``backoff * 2**attempt`` s; then ``ExamineeError`` names the URL. Other HTTP errors
-    and replies that are not chat completions raise ``ExamineeError`` at once. ``api_key`` is
-    sent as a Bearer token when given."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    problem = ""
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        try:
-            response = requests.post(url, json=payload, headers=headers, timeout=timeout)
-        except (requests.ConnectionError, requests.Timeout) as err:
-            problem = f"{type(err).__name__}: {str(err)[:200]}"
-            continue
-        if response.status_code == 429 or response.status_code >= 500:
-            problem = f"HTTP {response.status_code}: {response.text[:200]}"
-            continue
-        if response.status_code != 200:
-            raise ExamineeError(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
-        try:
-            choice = response.json()["choices"][0]
-            choice["message"]["content"]  # the shape every caller reads
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise ExamineeError(
-                f"{url}: not an OpenAI chat completion: {response.text[:300]}") from None
-        return choice
-    raise ExamineeError(f"{url}: no answer after {retries + 1} attempts (last: {problem})")
+        budget = self.max_new_tokens if question.free_form else self.max_tokens
+        reply = self.server.complete(
+            self.model, messages=[{"role": "user", "content": format_prompt(question)}],
+            max_tokens=budget, temperature=self.temperature)
+        self.last_reply = reply.text
+        if question.free_form:
+            return score_reply(question, reply)
+        chosen = parse_letter(reply.text, len(question.options))
+        return Answer(int(chosen == question.answer_index), reply.text,
+                      None if chosen is None else LETTERS[chosen], reply.truncated, reply.tokens)

@@ -32,6 +32,8 @@ def examinee_from_spec(
     responses: ResponseData | None = None,
     answer_type: str | None = None,
     prompts: Mapping[str, Prompt] | None = None,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
 ) -> Examinee:
     """Build an examinee from a spec string.
 
@@ -50,8 +52,10 @@ def examinee_from_spec(
     ``questions`` (a mapping or an items file path) is the question text the LM examinees need;
     when None they download MMLU-Pro (multiple choice only), which fails with a clear error
     offline. ``answer_type`` is passed to ``load_questions`` for an items file: the type of its
-    free-form rows (see ``banks.answers``). Raises ``ExamineeSpecError`` naming the spec
-    when it does not parse, ``AnswerTypeError`` for an unknown answer type.
+    free-form rows (see ``banks.answers``). ``max_new_tokens`` (every generated reply's token
+    budget) and ``temperature`` apply to the generating examinees (``hf`` greedy only). Raises
+    ``ExamineeSpecError`` naming the spec when it does not parse, ``AnswerTypeError`` for an
+    unknown answer type.
     """
     if answer_type is not None:
         check_answer_type(answer_type)
@@ -63,7 +67,11 @@ def examinee_from_spec(
     if kind == "hf":
         from .hf import HFExaminee  # torch, transformers: only for a local model
 
-        return HFExaminee(rest, _questions(questions, answer_type))
+        if temperature:
+            raise ExamineeSpecError(f"examinee spec {spec!r}: hf examinees decode greedily; "
+                                    "--temperature is not supported")
+        budget = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
+        return HFExaminee(rest, _questions(questions, answer_type), **budget)
     if kind == "openai":
         match = _OPENAI_SPEC.match(rest)
         if not match:
@@ -77,7 +85,10 @@ def examinee_from_spec(
                 f"examinee spec {spec!r} names no model; use openai:BASE_URL:MODEL, "
                 "e.g. openai:http://127.0.0.1:8080/v1:my-model"
             )
-        return OpenAIExaminee(base_url, model, _questions(questions, answer_type))
+        settings: dict = {} if temperature is None else {"temperature": temperature}
+        if max_new_tokens is not None:
+            settings |= {"max_tokens": max_new_tokens, "max_new_tokens": max_new_tokens}
+        return OpenAIExaminee(base_url, model, _questions(questions, answer_type), **settings)
     if kind == "lm-eval":
         backend, sep, model_args = rest.partition(":")
         if not sep or not backend:
@@ -97,7 +108,8 @@ def examinee_from_spec(
         check_backend_spec(backend, model_args)  # spec errors before reading question text
         if prompts is None:
             found = _questions(questions, answer_type)
-            prompts = {qid: question_prompt(q) for qid, q in found.items()}
+            budget = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
+            prompts = {qid: question_prompt(q, **budget) for qid, q in found.items()}
         return LMEvalExaminee(spec, load_backend(backend, model_args), prompts)
     raise ExamineeSpecError(f"examinee spec {spec!r}: unknown kind {kind!r}; use {SPEC_FORMS}")
 
