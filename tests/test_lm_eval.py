@@ -211,8 +211,9 @@ def test_core_works_without_lm_eval():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 2, run.stderr
-    assert run.stderr.strip() == ("adaptive-eval: error: lm-evaluation-harness is not installed; "
-                                  "install the extra: pip install 'adaptive-eval[lm-eval]'")
+    assert run.stderr.strip() == (
+        "adaptive-eval: error: an lm-evaluation-harness backend (lm-eval:) needs the 'lm-eval' "
+        "extra (lm_eval not installed): pip install 'adaptive-eval[lm-eval]'")
 
 
 @pytest.mark.parametrize(

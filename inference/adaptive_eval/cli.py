@@ -22,8 +22,9 @@ from .banks.responses import ResponseData
 from .banks.tables import read_table
 from .cat.adaptive import AdaptiveTest
 from .cat.suite import SuiteTest
-from .examinees import examinee_from_spec, require_lm_eval
+from .examinees import examinee_from_spec
 from .examinees.lm_eval_output import write_lm_eval_output
+from .extras import MissingExtra, require
 
 
 def _progress(line: str) -> None:
@@ -46,6 +47,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     _progress(f"read {data} from {args.responses}")
     predictor = None
     if args.predictor:
+        require("predictor", "--predictor")
         from .amortized.predictor import (
             DifficultyPredictor,  # torch, transformers: only when predicting
         )
@@ -188,6 +190,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         _progress(f"resuming session {args.session}")
     result = test.run(examinee, session=args.session, on_step=_show())
     if args.plot:
+        require("plots", "--plot")
         from .cat.plotting import save_result_plot  # matplotlib: only when a plot is asked for
 
         save_result_plot(result, args.plot, title=f"{examinee.name}: adaptive evaluation")
@@ -218,7 +221,7 @@ def _task_prompts(args: argparse.Namespace, name: str, bank) -> dict:
 
     if not args.examinee.startswith("lm-eval:"):
         raise ValueError("--lm-eval-task needs an lm-eval:BACKEND:MODEL_ARGS examinee")
-    require_lm_eval()
+    require("lm-eval", "lm-evaluation-harness tasks (--lm-eval-task)")
     from .examinees.lm_eval import load_task_prompts  # the optional lm-eval extra
 
     prompts = load_task_prompts(args.lm_eval_task, bank.ids, bank.metadata.get("answer_type"),
@@ -234,6 +237,7 @@ def _thin_bank_items(args: argparse.Namespace, examinee):
     the LM examinee's question table, verified by ``--verify-with`` (default DEFAULT_SOLVER)."""
     if args.generate_when_thin is None:
         return None
+    require("generator", "--generate-when-thin")
     from .cat.thin_bank import (
         ThinBankItems,  # the generator (torch): only with --generate-when-thin
     )
@@ -282,6 +286,7 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
         _progress(f"resuming session {args.session}")
     result = suite.run(examinee, session=args.session, on_step=_show())
     if args.plot:
+        require("plots", "--plot")
         from .cat.plotting import save_suite_plot  # matplotlib: only when a plot is asked for
 
         save_suite_plot(result, args.plot, title=f"{examinee.name}: suite "
@@ -298,6 +303,7 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    require("predictor", "adaptive-eval predict")
     # the predictor loads torch and transformers: imported only when predicting
     from .amortized.predictor import (
         DifficultyPredictor,  # torch, transformers: only when predicting
@@ -348,6 +354,7 @@ DEFAULT_SOLVER = "hf:HuggingFaceTB/SmolLM2-135M-Instruct"  # the embedded genera
 def _generator(args: argparse.Namespace):
     """The generator ``--backend`` names: the embedded one (``embedded`` or a folder / Hub id
     via ``--generator``), or ``openai:URL:MODEL`` prompted with ``--bank``'s items (``--items``)."""
+    require("generator", "adaptive-eval generate")
     from .amortized.server_generator import (  # torch: only when generating
         ServerGenerator,
         bank_examples,
@@ -371,6 +378,7 @@ def _generator(args: argparse.Namespace):
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
+    require("generator", "adaptive-eval generate")
     from .amortized.generator import check_difficulty  # torch, transformers: only when generating
 
     check_difficulty(args.difficulty)
@@ -397,6 +405,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
+    require("predictor", "adaptive-eval publish")
+    require("generator", "adaptive-eval publish")
     from .hub.publish import artifact_kind, publish  # loads every artifact kind (torch)
 
     url = publish(args.model_dir, args.repo_id, private=args.private,
@@ -537,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as err:
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError, MissingExtra) as err:
         if os.environ.get("ADAPTIVE_EVAL_DEBUG"):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

@@ -15,8 +15,7 @@ from __future__ import annotations
 from .base import Answer, Completion, Examinee, ExamineeError, ExamineeSpecError
 from .openai_compatible import ChatServer, OpenAIExaminee
 from .replay import ReplayExaminee
-from .spec import examinee_from_spec, require_lm_eval
+from .spec import examinee_from_spec
 
 __all__ = ["Answer", "ChatServer", "Completion", "Examinee", "ExamineeError",
-           "ExamineeSpecError", "OpenAIExaminee", "ReplayExaminee", "examinee_from_spec",
-           "require_lm_eval"]
+           "ExamineeSpecError", "OpenAIExaminee", "ReplayExaminee", "examinee_from_spec"]

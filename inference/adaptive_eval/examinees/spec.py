@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..banks.answers import MULTIPLE_CHOICE, check_answer_type
 from ..banks.questions import Question, download_mmlu_pro, load_questions
 from ..banks.responses import ResponseData
+from ..extras import require
 from .base import Examinee, ExamineeError, ExamineeSpecError
 from .openai_compatible import OpenAIExaminee
 from .replay import ReplayExaminee
@@ -65,6 +65,7 @@ def examinee_from_spec(
     if kind == "replay":
         return _replay_from_spec(spec, rest, responses)
     if kind == "hf":
+        require("hf", "a local transformers model (hf:)")
         from .hf import HFExaminee  # torch, transformers: only for a local model
 
         if temperature:
@@ -96,7 +97,7 @@ def examinee_from_spec(
                 f"examinee spec {spec!r} does not parse; use lm-eval:BACKEND:MODEL_ARGS, "
                 "e.g. lm-eval:hf:pretrained=HuggingFaceTB/SmolLM2-135M-Instruct,dtype=float32"
             )
-        require_lm_eval()
+        require("lm-eval", "an lm-evaluation-harness backend (lm-eval:)")
         # the optional extra's module: imported only when an lm-eval: spec asks for it
         from .lm_eval import (
             LMEvalExaminee,
@@ -112,16 +113,6 @@ def examinee_from_spec(
             prompts = {qid: question_prompt(q, **budget) for qid, q in found.items()}
         return LMEvalExaminee(spec, load_backend(backend, model_args), prompts)
     raise ExamineeSpecError(f"examinee spec {spec!r}: unknown kind {kind!r}; use {SPEC_FORMS}")
-
-
-def require_lm_eval() -> None:
-    """Raise ``ExamineeSpecError`` with the install command when lm-evaluation-harness (the
-    optional ``lm-eval`` extra) is not installed."""
-    if importlib.util.find_spec("lm_eval") is None:
-        raise ExamineeSpecError(
-            "lm-evaluation-harness is not installed; install the extra: "
-            "pip install 'adaptive-eval[lm-eval]'"
-        )
 
 
 def _replay_from_spec(spec: str, rest: str, responses: ResponseData | None) -> ReplayExaminee:
