@@ -74,6 +74,8 @@ class Step:
     response: str | None = None  # a free-form item: the examinee's raw reply (Answer.response)
     extracted: str | None = None  # and the answer parsed from it (None when there is none)
     item: dict | None = None  # an item from outside the bank (module docstring), as asked
+    truncated: bool | None = None  # a generated reply stopped at the token budget
+    tokens: dict | None = None  # {"prompt": .., "completion": ..} where the server reported them
 
 
 @dataclass
@@ -89,9 +91,23 @@ class Result:
     # per category of the bank: {"expected_accuracy": .., "interval": [lo, hi], "n_items": ..}
     category_accuracy: dict[str, dict] = field(default_factory=dict)
 
+    @property
+    def n_truncated(self) -> int:
+        """How many generated replies stopped at the token budget."""
+        return sum(bool(step.truncated) for step in self.history)
+
+    @property
+    def tokens(self) -> dict[str, int] | None:
+        """Prompt and completion tokens summed over the steps whose server reported them."""
+        counted = [step.tokens for step in self.history if step.tokens]
+        if not counted:
+            return None
+        return {key: sum(int(c.get(key, 0)) for c in counted) for key in ("prompt", "completion")}
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["expected_accuracy_interval"] = list(self.expected_accuracy_interval)
+        out["n_truncated"], out["tokens"] = self.n_truncated, self.tokens
         return out
 
 
@@ -182,12 +198,10 @@ class AdaptiveTest:
             for line in record.records:
                 if line.get("item") is not None:
                     state.record_outside(line["item"], int(line["correct"]),
-                                         response=line.get("response"),
-                                         extracted=line.get("extracted"))
+                                         **recorded_details(line))
                     continue
                 state.record(int(self.bank.index([line["question_id"]])[0]),
-                             int(line["correct"]), response=line.get("response"),
-                             extracted=line.get("extracted"))
+                             int(line["correct"]), **recorded_details(line))
         while (reason := state.stop_reason()) is None:
             step = state.ask(examinee)
             if record is not None:
@@ -304,31 +318,31 @@ class TestState:
                 outside = t.item_source(self.theta, category)
                 if outside is not None:
                     answer = examinee.answer(outside["question_id"])
-                    return self.record_outside(
-                        outside, int(answer), response=getattr(answer, "response", None),
-                        extracted=getattr(answer, "extracted", None))
+                    return self.record_outside(outside, int(answer), **_details(answer))
         item = self.next_item() if item is None else item
         answer = examinee.answer(self.test.bank.ids[item])
-        return self.record(item, int(answer), response=getattr(answer, "response", None),
-                           extracted=getattr(answer, "extracted", None))
+        return self.record(item, int(answer), **_details(answer))
 
     def record(self, item: int, correct: int, with_accuracy: bool = True, *,
-               response: str | None = None, extracted: str | None = None) -> Step:
+               response: str | None = None, extracted: str | None = None,
+               truncated: bool | None = None, tokens: dict | None = None) -> Step:
         """Add one answer; returns the step with the updated estimate (and, unless
         ``with_accuracy`` is false, the predicted bank accuracy; NaN otherwise).
-        ``response``/``extracted``: a free-form answer's raw text and parsed answer."""
+        ``response``/``extracted``: a generated answer's raw text and parsed answer;
+        ``truncated``/``tokens``: whether it hit the token budget, and what it cost."""
         t = self.test
         self.record_many([item], [correct])
         accuracy, interval = self.expected_accuracy() if with_accuracy else (float("nan"), None)
         step = Step(t.bank.ids[item], int(correct), self.theta, self.se, accuracy,
                     None if t.bank.category is None else t.bank.category[item], interval,
                     None if response is None else str(response),
-                    None if extracted is None else str(extracted))
+                    None if extracted is None else str(extracted), None, truncated, tokens)
         self.history.append(step)
         return step
 
     def record_outside(self, item: dict, correct: int, *, response: str | None = None,
-                       extracted: str | None = None) -> Step:
+                       extracted: str | None = None, truncated: bool | None = None,
+                       tokens: dict | None = None) -> Step:
         """Add the answer to an item from outside the bank (module docstring)."""
         t = self.test
         b, a, b_se = float(item["b"]), float(item.get("a", 1.0)), float(item.get("b_se", 0.0))
@@ -345,7 +359,7 @@ class TestState:
         step = Step(str(item["question_id"]), int(correct), self.theta, self.se, accuracy,
                     item.get("category"), interval,
                     None if response is None else str(response),
-                    None if extracted is None else str(extracted), dict(item))
+                    None if extracted is None else str(extracted), dict(item), truncated, tokens)
         self.history.append(step)
         return step
 
@@ -398,3 +412,16 @@ class TestState:
                                          "n_items": int(self.sums.count[code])}
         return Result(self.theta, self.se, mean, interval, self.n_items, observed, reason,
                       list(self.history), categories)
+
+
+DETAILS = ("response", "extracted", "truncated", "tokens")
+
+
+def _details(answer) -> dict:
+    """What a step records of an answer beside ``correct`` (nothing for a bare 0/1)."""
+    return {key: getattr(answer, key, None) for key in DETAILS}
+
+
+def recorded_details(line: dict) -> dict:
+    """The same, from a session line."""
+    return {key: line.get(key) for key in DETAILS}

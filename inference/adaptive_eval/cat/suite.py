@@ -59,7 +59,7 @@ import numpy as np
 from ..banks.bank import ItemBank
 from ..irt.estimation import GRID, log_prior, normalise
 from ..irt.model import information, prob
-from .adaptive import AdaptiveTest, Result, Step, TestState
+from .adaptive import AdaptiveTest, Result, Step, TestState, recorded_details
 from .session import Session
 
 
@@ -119,6 +119,7 @@ class SuiteResult:
             "suite_accuracy_interval": list(self.suite_accuracy_interval),
             "n_items": self.n_items,
             "stop_reason": self.stop_reason,
+            "n_truncated": sum(r.n_truncated for r in self.banks.values()),
             "correlation": self.correlation,
             "history": [{"bank": bank} | asdict(step) for bank, step in self.history],
         }
@@ -222,8 +223,7 @@ class SuiteTest:
                 name = line["bank"]
                 state = states[name]
                 item = int(self.tests[name].bank.index([line["question_id"]])[0])
-                step = state.record(item, int(line["correct"]), response=line.get("response"),
-                                    extracted=line.get("extracted"))
+                step = state.record(item, int(line["correct"]), **recorded_details(line))
                 history.append((name, step))
                 self.update_priors(states)
         while (reason := self.stop_reason(states, len(history))) is None:
