@@ -101,7 +101,8 @@ def measure_cat(args: argparse.Namespace, verifier: Verifier) -> dict:
     runs = []
     for seed in range(args.cat_seeds):
         for generate in (False, True):
-            source = ThinBankItems(generator, verifier, examinee.questions, seed=seed) \
+            source = ThinBankItems(generator, verifier, examinee.questions, bank=bank,
+                                   seed=seed) \
                 if generate else None
             test = AdaptiveTest(bank, max_items=args.max_items, target_se=0, seed=seed,
                                 item_source=source, thin_information=args.thin_information)

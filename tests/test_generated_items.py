@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 import torch
 from adaptive_eval.amortized.base_models import MINILM, resolve_base_model
-from adaptive_eval.amortized.generator import GeneratorConfig, QuestionGenerator, format_item
+from adaptive_eval.amortized.generator import (
+    GeneratorConfig,
+    QuestionGenerator,
+    add_to_bank,
+    format_item,
+)
 from adaptive_eval.amortized.predictor import DifficultyPredictor, PredictorConfig
 from adaptive_eval.amortized.server_generator import Example, ServerGenerator, item_text
 from adaptive_eval.amortized.verify import Verifier, asked_quantity, structure_problem
@@ -167,12 +172,15 @@ def test_server_backend_against_llama_cpp(tmp_path, predictor):
         messages = generator.messages(1.0, "math", np.random.default_rng(0))
         assert [m["role"] for m in messages] == ["user", "assistant"] * 2 + ["user"]
         assert "+1.0" in messages[-1]["content"] and "math" in messages[-1]["content"]
-        texts = generator.sample([1.0, 1.0], ["math", "math"], seed=3)
+        texts = generator.sample([1.0, 1.0], ["math", "math"], seed=3, do_sample=False)
         assert len(texts) == 2
-        assert all(t is None or t.startswith("Question:") for t in texts)
+        # greedy after two worked examples, SmolLM2 writes one item per reply (seen: 2 of 2)
+        assert all(t is not None and t.startswith("Question:") for t in texts), texts
         generator.config.max_distance = None
-        for item in generator.generate(1.0, n=1, best_of=2, max_rounds=1):
-            assert item.options == [] and item.answer_type == "numeric"
+        items = generator.generate(1.0, n=1, best_of=2, max_rounds=3)
+        assert len(items) == 1, "no sampled reply parsed as an item in 3 rounds"
+        assert items[0].options == [] and items[0].answer_type == "numeric"
+        assert items[0].question.startswith("What is")
     finally:
         _stop(process)
     with pytest.raises(ValueError, match=f"{base_url} is unreachable"):
@@ -182,10 +190,26 @@ def test_server_backend_against_llama_cpp(tmp_path, predictor):
 # ---- adaptive tests that generate where the bank is thin ---------------------------------------
 
 
+class SeededGenerator(QuestionGenerator):
+    """The real filters, ranking and verification, fed with completions that depend on the
+    sampling seed only, as a real sampler's do: the same seed gives the same item."""
+
+    def sample(self, targets, categories, seed=0, batch_size=16, do_sample=True):
+        shown, key = rotations(OPTIONS)[seed % 4]
+        return [format_item(f"{FACT} (seed {seed})", shown, key)] + [None] * (len(targets) - 1)
+
+
+class ConstantGenerator(QuestionGenerator):
+    """Always the same item, whatever the seed."""
+
+    def sample(self, targets, categories, seed=0, batch_size=16, do_sample=True):
+        return [format_item(f"{FACT} (always)", OPTIONS, 2)] + [None] * (len(targets) - 1)
+
+
 def _thin_test(generator, verifier, examinee, **options) -> tuple[AdaptiveTest, ThinBankItems]:
     bank = ItemBank(ids=[f"q{k}" for k in range(6)], b=np.linspace(-4, -3, 6),
                     a=np.full(6, 1.2), category=["geography"] * 6)
-    source = ThinBankItems(generator, verifier, examinee.questions, best_of=1)
+    source = ThinBankItems(generator, verifier, examinee.questions, bank=bank, best_of=1)
     test = AdaptiveTest(bank, max_items=6, target_se=0, item_source=source,
                         thin_information=0.25, randomesque=1, **options)
     return test, source
@@ -230,9 +254,82 @@ def test_thin_bank_session_interrupted_and_resumed(tmp_path, fact_solver, predic
     replayed = result.history[: len(lines)]
     assert [s.question_id for s in replayed] == [line["question_id"] for line in lines]
     assert [s.item for s in replayed] == [line["item"] for line in lines]
-    new_generated = sum(s.item is not None for s in result.history[len(lines):])
-    assert source.calls == new_generated  # nothing asked before was generated again
+    ids = [s.question_id for s in result.history]
+    assert len(set(ids)) == len(ids), f"a question was asked twice: {ids}"
+    new_generated = [s.question_id for s in result.history[len(lines):] if s.item is not None]
+    assert new_generated and not set(new_generated) & {line["question_id"] for line in generated}
     assert calls_before >= len(generated)
+
+
+def _interrupt_and_resume(tmp_path, fact_solver, predictor, generator_class):
+    """A thin-bank test killed after 3 answers, then resumed to 6 questions: the history."""
+    questions = {f"q{k}": Question(f"q{k}", f"Easy question {k}?", OPTIONS, 2, "geography")
+                 for k in range(6)}
+    examinee = examinee_from_spec(f"hf:{fact_solver}", questions=questions)
+    generator = generator_class(None, None, GeneratorConfig(categories=CATEGORIES), None,
+                                predictor)
+    verifier = Verifier([f"hf:{fact_solver}"], repeats=1)
+    session = tmp_path / "session.jsonl"
+    answer = examinee.answer
+
+    def answer_then_die(question_id):
+        if len(session.read_text().splitlines()) > 3:
+            raise Interrupted
+        return answer(question_id)
+
+    examinee.answer = answer_then_die
+    with pytest.raises(Interrupted):
+        _thin_test(generator, verifier, examinee)[0].run(examinee, session=session)
+    examinee.answer = answer
+    return _thin_test(generator, verifier, examinee)[0].run(examinee, session=session).history
+
+
+def test_resumed_thin_bank_test_never_regenerates_an_asked_item(tmp_path, fact_solver,
+                                                                 predictor):
+    """With a generator whose items depend on its seed, a resumed test must not draw the seeds
+    of the items it asked before the kill (they would come back as the same question)."""
+    history = _interrupt_and_resume(tmp_path, fact_solver, predictor, SeededGenerator)
+    ids = [s.question_id for s in history]
+    generated = [i for i in ids if i.startswith("generated-")]
+    assert len(generated) >= 4, ids  # generated before and after the kill
+    assert len(set(ids)) == len(ids), f"a question was asked twice: {ids}"
+
+
+def test_a_generated_item_already_asked_is_not_asked_again(tmp_path, fact_solver, predictor):
+    """A generator that always writes the same item: it is asked once, then the bank's items."""
+    history = _interrupt_and_resume(tmp_path, fact_solver, predictor, ConstantGenerator)
+    ids = [s.question_id for s in history]
+    assert len(set(ids)) == len(ids) == 6, ids
+    assert sum(i.startswith("generated-") for i in ids) == 1 and ids[0].startswith("generated-")
+
+
+def test_generated_items_are_on_the_bank_scale(tiny_encoder):
+    """Generated items' parameters are on the scale of the bank they join, not the pooled one."""
+    scales = {"easy-bank": {"offset": -2.0, "scale": 1.0, "log_a_offset": 0.0, "residual_sd": 0.4},
+              "hard-bank": {"offset": 2.0, "scale": 1.0, "log_a_offset": 0.0, "residual_sd": 0.6}}
+    torch.manual_seed(1)
+    predictor = DifficultyPredictor(PredictorConfig(
+        encoder=str(tiny_encoder), max_length=64, hidden_sizes=[8], categories=CATEGORIES,
+        benchmarks=scales, residual_sd=1.5)).eval()
+    generator = SeededGenerator(None, None, GeneratorConfig(categories=CATEGORIES), None,
+                                predictor)
+    items = generator.generate(0.0, n=1, best_of=1, category="geography")
+    text = items[0].text()
+    pooled = predictor.predict_parameters([text], ["geography"])
+    bank = ItemBank(ids=["q0", "q1"], b=np.array([1.5, 2.5]), category=["geography"] * 2,
+                    metadata={"name": "hard-bank"})
+    bigger = add_to_bank(bank, items, predictor)
+    assert bigger.b[-1] == pytest.approx(pooled["b"][0] + 2.0, abs=1e-5)
+    assert bigger.b_se[-1] == pytest.approx(0.6)
+    source = ThinBankItems(generator, None, {}, bank=bank, best_of=1)
+    item = source(0.0, "geography")
+    assert item["b"] == pytest.approx(bigger.b[-1], abs=1e-5) and item["b_se"] == 0.6
+    unknown = ItemBank(ids=["q0"], b=np.array([0.0]), metadata={"name": "other"})
+    lines = []
+    ThinBankItems(generator, None, {}, bank=unknown, progress=lines.append)
+    assert "pooled ('other' is not among the predictor's benchmarks" in lines[0]
+    assert add_to_bank(unknown, items, predictor).b[-1] == pytest.approx(pooled["b"][0],
+                                                                         abs=1e-5)
 
 
 # ---- the command line --------------------------------------------------------------------------

@@ -184,7 +184,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     examinee = examinee_from_spec(args.examinee, questions=questions, prompts=prompts,
                                   answer_type=bank.metadata.get("answer_type"))
     test = AdaptiveTest(bank, max_items=args.max_items, target_se=args.target_se,
-                        item_source=_thin_bank_items(args, examinee),
+                        item_source=_thin_bank_items(args, examinee, bank),
                         thin_information=args.thin_information, **_test_options(args))
     if args.session and Path(args.session).exists():
         _progress(f"resuming session {args.session}")
@@ -232,7 +232,7 @@ def _task_prompts(args: argparse.Namespace, name: str, bank) -> dict:
     return prompts
 
 
-def _thin_bank_items(args: argparse.Namespace, examinee):
+def _thin_bank_items(args: argparse.Namespace, examinee, bank: ItemBank):
     """``--generate-when-thin [BACKEND]``: a ``thin_bank.ThinBankItems`` whose items go into
     the LM examinee's question table, verified by ``--verify-with`` (default DEFAULT_SOLVER)."""
     if args.generate_when_thin is None:
@@ -248,7 +248,7 @@ def _thin_bank_items(args: argparse.Namespace, examinee):
     verifier = Verifier(args.verify_with or [DEFAULT_SOLVER])
     generator = _generator(argparse.Namespace(
         backend=args.generate_when_thin, bank=args.bank, items=args.items, generator=None))
-    return ThinBankItems(generator, verifier, examinee.questions, seed=args.seed,
+    return ThinBankItems(generator, verifier, examinee.questions, bank=bank, seed=args.seed,
                          progress=_progress)
 
 
@@ -305,19 +305,18 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     require("predictor", "adaptive-eval predict")
     # the predictor loads torch and transformers: imported only when predicting
-    from .amortized.predictor import (
-        DifficultyPredictor,  # torch, transformers: only when predicting
+    from .amortized.predicted_items import (  # torch, transformers: only when predicting
+        add_predicted,
+        predict_for_bank,
+        scale_note,
     )
+    from .amortized.predictor import DifficultyPredictor
 
     predictor = DifficultyPredictor.from_pretrained(args.predictor)
     ids, texts, categories = _predict_inputs(args)
     bank = ItemBank.load(args.bank) if args.bank else None
-    scale = args.benchmark or (bank.metadata.get("name") if bank is not None else None)
-    known = scale in predictor.config.benchmarks
-    _progress(f"difficulty scale: {scale if known else 'pooled'}"
-              + (f" ({scale!r} is not among the predictor's benchmarks)" if scale and not known
-                 else ""))
-    params = predictor.predict_parameters(texts, categories, benchmarks=scale if known else None)
+    _progress(scale_note(predictor, bank, args.benchmark))
+    params = predict_for_bank(predictor, texts, categories, bank, args.benchmark)
     payload = [{"text": t, "difficulty": float(d), "se": float(s)}
                for t, d, s in zip(texts, params["b"], params["b_se"])]
     if ids is not None:
@@ -325,9 +324,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
             row["question_id"] = question_id
     if bank is not None and args.out:
         new_ids = ids or [f"new-{k}" for k in range(len(texts))]
-        extended = bank.extend(
-            new_ids, params, categories,
-            predicted_by=f"{predictor.config.artifact}: {predictor.config.encoder}")
+        extended = add_predicted(bank, new_ids, texts, categories, predictor, args.benchmark,
+                                 params=params)
         extended.save(args.out)
         _progress(f"saved {extended!r} to {args.out}")
     human = "\n".join(f"{r['difficulty']:+.2f} +/- {r['se']:.2f}  {r['text'][:90]}"

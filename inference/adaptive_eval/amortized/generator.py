@@ -57,6 +57,7 @@ from ..banks.questions import question_text
 from ..hub.cards import render_card
 from ..hub.resolve import resolve_artifact
 from .base_models import SMOLLM2, resolve_base_model
+from .predicted_items import add_predicted
 from .predictor import DifficultyPredictor
 from .verify import Verifier
 
@@ -620,11 +621,9 @@ def predict_items(predictor: DifficultyPredictor, items: Sequence[ParsedItem],
 
 def add_to_bank(bank: ItemBank, items: Sequence[GeneratedItem], predictor: DifficultyPredictor,
                 id_prefix: str = "generated-") -> ItemBank:
-    """A new bank: ``bank``'s items, then ``items`` as *predicted* items (``ItemBank.extend``)
-    with ids ``id_prefix`` + a SHA-256 prefix of the item text."""
+    """A new bank: ``bank``'s items, then ``items`` as *predicted* items on ``bank``'s difficulty
+    scale (``predicted_items.add_predicted``) with ids ``id_prefix`` + a SHA-256 prefix of the
+    item text."""
     texts = [i.text() for i in items]
     ids = [id_prefix + hashlib.sha256(t.encode()).hexdigest()[:12] for t in texts]
-    categories = [i.category for i in items]
-    params = predictor.predict_parameters(texts, known_categories(predictor, categories))
-    return bank.extend(ids, params, categories,
-                       predicted_by=f"{predictor.config.artifact}: {predictor.config.encoder}")
+    return add_predicted(bank, ids, texts, [i.category for i in items], predictor)

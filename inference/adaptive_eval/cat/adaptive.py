@@ -32,11 +32,12 @@ how many calibration models got an item right, so equal ``b`` says little: no di
 
 Items from outside the bank (``item_source``, off by default): when the best available item's
 Fisher information at the current ``theta`` is below ``thin_information`` (the bank is thin
-there), ``item_source(theta, category)`` is asked for a new item (e.g. generated at ``theta``
-and verified, ``thin_bank.py``), with ``category`` the one content balancing would pick. It
-returns ``None`` (then the bank's best item is asked) or a dict with ``question_id`` (which the
-examinee can answer), ``b``, ``a``, ``b_se`` and ``category``. Its answer adds the tempered
-log-likelihood of that 2PL item (``a`` marginalised over ``b_se`` as for bank items) to the
+there), ``item_source(theta, category, asked=IDS)`` is asked for a new item (e.g. generated at
+``theta`` and verified, ``thin_bank.py``), with ``category`` the one content balancing would pick
+and ``IDS`` the question ids asked so far (replayed ones included). It returns ``None`` (then the
+bank's best item is asked) or a dict with ``question_id`` (which the examinee can answer, and not
+one of ``IDS``: a repeat is refused), ``b``, ``a``, ``b_se`` and ``category``. Its answer adds the
+tempered log-likelihood of that 2PL item (``a`` marginalised over ``b_se`` as for bank items) to the
 category's row (the largest category when the item's is not the bank's); it does not count as a
 bank item in the predicted accuracy. The step carries the dict as ``item``, so a resumed session
 replays it without asking ``item_source`` again.
@@ -137,8 +138,7 @@ class AdaptiveTest:
     prior_tail: float = 0.1  # weight of a wide N(prior_mean, 3^2) in the prior (log_prior)
     seed: int = 0
     # items from outside the bank where it is thin (module docstring); None: off
-    item_source: Callable[[float, str | None], dict | None] | None = field(default=None,
-                                                                           repr=False)
+    item_source: Callable[..., dict | None] | None = field(default=None, repr=False)
     thin_information: float = 0.1
     accuracy: AccuracyModel = field(init=False, repr=False)  # from the settings above
     prior: np.ndarray = field(init=False, repr=False)  # log prior on GRID
@@ -315,8 +315,12 @@ class TestState:
             best = float(information(self.theta, t._b32[index], t._a32[index]).max())
             if best < t.thin_information:
                 category = None if t.bank.category is None else t.bank.category[index[0]]
-                outside = t.item_source(self.theta, category)
+                asked = {step.question_id for step in self.history}
+                outside = t.item_source(self.theta, category, asked=asked)
                 if outside is not None:
+                    if str(outside["question_id"]) in asked:
+                        raise ValueError(f"the item source returned question "
+                                         f"{outside['question_id']!r}, which was already asked")
                     answer = examinee.answer(outside["question_id"])
                     return self.record_outside(outside, int(answer), **_details(answer))
         item = self.next_item() if item is None else item

@@ -1,57 +1,74 @@
 """Generated items where a bank is thin: the ``item_source`` of an ``AdaptiveTest``.
 
-``ThinBankItems(theta, category)`` generates items at the target ``clip(theta,
+``ThinBankItems(theta, category, asked)`` generates items at the target ``clip(theta,
 DIFFICULTY_RANGE)`` (``QuestionGenerator.generate`` with a ``Verifier``: only an item whose key
 the solvers agreed with is used), gives the best one the predictor's parameters ``b``, ``b_se``
-(and ``a`` when the predictor has a discrimination head, else 1), adds it to the examinee's
-question table under ``generated-<sha256 of its text>``, and returns it as the dict the test
-records: the parameters, the category, and the whole item (question, options, answer, answer
-type, target and predicted difficulty, verified, agreement, solver answers), so a resumed session
-needs no generation. ``None`` when no candidate was verified.
+(and ``a`` when the predictor has a discrimination head, else 1) on the bank's difficulty scale
+(``predicted_items.predict_for_bank``), adds it to the examinee's question table under
+``generated-<sha256 of its text>``, and returns it as the dict the test records: the parameters,
+the category, and the whole item (question, options, answer, answer type, target and predicted
+difficulty, verified, agreement, solver answers), so a resumed session needs no generation.
+``None`` when no candidate was verified, or when the item's id is among ``asked`` (the ids the
+test has asked, replayed ones included: the same question is never asked twice).
+
+Sampling is seeded by ``seed`` and the number of questions asked so far, ``len(asked)``, not by
+a count of calls: a resumed test, whose calls start again at 0, does not draw the seeds (and so
+the items) of the questions it already asked.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Collection, MutableMapping
 
 import numpy as np
 
-from ..amortized.generator import DIFFICULTY_RANGE, QuestionGenerator, known_categories
+from ..amortized.generator import DIFFICULTY_RANGE, QuestionGenerator
+from ..amortized.predicted_items import predict_for_bank, scale_note
 from ..amortized.verify import Verifier
 from ..banks.answers import MULTIPLE_CHOICE
+from ..banks.bank import ItemBank
 from ..banks.questions import Question
 
 
 class ThinBankItems:
-    """An ``AdaptiveTest.item_source`` (module docstring). ``questions`` is the examinee's
-    question table (``examinee.questions``), where each generated item is added."""
+    """An ``AdaptiveTest.item_source`` (module docstring) for the test on ``bank`` (whose
+    difficulty scale the items' parameters are on). ``questions`` is the examinee's question
+    table (``examinee.questions``), where each generated item is added."""
 
     def __init__(self, generator: QuestionGenerator, verifier: Verifier,
-                 questions: MutableMapping[str, Question], best_of: int = 4, seed: int = 0,
+                 questions: MutableMapping[str, Question], *, bank: ItemBank,
+                 best_of: int = 4, seed: int = 0,
                  progress: Callable[[str], None] | None = None) -> None:
         self.generator, self.verifier, self.questions = generator, verifier, questions
+        self.bank = bank
         self.best_of, self.seed = int(best_of), int(seed)
         self.progress = progress
         self.calls = 0
+        if progress:
+            progress(f"generated items: {scale_note(generator.predictor, bank)}")
 
-    def __call__(self, theta: float, category: str | None) -> dict | None:
+    def __call__(self, theta: float, category: str | None,
+                 asked: Collection[str] = ()) -> dict | None:
         self.calls += 1
         target = float(np.clip(theta, *DIFFICULTY_RANGE))
         wanted = category if category in self.generator.config.categories else None
-        if self.progress:
-            self.progress(f"the bank is thin at theta {theta:+.2f}: generating an item at "
-                          f"{target:+.2f}" + (f" ({wanted})" if wanted else ""))
+        say = self.progress or (lambda line: None)
+        say(f"the bank is thin at theta {theta:+.2f}: generating an item at {target:+.2f}"
+            + (f" ({wanted})" if wanted else ""))
         items = self.generator.generate(target, n=1, category=wanted, best_of=self.best_of,
-                                        seed=self.seed * 1000 + self.calls,
+                                        seed=self.seed * 1000 + len(asked),
                                         verifier=self.verifier, progress=self.progress)
         if not items:
             return None
         item = items[0]
-        predictor = self.generator.predictor
-        params = predictor.predict_parameters([item.text()],
-                                              known_categories(predictor, [item.category]))
         question_id = "generated-" + hashlib.sha256(item.text().encode()).hexdigest()[:12]
+        if question_id in asked:
+            say(f"the generated item {question_id} was asked already: asking the bank's best "
+                "item instead")
+            return None
+        params = predict_for_bank(self.generator.predictor, [item.text()], [item.category],
+                                  self.bank)
         multiple_choice = item.answer_type == MULTIPLE_CHOICE
         self.questions[question_id] = Question(
             question_id, item.question, list(item.options),
