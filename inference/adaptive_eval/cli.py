@@ -17,6 +17,7 @@ from .amortized.verify import Verifier
 from .banks.bank import ItemBank
 from .banks.build import build_bank
 from .banks.catalog import CATALOG, bank_info, list_banks
+from .banks.hub_questions import bank_questions
 from .banks.questions import load_questions, question_text
 from .banks.responses import ResponseData
 from .banks.tables import read_table
@@ -91,11 +92,19 @@ def cmd_banks(args: argparse.Namespace) -> None:
     rows = list_banks()
     human = "\n".join(
         [f"{'name':22s} {'benchmark':30s} {'items':>6s} {'models':>6s} {'answer type':15s} "
-         f"{'licence':16s} where"]
+         f"{'licence':16s} {'live':6s} {'questions from':42s} where"]
         + [f"{r['name']:22s} {r['benchmark']:30s} {r['n_items'] or '-':>6} "
            f"{r['n_models'] or '-':>6} {r['answer_type']:15s} {r['license']:16s} "
+           f"{'yes' if r['live'] else 'replay':6s} {_questions_from(r['questions']):42s} "
            f"{r['path'] or 'Hub: ' + r['repo_id']}" for r in rows])
     _emit(args, rows, human)
+
+
+def _questions_from(source: dict | None) -> str:
+    if source is None:
+        return "-"
+    config = "" if source["config"] == "default" else f" {source['config']}"
+    return f"{source['dataset']}{config} ({source['split']})"
 
 
 LM_KINDS = ("hf:", "openai:", "lm-eval:")
@@ -105,7 +114,8 @@ def _bank_questions(name: str, bank, paths: list[str] | None) -> dict | None:
     """Question text for ``bank`` (named ``name``) from the items files ``paths``: each file read
     with the bank's answer type and, when it has a ``benchmark`` column, only that benchmark's
     rows (the value equal to the bank's name or benchmark, else the one whose ids start with the
-    catalog prefix or match the bank's ids). None without ``paths`` (MMLU-Pro download)."""
+    catalog prefix or match the bank's ids). None without ``paths``: the examinee then reads
+    the bank's questions from its Hub dataset (``hub_questions.bank_questions``)."""
 
     if not paths:
         return None
@@ -182,7 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     elif args.examinee.startswith(LM_KINDS):
         questions = _bank_questions(name, bank, args.items)
     examinee = examinee_from_spec(args.examinee, questions=questions, prompts=prompts,
-                                  answer_type=bank.metadata.get("answer_type"))
+                                  answer_type=bank.metadata.get("answer_type"), bank=name)
     test = AdaptiveTest(bank, max_items=args.max_items, target_se=args.target_se,
                         item_source=_thin_bank_items(args, examinee, bank),
                         thin_information=args.thin_information, **_test_options(args))
@@ -275,10 +285,7 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
         questions = {}
         for name, bank in banks.items():
             found = _bank_questions(name, bank, args.items)
-            if found is None:
-                raise ValueError("a suite with a language-model examinee needs --items FILE "
-                                 "(repeat --items for several files)")
-            questions.update(found)
+            questions.update(found if found is not None else bank_questions(name, ids=bank.ids))
     examinee = examinee_from_spec(args.examinee, questions=questions)
     suite = SuiteTest(banks, max_items=args.max_items, target_se=args.target_se,
                       **_test_options(args))

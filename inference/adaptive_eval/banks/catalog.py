@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..hub.resolve import ArtifactNotFound, embedded_path
+from .sources import catalog_record, read_record, source_of
 
 HUB_ORG = "adaptive-eval"
 NON_COMMERCIAL = "cc-by-nc-sa-4.0"
@@ -92,17 +93,24 @@ def local_folder(name: str) -> Path | None:
 
 def list_banks() -> list[dict]:
     """One row per named bank: the catalog entry, its size from the local copy (None without
-    one), ``path`` (None without a local copy) and ``repo_id``."""
+    one), ``path`` (None without a local copy), ``repo_id``, ``questions`` (where its questions
+    are: ``{"dataset", "config", "split", "revision"}``, None without a public source) and
+    ``live`` (whether a live examinee can be scored on it: a public source and gold answers),
+    from the bank's ``questions.json`` (``banks.sources``)."""
     rows = []
     for name, info in CATALOG.items():
         folder = local_folder(name)
         config = json.loads((folder / "config.json").read_text()) if folder else {}
         metadata = config.get("metadata", {})
+        record = (read_record(folder) if folder else None) or catalog_record(name)
+        source = source_of(record)
         rows.append(asdict(info) | {
             "n_items": config.get("n_items"),
             "n_models": metadata.get("n_models"),
             "irt_model": config.get("model"),
             "path": str(folder) if folder else None,
             "repo_id": info.repo_id,
+            "questions": source.summary() if source else None,
+            "live": bool(record.get("live")),
         })
     return rows

@@ -36,8 +36,6 @@ from .answers import (
 )
 from .tables import TableError, read_table
 
-MMLU_PRO = "TIGER-Lab/MMLU-Pro"
-
 
 class QuestionFileError(ValueError):
     """An items file is missing, unreadable, or has a malformed row."""
@@ -179,28 +177,6 @@ def questions_from_records(
             raise QuestionFileError(f"{source}, row {row_number}: {err}") from None
         out[question.question_id] = question
     return out
-
-
-def download_mmlu_pro(split: str = "test") -> dict[str, Question]:
-    """Download MMLU-Pro's questions from the Hugging Face Hub (needs ``datasets`` and internet).
-
-    Raises ``QuestionFileError`` with a clear message when it cannot (offline, not installed).
-    """
-    try:
-        from datasets import load_dataset
-    except ImportError:
-        raise QuestionFileError(
-            f"downloading {MMLU_PRO} needs the 'datasets' package (pip install datasets); "
-            "or pass an items file"
-        ) from None
-    try:
-        dataset = load_dataset(MMLU_PRO, split=split)
-    except Exception as err:
-        raise QuestionFileError(
-            f"could not download {MMLU_PRO} ({type(err).__name__}: {str(err)[:200]}); "
-            "no internet? pass an items file instead (e.g. --items items.csv.gz)"
-        ) from None
-    return questions_from_records(dataset, source=f"{MMLU_PRO} ({split})")
 
 
 def load_categories(path: str | Path) -> dict[str, str]:

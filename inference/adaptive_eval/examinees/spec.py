@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..banks.answers import MULTIPLE_CHOICE, check_answer_type
-from ..banks.questions import Question, download_mmlu_pro, load_questions
+from ..banks.hub_questions import bank_questions
+from ..banks.questions import Question, load_questions
 from ..banks.responses import ResponseData
 from ..extras import require
 from .base import Examinee, ExamineeError, ExamineeSpecError
@@ -34,6 +35,7 @@ def examinee_from_spec(
     prompts: Mapping[str, Prompt] | None = None,
     max_new_tokens: int | None = None,
     temperature: float | None = None,
+    bank: str | Path | None = None,
 ) -> Examinee:
     """Build an examinee from a spec string.
 
@@ -50,8 +52,10 @@ def examinee_from_spec(
       Needs the ``lm-eval`` extra (``ExamineeSpecError`` with the install command otherwise).
 
     ``questions`` (a mapping or an items file path) is the question text the LM examinees need;
-    when None they download MMLU-Pro (multiple choice only), which fails with a clear error
-    offline. ``answer_type`` is passed to ``load_questions`` for an items file: the type of its
+    when None they are those of ``bank`` (a bank name or folder, default ``mmlu-pro``) from its
+    Hub dataset (``banks.hub_questions.bank_questions``: the Hugging Face cache offline; a clear
+    error naming the dataset when neither has it, ``ReplayBankError`` for a replay bank).
+    ``answer_type`` is passed to ``load_questions`` for an items file: the type of its
     free-form rows (see ``banks.answers``). ``max_new_tokens`` (every generated reply's token
     budget) and ``temperature`` apply to the generating examinees (``hf`` greedy only). Raises
     ``ExamineeSpecError`` naming the spec when it does not parse, ``AnswerTypeError`` for an
@@ -72,7 +76,7 @@ def examinee_from_spec(
             raise ExamineeSpecError(f"examinee spec {spec!r}: hf examinees decode greedily; "
                                     "--temperature is not supported")
         budget = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
-        return HFExaminee(rest, _questions(questions, answer_type), **budget)
+        return HFExaminee(rest, _questions(questions, answer_type, bank), **budget)
     if kind == "openai":
         match = _OPENAI_SPEC.match(rest)
         if not match:
@@ -89,7 +93,8 @@ def examinee_from_spec(
         settings: dict = {} if temperature is None else {"temperature": temperature}
         if max_new_tokens is not None:
             settings |= {"max_tokens": max_new_tokens, "max_new_tokens": max_new_tokens}
-        return OpenAIExaminee(base_url, model, _questions(questions, answer_type), **settings)
+        found = _questions(questions, answer_type, bank)
+        return OpenAIExaminee(base_url, model, found, **settings)
     if kind == "lm-eval":
         backend, sep, model_args = rest.partition(":")
         if not sep or not backend:
@@ -108,11 +113,12 @@ def examinee_from_spec(
 
         check_backend_spec(backend, model_args)  # spec errors before reading question text
         if prompts is None:
-            found = _questions(questions, answer_type)
+            found = _questions(questions, answer_type, bank)
             budget = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
             prompts = {qid: question_prompt(q, **budget) for qid, q in found.items()}
         return LMEvalExaminee(spec, load_backend(backend, model_args), prompts)
     raise ExamineeSpecError(f"examinee spec {spec!r}: unknown kind {kind!r}; use {SPEC_FORMS}")
+
 
 
 def _replay_from_spec(spec: str, rest: str, responses: ResponseData | None) -> ReplayExaminee:
@@ -133,20 +139,16 @@ def _replay_from_spec(spec: str, rest: str, responses: ResponseData | None) -> R
 
 
 def _questions(
-    questions: Mapping[str, Question] | str | Path | None, answer_type: str | None = None
+    questions: Mapping[str, Question] | str | Path | None, answer_type: str | None = None,
+    bank: str | Path | None = None,
 ) -> Mapping[str, Question]:
     if questions is None:
-        if answer_type not in (None, MULTIPLE_CHOICE):
+        if bank is None and answer_type not in (None, MULTIPLE_CHOICE):
             raise ExamineeError(
                 f"no question text for {answer_type} questions: pass an items file "
-                "(--items FILE / questions=...)"
+                "(--items FILE / questions=...) or the bank they are from (bank=...)"
             )
-        try:
-            return download_mmlu_pro()
-        except ValueError as err:
-            raise ExamineeError(
-                f"no question text: pass an items file (--items FILE / questions=...); {err}"
-            ) from None
+        return bank_questions(bank if bank is not None else "mmlu-pro")
     if isinstance(questions, (str, Path)):
         return load_questions(questions, answer_type=answer_type)
     return questions
