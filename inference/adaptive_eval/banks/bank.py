@@ -32,11 +32,20 @@ from safetensors.numpy import load_file, save_file
 from ..hub.cards import render_card
 from ..hub.resolve import resolve_artifact
 from ..irt.em import Priors, fit_em
-from ..irt.model import prob
+from ..irt.model import marginal_a, mean_prob_per_examinee, prob
 from .catalog import CATALOG, bank_info, local_folder
 from .responses import ResponseData
 
 ARTIFACT = "item-bank"
+
+
+def population(theta: np.ndarray, theta_se: np.ndarray) -> tuple[float, float]:
+    """Models' ability mean and SD from their EAPs and posterior SDs: ``mean_j theta_j`` and
+    ``sqrt(mean_j (theta_j - mean)^2 + mean_j se_j^2)`` (the spread of the EAPs plus the
+    uncertainty they shrink away)."""
+    theta, theta_se = np.asarray(theta, np.float64), np.asarray(theta_se, np.float64)
+    mean = float(theta.mean())
+    return mean, float(np.sqrt(np.mean((theta - mean) ** 2) + np.mean(theta_se**2)))
 
 
 class ItemBankError(ValueError):
@@ -197,9 +206,11 @@ class ItemBank:
         Gaussian summary of everything the bank saw before; without the covariance, an item
         far from the calibration models' abilities, pinned along one line of ``(b, log a)``,
         would move across it). The items' priors pin the scale, so the EM runs without the
-        parameter expansion when they carry a covariance. The new models' abilities
-        ``theta ~ N(0, 1)`` (Rasch: ``N(0, sigma^2)`` with the bank's ``theta_sd``) join
-        ``abilities``. Items nobody new answered are unchanged.
+        parameter expansion when they carry a covariance. The new models' abilities have the
+        bank's population prior ``N(theta_mean, theta_sd^2)`` (``population``; the EM runs in
+        standardised units ``(theta - theta_mean) / theta_sd``, items transformed alike, Rasch
+        shifted only) and join ``abilities``, each with its ``curve_accuracy`` over the items it
+        answered (``calibration.py``). Items nobody new answered are unchanged.
         Touched items are no longer ``predicted``; their ``prior_share`` (the text's share of
         the precision of ``b``) scales by ``b_se_new^2 / b_se_old^2``. What this drops against
         a refit on all answers: the correlations between items through the old models'
@@ -228,31 +239,50 @@ class ItemBank:
             warnings.warn("this bank has no b_log_a_cov (saved before it existed): updating with "
                           "independent priors on b and a, which follows a refit less closely; "
                           "recalibrate the bank to store the covariance", stacklevel=2)
+        mu, sd = self.population()
+        unit = sd if two_pl else 1.0  # theta = mu + unit * z; Rasch keeps a = 1 (shift only)
         a, a_se = self.a[touched], self.a_se[touched]
-        priors = Priors(self.b[touched], self.b_se[touched] ** 2, np.log(a),
-                        (a_se / a) ** 2 if two_pl else np.ones(len(ids)),
-                        self.b_log_a_cov[touched] if two_pl else None)
+        priors = Priors((self.b[touched] - mu) / unit, (self.b_se[touched] / unit) ** 2,
+                        np.log(a * unit), (a_se / a) ** 2 if two_pl else np.ones(len(ids)),
+                        self.b_log_a_cov[touched] / unit if two_pl else None)
         answers = ResponseData(models, ids, model_index.astype(np.int32),
                                item_index.astype(np.int32), responses.correct)
         fit = fit_em(answers, two_pl, priors, n_nodes=n_nodes, max_iter=max_iter, tol=tol,
-                     progress=progress, label="update",
-                     rasch_sigma=self.metadata.get("theta_sd"))
+                     progress=progress, label="update", rasch_sigma=sd)
         bank = self.subset(self.ids)  # a copy
-        bank.b[touched], bank.b_se[touched] = fit.b, fit.b_se
+        bank.b[touched], bank.b_se[touched] = mu + unit * fit.b, unit * fit.b_se
         if two_pl:
-            bank.a[touched], bank.a_se[touched] = fit.a, fit.a_se
-            bank.b_log_a_cov[touched] = fit.b_log_a_cov
-        bank.prior_share[touched] *= fit.b_se**2 / self.b_se[touched] ** 2
+            bank.a[touched], bank.a_se[touched] = fit.a / unit, fit.a_se / unit
+            bank.b_log_a_cov[touched] = unit * fit.b_log_a_cov
+        bank.prior_share[touched] *= bank.b_se[touched] ** 2 / self.b_se[touched] ** 2
         bank.predicted[touched] = False
         accuracy = fit.n_right / fit.n_answered
+        theta, theta_se = mu + unit * fit.theta, unit * fit.theta_se
+        b, a = bank.b[touched], bank.a[touched]
+        curves = [mean_prob_per_examinee(theta, b, slope, answers.model_index,
+                                         answers.item_index, len(models))
+                  for slope in (a, marginal_a(a, bank.b_se[touched]))]
         for k, model in enumerate(models):
-            bank.abilities[model] = {"theta": float(fit.theta[k]), "se": float(fit.theta_se[k]),
+            bank.abilities[model] = {"theta": float(theta[k]), "se": float(theta_se[k]),
                                      "accuracy": float(accuracy[k]),
-                                     "n_answered": int(fit.n_answered[k])}
+                                     "n_answered": int(fit.n_answered[k]),
+                                     "curve_accuracy": float(curves[0][k]),
+                                     "curve_accuracy_item_se": float(curves[1][k])}
         bank.metadata["n_models"] = self.metadata.get("n_models", 0) + len(models)
         bank.metadata["n_observed"] = self.metadata.get("n_observed", 0) + responses.n_observed
         bank.metadata["online_updates"] = self.metadata.get("online_updates", 0) + 1
         return bank
+
+    def population(self) -> tuple[float, float]:
+        """Mean and SD of the calibration models' abilities: the bank's ``theta_mean`` and
+        ``theta_sd`` (``calibration.py`` measures them), else measured from ``abilities``
+        (``population``) for a bank saved without them, else ``(0, 1)`` (fewer than 2 models)."""
+        if "theta_mean" in self.metadata and "theta_sd" in self.metadata:
+            return float(self.metadata["theta_mean"]), float(self.metadata["theta_sd"])
+        known = [(m["theta"], m.get("se", 0.0)) for m in self.abilities.values()]
+        if len(known) < 2:
+            return 0.0, 1.0
+        return population(*np.array(known).T)
 
     def assign_categories(self, category: dict[str, str]) -> None:
         """Set each item's category from ``{question_id: category}`` ("unknown" if absent)."""

@@ -16,9 +16,10 @@ answers in category ``c``:
 one category's items give its accuracy.
 
 ``r(theta)`` (``accuracy_residual``) corrects the IRT curve: the residual
-``accuracy_j - sum_i P_i(theta_j) / N`` of the bank's calibration models at their in-sample
-abilities, interpolated in theta (flat beyond the ends); zero when the bank records fewer than 3
-models' accuracies.
+``accuracy_j - sum_{i in S_j} P_i(theta_j) / |S_j|`` of the bank's calibration models at their
+in-sample abilities, ``S_j`` the items model ``j`` answered (its observed accuracy against the
+curve over the *same* items: the bank records that mean as ``curve_accuracy``), interpolated in
+theta (flat beyond the ends); zero when the bank records fewer than 3 models' accuracies.
 
 ``chance`` is the accuracy of guessing (the mean of ``1 / n_options``; a bank calibrated with its
 question file records it as ``chance_accuracy``): a multiple-choice model does not score below
@@ -47,6 +48,7 @@ in selection, estimation and scoring.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +57,7 @@ from scipy.stats import norm
 
 from ..banks.bank import ItemBank
 from ..irt.estimation import GRID, normalise, posterior_quantile
-from ..irt.model import log_likelihood, prob
+from ..irt.model import log_likelihood, marginal_a, prob
 
 
 def category_curves(
@@ -72,18 +74,36 @@ def category_curves(
     return p_sum, pq_sum
 
 
-def accuracy_residual(bank: ItemBank, curve: np.ndarray) -> tuple[np.ndarray, float]:
+def accuracy_residual(bank: ItemBank, curve: np.ndarray, use_item_se: bool = True
+                      ) -> tuple[np.ndarray, float]:
     """``r(theta)`` on ``GRID`` (module docstring; why in-sample: ``misfit.py``) and its
     leave-one-model-out SD.
 
-    ``curve`` is the IRT bank accuracy on ``GRID``. Needs at least 3 calibration models with
-    a recorded ``accuracy``; otherwise ``r = 0`` and SD 0.
+    Each calibration model's residual is its ``accuracy`` minus its ``curve_accuracy`` (the
+    curve's mean over the items it answered; ``curve_accuracy_item_se`` when ``use_item_se``).
+    A model recorded without it (a bank saved before it existed) is compared with ``curve``, the
+    IRT accuracy over the whole bank on ``GRID``, when it answered the whole bank
+    (``n_answered``), and left out with a warning when it answered part of it. Needs at least 3
+    such models; otherwise ``r = 0`` and SD 0.
     """
-    known = [(m["theta"], m["accuracy"]) for m in bank.abilities.values() if "accuracy" in m]
+    key = "curve_accuracy_item_se" if use_item_se else "curve_accuracy"
+    known, partial = [], 0
+    for m in bank.abilities.values():
+        if "accuracy" not in m:
+            continue
+        if key in m:
+            known.append((m["theta"], m["accuracy"] - m[key]))
+        elif m.get("n_answered", len(bank)) >= len(bank):
+            known.append((m["theta"], m["accuracy"] - float(np.interp(m["theta"], GRID, curve))))
+        else:
+            partial += 1
+    if partial:
+        warnings.warn(f"{partial} calibration models of this bank answered part of it and have "
+                      f"no recorded curve_accuracy (a bank saved before it existed): the curve "
+                      f"correction leaves them out; recalibrate the bank", stacklevel=3)
     if len(known) < 3:
         return np.zeros_like(GRID), 0.0
-    theta, accuracy = np.array(sorted(known)).T
-    residual = accuracy - np.interp(theta, GRID, curve)
+    theta, residual = np.array(sorted(known)).T
     loo = [residual[j] - np.interp(theta[j], np.delete(theta, j), np.delete(residual, j))
            for j in range(len(theta))]
     return np.interp(GRID, theta, residual), float(np.sqrt(np.mean(np.square(loo))))
@@ -121,6 +141,7 @@ class AccuracyModel:
     category_sd: float = 0.5  # SD of category abilities around theta; 0: one-dimensional
     misfit_sd: float | None = None  # None: the bank's heldout_misfit_sd, else the SD of r
     chance: float | None = None  # floor per unanswered item; None: the bank's chance_accuracy
+    residual_override: np.ndarray | None = None  # r on GRID; None: accuracy_residual(bank)
     b: np.ndarray = field(init=False, repr=False)  # the items' b and a (a marginalised)
     a: np.ndarray = field(init=False, repr=False)
     categories: np.ndarray = field(init=False, repr=False)  # names, sorted
@@ -139,13 +160,16 @@ class AccuracyModel:
             raise ValueError(f"chance_accuracy={self.chance}: expected a share in [0, 1)")
         b, a = self.bank.b, self.bank.a
         if self.use_item_se:
-            a = a / np.sqrt(1 + np.pi * a**2 * self.bank.b_se**2 / 8)
+            a = marginal_a(a, self.bank.b_se)
         self.b, self.a = b, a
         categories = self.bank.category or ["all"] * len(self.bank)
         self.categories, self.category_code = np.unique(categories, return_inverse=True)
         self.category_size = np.bincount(self.category_code)
         self.p_cat, self.pq_cat = category_curves(b, a, self.category_code, len(self.categories))
-        residual, loo_sd = accuracy_residual(self.bank, self.p_cat.sum(0) / len(self.bank))
+        residual, loo_sd = accuracy_residual(self.bank, self.p_cat.sum(0) / len(self.bank),
+                                             self.use_item_se)
+        if self.residual_override is not None:
+            residual = np.asarray(self.residual_override, np.float64)
         self.residual = residual if self.correct_accuracy else np.zeros_like(GRID)
         if self.misfit_sd is None:
             self.misfit_sd = self.bank.metadata.get("heldout_misfit_sd", loo_sd)

@@ -10,8 +10,11 @@ The report (``Result``): ability ``theta`` with SE, and the predicted accuracy o
 and on each category, with intervals, from the accuracy model (``accuracy.py``).
 
 The prior of theta is ``(1 - prior_tail) N(prior_mean, prior_sd^2) + prior_tail
-N(prior_mean, 3^2)`` (``estimation.log_prior``): the calibration scale, with a wide tail so a model
-far outside the calibration models' range is not held near the middle.
+N(prior_mean, (3 prior_sd)^2)`` (``estimation.log_prior``), by default the bank's calibration
+population: ``prior_mean, prior_sd = bank.population()`` (its models' measured ability mean and SD;
+the calibration does not put them on ``N(0, 1)``, ``calibration.py``). The wide tail keeps a model
+far outside the calibration models' range from being held near the middle. In standardised units
+``z = (theta - prior_mean) / prior_sd`` the prior is the same for every bank.
 
 ``likelihood_weight`` ``w <= 1`` tempers every answer's likelihood (a power likelihood, ``L^w``):
 answers to adaptively chosen items are not independent given one ability, so a posterior from
@@ -59,6 +62,8 @@ from ..irt.model import information, log_likelihood
 from .accuracy import AccuracyModel
 from .selection import QUANTILES, SELECTORS
 from .session import Session
+
+TAIL_SD = 3.0  # the prior's wide tail: N(prior_mean, (TAIL_SD prior_sd)^2)
 
 
 @dataclass(frozen=True)
@@ -133,9 +138,9 @@ class AdaptiveTest:
     likelihood_weight: float = 0.5  # w in L^w (module docstring)
     temper_estimates: bool = False  # point estimates from L^w too, not only the uncertainty
     chance_accuracy: float | None = None  # floor of unanswered items' accuracy; None: the bank's
-    prior_mean: float = 0.0
-    prior_sd: float = 1.0
-    prior_tail: float = 0.1  # weight of a wide N(prior_mean, 3^2) in the prior (log_prior)
+    prior_mean: float | None = None  # None: the bank's population mean (bank.population)
+    prior_sd: float | None = None  # None: the bank's population SD
+    prior_tail: float = 0.1  # weight of a wide N(prior_mean, (3 prior_sd)^2) in the prior
     seed: int = 0
     # items from outside the bank where it is thin (module docstring); None: off
     item_source: Callable[..., dict | None] | None = field(default=None, repr=False)
@@ -154,6 +159,9 @@ class AdaptiveTest:
             raise ValueError("max_items and randomesque must be >= 1; min_items, target_se >= 0")
         if not 0 < self.likelihood_weight <= 1:
             raise ValueError("likelihood_weight must be in (0, 1]")
+        mean, sd = self.bank.population()
+        self.prior_mean = mean if self.prior_mean is None else float(self.prior_mean)
+        self.prior_sd = sd if self.prior_sd is None else float(self.prior_sd)
         if not 0 <= self.prior_tail < 1 or self.prior_sd <= 0:
             raise ValueError("prior_tail must be in [0, 1) and prior_sd > 0")
         self.accuracy = AccuracyModel(
@@ -161,7 +169,8 @@ class AdaptiveTest:
             correct_accuracy=self.correct_accuracy, category_sd=self.category_sd,
             misfit_sd=self.misfit_sd, chance=self.chance_accuracy,
         )
-        self.prior = log_prior(self.prior_mean, self.prior_sd, self.prior_tail)
+        self.prior = log_prior(self.prior_mean, self.prior_sd, self.prior_tail,
+                               TAIL_SD * self.prior_sd)
         self._b32 = self.accuracy.b.astype(np.float32)  # for selection
         self._a32 = self.accuracy.a.astype(np.float32)
         self._category_share = self.accuracy.category_size / len(self.bank)

@@ -16,25 +16,29 @@ items' share of the accuracy is fixed). The test stops after ``max_items`` quest
 bank's SE is at or below ``target_se`` (after ``min_items``; 0 turns the rule off), or when no
 bank has an item left.
 
-Joint prior. The banks' abilities ``theta = (theta_1..theta_K)`` are ``N(0, R)``: unit variances
-(each bank's calibration scale) and correlations ``R_jk`` estimated from the calibration models
-present in both banks (``bank.abilities``, matched by identical model name): the Pearson
-correlation of their thetas when at least ``min_shared`` (5) models are shared, else 0. ``R`` is
-clipped to positive definite (eigenvalues at least ``min_eigenvalue``, then rescaled to a unit
-diagonal).
+Joint prior, in standardised units. Each bank's calibration puts its models wherever its priors
+and data do (mean theta from about -1.9 to +2.4 on the shipped banks, ``calibration.py``), so the
+suite works with ``z_k = (theta_k - mu_k) / sd_k``, ``(mu_k, sd_k)`` bank ``k``'s test prior
+(by default its calibration population, ``ItemBank.population``). The standardised abilities
+``z = (z_1..z_K)`` are ``N(0, R)``: unit variances and correlations ``R_jk`` estimated from the
+calibration models present in both banks (``bank.abilities``, matched by identical model
+name): the Pearson correlation of their thetas when at least ``min_shared`` (5) models are
+shared, else 0. ``R`` is clipped to positive definite (eigenvalues at least ``min_eigenvalue``,
+then rescaled to a unit diagonal).
 
 It is used through Gaussian messages. Each bank ``j`` summarises its tempered log-likelihood
-``w log L_j`` on the grid by a Gaussian pseudo-observation ``m_j ~ N(theta_j, 1 / p_j)``: the
-moments ``(mu_j, s_j^2)`` of ``L_j^w N(0, 1)`` on the grid, divided by the N(0, 1) prior,
-``p_j = max(1 / s_j^2 - 1, 0)``, ``m_j = mu_j / (s_j^2 p_j)`` (no answers: ``p_j = 0``, no
-message). Bank ``k``'s prior is then ``N(0, R)`` conditioned on the others' messages,
+``w log L_j`` on the grid by a Gaussian pseudo-observation ``m_j ~ N(z_j, 1 / p_j)``: the
+moments ``(mu_j, s_j^2)`` in ``z_j`` of ``L_j^w N(0, 1)`` (``N(mu_j, sd_j^2)`` in theta) on the
+grid, divided by the N(0, 1) prior, ``p_j = max(1 / s_j^2 - 1, 0)``, ``m_j = mu_j / (s_j^2 p_j)``
+(no answers: ``p_j = 0``, no message). Bank ``k``'s prior is then ``N(0, R)`` conditioned on the
+others' messages,
 
     mean_k = R_kO (R_OO + diag(1 / p_O))^-1 m_O,   var_k = 1 - R_kO (R_OO + diag(1 / p_O))^-1 R_Ok
 
-(``O`` the other banks with ``p > 0``), used as ``(1 - tail) N(mean_k, var_k) + tail N(mean_k,
-3^2)`` (``estimation.log_prior``, the bank test's ``prior_tail``), and combined with bank ``k``'s
-own exact grid likelihood. A bank with no question asked still gets a prediction, from the other
-banks through ``R``.
+(``O`` the other banks with ``p > 0``), back in theta ``N(mu_k + sd_k mean_k, sd_k^2 var_k)``,
+used as ``(1 - tail) N(., .) + tail N(., (3 sd_k)^2)`` (``estimation.log_prior``, the bank test's
+``prior_tail``), and combined with bank ``k``'s own exact grid likelihood. A bank with no
+question asked still gets a prediction, from the other banks through ``R``.
 
 Interval of ``S``: the banks' 95% intervals combined with the correlation of their errors,
 half-width ``sqrt(h^T C h) / K`` with ``h_k`` half of bank ``k``'s interval width, around ``S``,
@@ -59,7 +63,7 @@ import numpy as np
 from ..banks.bank import ItemBank
 from ..irt.estimation import GRID, log_prior, normalise
 from ..irt.model import information, prob
-from .adaptive import AdaptiveTest, Result, Step, TestState, recorded_details
+from .adaptive import TAIL_SD, AdaptiveTest, Result, Step, TestState, recorded_details
 from .session import Session
 
 
@@ -89,13 +93,16 @@ def ability_correlation(banks: dict[str, ItemBank], min_shared: int = 5,
     return corr, shared
 
 
-def likelihood_message(loglik: np.ndarray) -> tuple[float, float]:
-    """Gaussian summary ``(m, p)`` of a tempered grid log-likelihood (module docstring)."""
+def likelihood_message(loglik: np.ndarray, mean: float = 0.0, sd: float = 1.0
+                       ) -> tuple[float, float]:
+    """Gaussian summary ``(m, p)``, in standardised units ``z = (theta - mean) / sd``, of a
+    tempered grid log-likelihood in theta (module docstring)."""
     if not np.any(loglik):
         return 0.0, 0.0
-    w = normalise(loglik - 0.5 * GRID**2)
-    mu = float(w @ GRID)
-    var = float(w @ (GRID - mu) ** 2)
+    z = (GRID - mean) / sd
+    w = normalise(loglik - 0.5 * z**2)
+    mu = float(w @ z)
+    var = float(w @ (z - mu) ** 2)
     precision = max(1 / max(var, 1e-12) - 1, 0.0)
     if precision <= 1e-9:
         return 0.0, 0.0
@@ -141,6 +148,8 @@ class SuiteTest:
         self.tests = {name: AdaptiveTest(bank, max_items=max_items, target_se=0.0, **options)
                       for name, bank in self.banks.items()}
         self.correlation, self.shared = ability_correlation(self.banks, min_shared)
+        # (mu_k, sd_k): each bank test's prior, the unit of its standardised ability
+        self.population = {name: (t.prior_mean, t.prior_sd) for name, t in self.tests.items()}
 
     # -----------------------------------------------------------------------------------------
 
@@ -153,9 +162,14 @@ class SuiteTest:
             states[name] = test.start(available)
         return states
 
+    def messages(self, states: dict[str, TestState]) -> list[tuple[float, float]]:
+        """Each bank's Gaussian message ``(m, p)`` in standardised units (module docstring)."""
+        return [likelihood_message(states[n].loglik, *self.population[n]) for n in self.names]
+
     def update_priors(self, states: dict[str, TestState]) -> None:
-        """Set each bank's prior to ``N(0, R)`` conditioned on the other banks' messages."""
-        messages = [likelihood_message(states[n].loglik) for n in self.names]
+        """Set each bank's prior to ``N(0, R)`` (standardised) conditioned on the other banks'
+        messages, in the bank's own theta units."""
+        messages = self.messages(states)
         m = np.array([x[0] for x in messages])
         p = np.array([x[1] for x in messages])
         for k, name in enumerate(self.names):
@@ -168,12 +182,14 @@ class SuiteTest:
                 mean = float(solved @ m[others])
                 var = float(max(1 - solved @ r_ko, 1e-4))
             test = self.tests[name]
-            states[name].set_prior(log_prior(mean, np.sqrt(var), test.prior_tail))
+            mu, sd = self.population[name]
+            states[name].set_prior(log_prior(mu + sd * mean, sd * np.sqrt(var), test.prior_tail,
+                                             TAIL_SD * sd))
 
     def posterior_correlation(self, states: dict[str, TestState]) -> np.ndarray:
         """Correlation matrix of ``(R^-1 + diag(p))^-1``, the Gaussian joint posterior of the
         banks' abilities (module docstring)."""
-        p = np.array([likelihood_message(states[n].loglik)[1] for n in self.names])
+        p = np.array([message[1] for message in self.messages(states)])
         cov = np.linalg.inv(np.linalg.inv(self.correlation) + np.diag(p))
         d = np.sqrt(np.diag(cov))
         return cov / np.outer(d, d)

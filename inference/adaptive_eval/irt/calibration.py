@@ -13,6 +13,25 @@ predictions also anchor the scale.
 How much of each item's difficulty came from the text: ``ItemBank.prior_share`` =
 (prior precision) / (posterior precision) of ``b`` = ``b_se^2 / se_prior^2`` (1 for an item
 nobody answered, near 0 for one many models answered, 0 under the shared prior).
+
+The scale. The likelihood is unchanged by ``theta -> c + k theta``, ``b -> c + k b``,
+``a -> a / k``; only the priors choose ``(c, k)`` (``em._EM.expand``): the abilities' ``N(0, 1)``
+pulls the models' mean to 0 with weight ``J`` (the number of models), the items' ``b`` prior pulls
+the items' mean ``b`` to its mean (0 under the shared prior) with weight ``sum_i 1 /
+prior_b_sd^2``, and the ``log a`` prior holds the slopes near 1. With a few dozen models and
+thousands of items the items win: the mean ``b`` lands near 0 and the models' abilities wherever
+the data puts them relative to the items (the shipped zeroeval and mmlu-pro banks: mean theta
+from -1.9 to +2.4, SD 0.8-1.3); with thousands of models (metabench) the models' mean is near 0.
+So the calibration does **not** put its models on ``N(0, 1)``: the bank records their measured
+mean and SD, ``metadata["theta_mean"]``, ``metadata["theta_sd"]`` (``bank.population``), and the
+priors of adaptive tests use them (``AdaptiveTest``, ``SuiteTest``). ``theta_prior_sd`` is the SD
+of the ability prior inside the fit (1 for 2PL, estimated for Rasch).
+
+Each calibration model's ability record also holds ``curve_accuracy``, the mean of ``P_i(theta_j)``
+over the items it answered (and ``curve_accuracy_item_se``, the same with ``P`` marginalised over
+the difficulties' SEs, ``model.marginal_a``): what its observed accuracy is compared with by the
+curve correction (``cat.accuracy.accuracy_residual``). A model that answered part of the bank is
+compared on those items, not on the whole bank.
 """
 
 from __future__ import annotations
@@ -28,11 +47,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from ..banks.bank import ItemBank
+from ..banks.bank import ItemBank, population
 from ..banks.questions import question_text
 from ..banks.responses import ResponseData
 from ..banks.tables import read_table
 from .em import EMFit, Priors, fit_em
+from .model import marginal_a, mean_prob_per_examinee
 
 if TYPE_CHECKING:
     from ..amortized.predictor import DifficultyPredictor
@@ -53,6 +73,8 @@ class Ability:
     se: float  # posterior SD
     accuracy: float  # observed share correct over the model's answered questions
     n_answered: int
+    curve_accuracy: float  # mean P_i(theta) over the answered questions (module docstring)
+    curve_accuracy_item_se: float  # the same with P marginalised over the items' b_se
 
 
 ABILITY_FIELDS = tuple(f.name for f in fields(Ability))  # asdict deep-copies: slow for thousands
@@ -131,6 +153,7 @@ def calibrate(
     share = np.zeros(data.n_items) if priors is None else np.where(
         listed, fit.b_se**2 / priors.b_var, 0.0)
     abilities = _abilities(data, fit)
+    theta_mean, theta_sd = population(fit.theta, fit.theta_se)
     bank = ItemBank(
         ids=list(data.question_ids),
         b=fit.b,
@@ -142,7 +165,8 @@ def calibrate(
         metadata={"method": "MML-EM, adaptive Gauss-Hermite quadrature", "model": model,
                   "n_models": data.n_models, "n_observed": data.n_observed,
                   "prior_b_sd": prior_b_sd, "prior_log_a_sd": prior_log_a_sd,
-                  "theta_sd": fit.sigma, "n_nodes": n_nodes}
+                  "theta_mean": theta_mean, "theta_sd": theta_sd,
+                  "theta_prior_sd": fit.sigma, "n_nodes": n_nodes}
         | ({} if priors is None else {"item_priors": int(listed.sum())}),
         abilities={m: {f: getattr(a, f) for f in ABILITY_FIELDS} for m, a in abilities.items()},
         prior_share=share,
@@ -218,7 +242,7 @@ def check_predictor_scale(item_priors: pd.DataFrame, question_ids: list[str],
     Compared on the answered items that have a prediction (at least ``SCALE_CHECK_MIN_ITEMS``),
     against ``calibrated_b`` from the shared prior. With a handful of models those ``b`` are
     coarse (a few distinct values) and legitimately offset by a unit or two (the bank's scale is
-    set by its own models' abilities, ``theta ~ N(0, 1)``), and predictions are shrunk towards
+    its own: the priors fix it, module docstring), and predictions are shrunk towards
     their mean (their spread is about ``r`` times the true one), so only what is robust is
     checked: a significantly negative rank correlation (one-sided p < 0.01: a flipped sign,
     e.g. easiness for difficulty) and a median shift beyond ``MAX_SCALE_SHIFT`` (another
@@ -274,9 +298,12 @@ def _per_item(item_priors: pd.DataFrame, question_ids: list[str], b_sd: float,
 
 def _abilities(data: ResponseData, fit: EMFit) -> dict[str, Ability]:
     accuracy = fit.n_right / fit.n_answered
-    return {m: Ability(float(t), float(s), float(acc), int(n))
-            for m, t, s, acc, n in zip(data.models, fit.theta, fit.theta_se, accuracy,
-                                       fit.n_answered)}
+    curves = [mean_prob_per_examinee(fit.theta, fit.b, slope, data.model_index, data.item_index,
+                                     data.n_models)
+              for slope in (fit.a, marginal_a(fit.a, fit.b_se))]
+    return {m: Ability(float(t), float(s), float(acc), int(n), float(c), float(c_se))
+            for m, t, s, acc, n, c, c_se in zip(data.models, fit.theta, fit.theta_se, accuracy,
+                                                fit.n_answered, *curves)}
 
 
 def _stderr_progress(line: str) -> None:

@@ -1,8 +1,8 @@
 """IRT estimation by marginal maximum likelihood (MML-EM) with adaptive quadrature.
 
 Model: ``P(y_ij = 1) = sigmoid(a_i * (theta_j - b_i))``; Rasch fixes ``a_i = 1``.
-Priors: ``theta ~ N(0, sigma^2)`` (2PL: ``sigma = 1`` fixes the scale; Rasch: ``sigma`` is
-estimated), and per item ``b_i ~ N(mu_i, v_i)``, ``log a_i ~ N(m_i, w_i)`` (``Priors``: the
+Priors: ``theta ~ N(0, sigma^2)`` (2PL: ``sigma = 1``; Rasch: ``sigma`` is estimated), and per
+item ``b_i ~ N(mu_i, v_i)``, ``log a_i ~ N(m_i, w_i)`` (``Priors``: the
 shared weak prior ``N(0, prior_b_sd^2)``, ``N(0, prior_log_a_sd^2)`` for every item, or a
 per-item prior such as a difficulty predicted from the question text).
 
@@ -22,9 +22,14 @@ EM, each iteration:
    that ridge (each iteration moves the items a little towards their prior, the abilities
    follow). One scalar maximisation over ``(c, k)`` per iteration (Rasch: ``c`` and ``sigma``)
    takes it in one step; it maximises the same log posterior, per-item prior means included
-   (``_EM.expand``), so the fixed point is the same. Its closed form assumes priors without a
-   covariance of ``b`` and ``log a``; priors with one (``ItemBank.update``: the bank's own
-   posteriors, which pin the scale) skip it.
+   (``_EM.expand``), so the fixed point is the same. What fixes the scale is therefore all the
+   priors together, not the ability prior alone: ``c`` makes the precision-weighted mean of the
+   abilities (weight ``1 / sigma^2`` each) and of the items' ``b - mu_i`` (weight ``1 / v_i``
+   each) zero, and ``k`` balances the abilities' and the ``b`` prior's spread against the
+   ``log a`` prior. With a few dozen models and thousands of items the items' priors dominate:
+   the abilities' mean and SD are not 0 and 1 (``calibration.py`` records them). Its closed
+   form assumes priors without a covariance of ``b`` and ``log a``; priors with one
+   (``ItemBank.update``: the bank's own posteriors, which pin the scale) skip it.
 
 Stops when an iteration raises the log posterior (marginal log-likelihood plus the items' log
 prior) by less than ``tol`` per observed cell.

@@ -6,6 +6,8 @@ Difficulty ``b`` (higher is harder), discrimination ``a`` (Rasch: ``a = 1``), ab
     I(theta)           = a**2 * P * (1 - P)                              (Fisher information)
     log L              = y * log P + (1 - y) * log(1 - P)
                        = y * z - softplus(z),   z = a * (theta - b)      (stable in log space)
+    E_b[P]             ~= sigmoid(a' (theta - b)),  a' = a / sqrt(1 + pi a^2 se_b^2 / 8)
+                                                    (P marginalised over b ~ N(b, se_b^2))
 """
 
 from __future__ import annotations
@@ -38,6 +40,24 @@ def information(theta, b, a=1.0):
     """
     with np.errstate(over="ignore"):  # cosh overflows to inf for |z| > ~89: information 0
         return np.square(a) / (2.0 + 2.0 * np.cosh(logit(theta, b, a)))
+
+
+def marginal_a(a, b_se):
+    """``a' = a / sqrt(1 + pi a^2 se_b^2 / 8)``: the slope of ``P`` marginalised over the
+    difficulty's calibration uncertainty (module docstring; the probit approximation)."""
+    a = np.asarray(a, dtype=np.float64)
+    return a / np.sqrt(1 + np.pi * a**2 * np.square(b_se) / 8)
+
+
+def mean_prob_per_examinee(theta, b, a, examinee, item, n_examinees: int) -> np.ndarray:
+    """Per examinee ``j``, the mean of ``P_i(theta_j)`` over the items it answered:
+    ``sum_{cells (j, i)} P_i(theta_j) / n_j`` (``examinee``, ``item``: the cells' indices;
+    NaN for an examinee without cells)."""
+    examinee, item = np.asarray(examinee, np.intp), np.asarray(item, np.intp)
+    p = prob(np.asarray(theta)[examinee], np.asarray(b)[item], np.asarray(a)[item])
+    count = np.bincount(examinee, minlength=n_examinees)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.bincount(examinee, p, n_examinees) / count
 
 
 def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
