@@ -9,10 +9,12 @@ responses (Truong et al. 2025, section "amortized calibration"):
     b = offset_k + scale_k * u                 (difficulty, higher is harder)
     a = exp(log_a_offset_k + log_a_std * v)    (only when ``predict_discrimination``)
 
-One difficulty scale per benchmark: each bank is calibrated on its own models (abilities
-``theta ~ N(0, 1)`` over them), so its ``b`` scale is its own. ``config.benchmarks`` maps each
-benchmark the predictor was trained on to ``{"offset", "scale", "log_a_offset", "residual_sd"}``
-(learned with the head), so that ``predict(..., benchmarks=NAME)`` is on that bank's scale.
+One difficulty scale per benchmark: each bank is calibrated on its own models, and its priors
+(mostly the ``b`` prior over its many items, not the ability prior over its few models) fix its
+origin and unit (``irt/calibration.py``), so its ``b`` scale is its own. ``config.benchmarks``
+maps each benchmark the predictor was trained on to ``{"offset", "scale", "log_a_offset",
+"residual_sd"}`` (learned with the head), so that ``predict(..., benchmarks=NAME)`` is on that
+bank's scale.
 A benchmark it does not know (``None``, or a name not in ``config.benchmarks``: a warning names
 it) gets the pooled scale: ``b_mean`` = the mean of the offsets, ``b_std`` = the geometric mean of
 the scales, ``log_a_mean`` = the mean of the ``log_a_offset`` s, and the pooled ``residual_sd``
