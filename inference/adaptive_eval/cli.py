@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from .amortized.verify import Verifier
@@ -192,20 +193,29 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     elif args.examinee.startswith(LM_KINDS):
         questions = _bank_questions(name, bank, args.items)
     examinee = examinee_from_spec(args.examinee, questions=questions, prompts=prompts,
-                                  answer_type=bank.metadata.get("answer_type"), bank=name)
+                                  answer_type=bank.metadata.get("answer_type"), bank=name,
+                                  max_new_tokens=args.max_new_tokens,
+                                  temperature=args.temperature)
     test = AdaptiveTest(bank, max_items=args.max_items, target_se=args.target_se,
                         item_source=_thin_bank_items(args, examinee, bank),
                         thin_information=args.thin_information, **_test_options(args))
     if args.session and Path(args.session).exists():
         _progress(f"resuming session {args.session}")
-    result = test.run(examinee, session=args.session, on_step=_show())
+    if args.parallel > 1:
+        _progress(f"{args.parallel} questions in flight at once")
+    start = time.perf_counter()
+    result = test.run(examinee, session=args.session, on_step=_show(), parallel=args.parallel)
+    wall = time.perf_counter() - start
+    _progress(f"{result.n_items} questions in {wall:.1f} s ({args.parallel} in flight)"
+              + (f"; {result.n_truncated} replies cut at the token budget"
+                 if result.n_truncated else ""))
     if args.plot:
         require("plots", "--plot")
         from .cat.plotting import save_result_plot  # matplotlib: only when a plot is asked for
 
         save_result_plot(result, args.plot, title=f"{examinee.name}: adaptive evaluation")
         _progress(f"plot saved to {args.plot}")
-    payload = result.to_dict()
+    payload = result.to_dict() | {"parallel": args.parallel, "wall_s": round(wall, 3)}
     if args.output_path:
 
         written = write_lm_eval_output(
@@ -286,7 +296,12 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
         for name, bank in banks.items():
             found = _bank_questions(name, bank, args.items)
             questions.update(found if found is not None else bank_questions(name, ids=bank.ids))
-    examinee = examinee_from_spec(args.examinee, questions=questions)
+    if args.parallel > 1:
+        raise ValueError("--parallel is not supported with --suite yet: a suite asks one "
+                         "question at a time")
+    examinee = examinee_from_spec(args.examinee, questions=questions,
+                                  max_new_tokens=args.max_new_tokens,
+                                  temperature=args.temperature)
     suite = SuiteTest(banks, max_items=args.max_items, target_se=args.target_se,
                       **_test_options(args))
     if args.session and Path(args.session).exists():
@@ -483,6 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-twin-discount", dest="discount_twins", action="store_false",
                    help="do not discount items whose calibrated parameters equal an asked one's")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--parallel", type=int, default=1, metavar="N",
+                   help="questions in flight at once (an OpenAI-compatible server gets N "
+                   "concurrent requests; other examinees answer rounds of N in one batch)")
+    p.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+                   help="token budget of every generated reply (default: the examinee's own)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature of a generating examinee (default 0: greedy)")
     p.add_argument("--session", help="JSONL file: answers are appended; rerun to resume")
     p.add_argument("--generate-when-thin", nargs="?", const="embedded", default=None,
                    metavar="BACKEND", help="where the best unasked item's information at the "

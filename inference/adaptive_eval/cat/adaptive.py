@@ -50,7 +50,7 @@ What each of these choices measurably does: ``benchmarks/results/adaptive.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,8 +58,9 @@ import numpy as np
 
 from ..banks.bank import ItemBank, ItemBankError
 from ..irt.estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
-from ..irt.model import information, log_likelihood
+from ..irt.model import information, log_likelihood, prob
 from .accuracy import AccuracyModel
+from .in_flight import keep_in_flight
 from .selection import QUANTILES, SELECTORS
 from .session import Session
 
@@ -194,12 +195,18 @@ class AdaptiveTest:
         *,
         session: str | Path | None = None,
         on_step: Callable[[Step], None] | None = None,
+        parallel: int = 1,
     ) -> Result:
         """Test ``examinee`` (``answerable(ids)``, ``answer(id)``) until the stopping rule.
 
         With ``session`` (``session.py``), answers recorded there are replayed first (never asked
-        again) and each new answer is appended durably before the next question.
+        again) and each new answer is appended durably before the next question. ``parallel``
+        questions are in flight at once (``in_flight.py``).
         """
+        if parallel > 1 and self.item_source is not None:
+            raise ValueError("parallel questions and generated items (item_source) do not go "
+                             "together: ask one question at a time to generate where the bank "
+                             "is thin")
         state = self.start(np.asarray(examinee.answerable(self.bank.ids), bool))
         record = None
         if session is not None:
@@ -211,12 +218,17 @@ class AdaptiveTest:
                     continue
                 state.record(int(self.bank.index([line["question_id"]])[0]),
                              int(line["correct"]), **recorded_details(line))
-        while (reason := state.stop_reason()) is None:
-            step = state.ask(examinee)
+
+        def answered(step: Step) -> None:
             if record is not None:
                 record.append(asdict(step))
             if on_step is not None:
                 on_step(step)
+
+        if parallel > 1:
+            return state.result(keep_in_flight(state, examinee, parallel, answered))
+        while (reason := state.stop_reason()) is None:
+            answered(state.ask(examinee))
         return state.result(reason)
 
 
@@ -290,26 +302,46 @@ class TestState:
             return "bank_exhausted"
         return None
 
-    def candidates(self) -> np.ndarray:
-        """Bank indices the next item is chosen from: the available items, of the category
-        furthest below its share with content balancing."""
+    def candidates(self, pending: np.ndarray | None = None) -> np.ndarray:
+        """Bank indices the next item is chosen from: the available items (less ``pending``,
+        items asked whose answers have not arrived), of the category furthest below its share
+        with content balancing (pending items counted as asked)."""
         t = self.test
         code = t.accuracy.category_code
         candidates = self.available.copy()
+        count = self.sums.count
+        if pending is not None and len(pending):
+            candidates[pending] = False
+            count = count + np.bincount(code[pending], minlength=len(count))
         if t.content_balancing:
-            deficit = t._category_share * (self.n_items + 1) - self.sums.count
+            asked = self.n_items + (0 if pending is None else len(pending))
+            deficit = t._category_share * (asked + 1) - count
             present = np.bincount(code[candidates], minlength=len(deficit)) > 0
             deficit[~present] = -np.inf
             candidates &= code == int(np.argmax(deficit))
         return np.flatnonzero(candidates)
 
-    def next_item(self) -> int:
-        """Index in the bank of the item to ask next."""
+    def next_item(self, pending: Sequence[int] = ()) -> int:
+        """Index in the bank of the item to ask next.
+
+        With ``pending`` (bank items asked whose answers have not arrived) it is chosen against
+        the posterior as it would be after them: each adds its expected log-likelihood at the
+        current estimate, ``p log P(theta) + (1 - p) log(1 - P(theta))`` with
+        ``p = P(theta_hat)``, which narrows the posterior as an answer would, so the questions
+        in flight together are jointly informative rather than one choice asked N times."""
         t = self.test
-        index = self.candidates()
-        rng = np.random.default_rng([t.seed, self.n_items])
-        points = posterior_quantile(self.posterior(), QUANTILES)
-        scores = t._selector.scores(self.theta, points, t._b32[index], t._a32[index], rng)
+        pending = np.asarray(pending, int)
+        index = self.candidates(pending)
+        rng = np.random.default_rng([t.seed, self.n_items + len(pending)])
+        theta, loglik = self.theta, self.loglik
+        if len(pending):
+            b, a = t._b32[pending, None].astype(float), t._a32[pending, None].astype(float)
+            p = prob(self.theta, b, a)
+            expected = p * log_likelihood(1, GRID, b, a) + (1 - p) * log_likelihood(0, GRID, b, a)
+            loglik = loglik + self.sums.weight * expected.sum(0)
+            theta = t._estimator.estimate(loglik, self.prior)[0]
+        points = posterior_quantile(normalise(loglik + self.prior), QUANTILES)
+        scores = t._selector.scores(theta, points, t._b32[index], t._a32[index], rng)
         if t.discount_twins and t.selection != "random" and self.twins_asked.any():
             scores = scores * self.twin_factor[index]
         top = _top_k(scores, min(t.randomesque, len(index)))
@@ -333,7 +365,10 @@ class TestState:
                     answer = examinee.answer(outside["question_id"])
                     return self.record_outside(outside, int(answer), **_details(answer))
         item = self.next_item() if item is None else item
-        answer = examinee.answer(self.test.bank.ids[item])
+        return self.record_answer(item, examinee.answer(self.test.bank.ids[item]))
+
+    def record_answer(self, item: int, answer) -> Step:
+        """Record ``answer`` (0/1 or an ``Answer``) to bank ``item``, with what it carries."""
         return self.record(item, int(answer), **_details(answer))
 
     def record(self, item: int, correct: int, with_accuracy: bool = True, *,

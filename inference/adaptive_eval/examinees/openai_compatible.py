@@ -75,8 +75,11 @@ class OpenAIExaminee(QuestionExaminee):
     ``answers.extract`` and scored against the gold answer. ``answer`` returns an ``Answer`` with
     the raw reply (also kept in ``last_reply``), the extracted answer, whether the reply was cut
     at the budget (``truncated``) and the tokens the server reported. Connection, retry and
-    error behaviour: ``ChatServer``.
+    error behaviour: ``ChatServer``. ``concurrent``: questions may be asked from several threads
+    at once (one request each; the adaptive test's ``parallel``).
     """
+
+    concurrent = True
 
     def __init__(
         self,
