@@ -23,7 +23,7 @@ Settings (environment variables):
 - ``ADAPTIVE_EVAL_DATA``: the shared data folder, holding ``<source>/responses.csv.gz``
   (recorded answers) and ``<source>/items.csv.gz`` (question text) for each bank's source
   (``mmlu_pro``, ``zeroeval``, ``metabench``); default ``../shared/data`` next to the repository.
-  Without local MMLU-Pro question text the public MMLU-Pro is downloaded where there is network.
+  Without local question text, a bank's questions come from its Hub dataset (or the HF cache).
 - ``ADAPTIVE_EVAL_LOCAL_MODEL``: the live LM, a folder or Hub id (SmolLM2-135M-Instruct).
 - ``ADAPTIVE_EVAL_PREDICTOR`` / ``ADAPTIVE_EVAL_GENERATOR``: a folder or Hub id instead of the
   embedded defaults.
@@ -53,9 +53,9 @@ import pandas as pd  # noqa: E402
 from adaptive_eval import AdaptiveTest, ItemBank, ResponseData  # noqa: E402
 from adaptive_eval.banks.answers import MULTIPLE_CHOICE  # noqa: E402
 from adaptive_eval.banks.catalog import CATALOG, bank_info, local_folder  # noqa: E402
+from adaptive_eval.banks.hub_questions import bank_questions  # noqa: E402
 from adaptive_eval.banks.questions import (  # noqa: E402
     LETTERS,
-    download_mmlu_pro,
     load_questions,
     question_text,
 )
@@ -148,8 +148,9 @@ def has_responses(name: str) -> bool:
 
 def questions(name: str = DEFAULT_BANK) -> dict:
     """Question text with gold answers of bank ``name``: the local items file (its rows of this
-    benchmark, read with the bank's answer type), else for MMLU-Pro the public dataset (needs
-    network); ``UserError`` when there is none."""
+    benchmark, read with the bank's answer type), else the bank's Hub dataset
+    (``hub_questions.bank_questions``: network or the Hugging Face cache); ``UserError`` when
+    there is none."""
     path = source_file(name, "items.csv.gz")
     if path.is_file():
         answer_type = bank(name).metadata.get("answer_type")
@@ -164,19 +165,17 @@ def questions(name: str = DEFAULT_BANK) -> dict:
                                 "replayed.") from None
 
         return _once(f"questions:{name}", read)
-    if name != DEFAULT_BANK:
-        raise UserError(f"Question text for bank {name} not found ({path}); set "
-                        "ADAPTIVE_EVAL_DATA to the shared data folder for a live LM.")
-    if "questions-download-failed" in _cache:
-        raise UserError(str(_cache["questions-download-failed"]))
+    failed = f"questions-download-failed:{name}"
+    if failed in _cache:
+        raise UserError(str(_cache[failed]))
 
     def download():
         try:
-            return download_mmlu_pro()
-        except Exception as err:  # noqa: BLE001 - offline: remember and say so
-            _cache["questions-download-failed"] = (
-                f"Question text not found ({path}) and MMLU-Pro could not be downloaded: {err}")
-            raise UserError(_cache["questions-download-failed"]) from None
+            return bank_questions(name, ids=bank(name).ids)
+        except ValueError as err:  # offline, or a replay bank: remember and say so
+            _cache[failed] = (f"Question text for bank {name} not found ({path}), nor from "
+                              f"its Hub dataset: {err}")
+            raise UserError(_cache[failed]) from None
 
     return _once(f"questions:{name}", download)
 

@@ -28,6 +28,7 @@ from adaptive_eval.banks.sources import (
     read_record,
     source_of,
 )
+from adaptive_eval.examinees import examinee_from_spec
 from hub_server import HubServer, hub_fixture, point_client_at  # noqa: F401 (fixture `hub`)
 from huggingface_hub import HfApi, constants
 from test_cli import cli
@@ -190,6 +191,9 @@ def test_questions_come_from_the_hub_and_map_to_the_bank_ids(hub: HubServer, tmp
                   & (items.corrected_answer != items.answer)].index[0]
     assert redux[fixed].answer_letter == items.corrected_answer[fixed]  # ZeroEval's key
     assert redux["mmlu-redux-anatomy-#0"].category == "anatomy"
+    # a live examinee given only the bank asks these questions (typed by the bank)
+    examinee = examinee_from_spec("openai:http://127.0.0.1:9/v1:m", bank="gsm8k")
+    assert examinee.questions == gsm and gsm["gsm8k-main-test-#3"].answer_type == "numeric"
     cached = {p.relative_to(constants.HF_HUB_CACHE).as_posix()
               for p in Path(constants.HF_HUB_CACHE).rglob("*.parquet")}
     assert any(p.endswith("data/test-00000-of-00001.parquet") for p in cached)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from huggingface_hub import constants as hf_constants
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"  # the shared data folder: mmlu_pro/, zeroeval/, ...
@@ -140,8 +141,10 @@ def test_missing_data_is_said_in_the_page(app, tmp_path, monkeypatch):
     assert "Recorded answers not found" in out[1] and str(tmp_path) in out[1]
     with pytest.raises(app.UserError, match="responses.csv.gz"):
         app.responses()
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # nor the bank's Hub dataset
     out = app.next_question(app.LOCAL_MODEL, "fisher", 2, 0, bank_name="gsm8k")
     assert "Question text for bank gsm8k not found" in out[1]
+    assert "yuchenlin/zero-eval" in out[1] and "--items FILE" in out[1]
     assert "local-lm" not in app._cache  # no LM loaded for a bank it cannot answer
 
 
