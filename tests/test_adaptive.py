@@ -184,7 +184,8 @@ def test_session_resumes_without_asking_twice(tmp_path):
 def test_malformed_and_mismatched_sessions(tmp_path):
     bank = make_bank()
     path = tmp_path / "bad.jsonl"
-    header = {"type": "header", "examinee": "sim0", "bank": bank.fingerprint()}
+    AdaptiveTest(bank, max_items=1).run(Simulated(bank, 0), session=path)  # a real header
+    header = json.loads(path.read_text().splitlines()[0])
     path.write_text(json.dumps(header) + '\nnot json\n{}\n')
     with pytest.raises(SessionError, match="line 2 is not JSON"):
         AdaptiveTest(bank).run(Simulated(bank, 0), session=path)

@@ -256,3 +256,15 @@ def test_cli_live_examinee_on_a_replay_bank_or_without_questions(tmp_path, monke
     missing = cli("evaluate", "--bank", "gsm8k", "--examinee", examinee, check=False, env=env)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert "yuchenlin/zero-eval" in missing.stderr and "--items FILE" in missing.stderr
+
+
+@needs_data
+def test_cli_evaluate_reads_the_questions_from_the_hub(hub: HubServer, tmp_path):
+    """Past the questions (from the test Hub), the CLI stops at the examinee's server: nothing
+    listens there, and the error is about that URL, not about question text."""
+    _upload("yuchenlin/zero-eval", _zero_eval_folder(tmp_path / "zero-eval"))
+    run = cli("evaluate", "--bank", "gsm8k", "--examinee", "openai:http://127.0.0.1:9/v1:m",
+              "--max-items", "1", check=False, env=dict(os.environ))
+    assert run.returncode != 0
+    assert "no question text" not in run.stderr and "127.0.0.1:9" in run.stderr
+    assert any(p.name.startswith("test-") for p in Path(constants.HF_HUB_CACHE).rglob("*.parquet"))

@@ -17,6 +17,7 @@ import pytest
 from adaptive_eval.banks.bank import ItemBank
 from adaptive_eval.banks.catalog import CATALOG
 from adaptive_eval.cat.suite import SuiteTest, ability_correlation
+from adaptive_eval.cli import main
 from test_cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,11 +92,14 @@ def test_suite_figure_panels(zeroeval):
         examinee_from_spec(f"replay:{zeroeval}:{MODEL}"))
     fig = suite_figure(result, "title")
     assert len(fig.axes) == 4
+    counts = Counter(bank for bank, _ in result.history)
+    assert len(counts) >= 2, counts  # else the panels below show no asked question
     for ax, name in zip(fig.axes, banks, strict=False):
         asked = [k for k, (bank, _) in enumerate(result.history, start=1) if bank == name]
         assert ax.get_title() == f"{name}: {len(asked)} question" + ("s" * (len(asked) != 1))
-        dots = [c for c in ax.collections if c.get_offsets().shape[0] == len(asked)]
-        assert not asked or list(dots[-1].get_offsets()[:, 0]) == asked
+        if asked:  # the panel's dots sit at the step numbers of the bank's questions
+            dots = [c for c in ax.collections if c.get_offsets().shape[0] == len(asked)]
+            assert dots and list(dots[-1].get_offsets()[:, 0]) == asked, name
     summary = fig.axes[-1]
     assert [t.get_text() for t in summary.get_yticklabels()] == list(banks)
     legend = [t.get_text() for t in summary.get_legend().texts]
@@ -201,6 +205,25 @@ def test_each_named_bank_loads_offline():
     assert proc.returncode == 0, proc.stderr
     sizes = json.loads(proc.stdout)
     assert set(sizes) == set(CATALOG) and all(n > 0 for n in sizes.values())
+
+
+@pytest.mark.parametrize("option", [["--generate-when-thin"], ["--verify-with", "hf:x"],
+                                    ["--thin-information", "0.5"], ["--output-path", "out"]])
+def test_suite_refuses_an_option_it_would_ignore(option, capsys):
+    code = main(["evaluate", "--suite", "gsm8k,cruxeval", "--examinee", "replay:x.csv:m",
+                 *option])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"adaptive-eval: error: {option[0]} works with one --bank, not "
+                                 "a --suite (a suite asks only its banks' own questions); drop "
+                                 "it or test one bank"]
+
+
+@pytest.mark.parametrize("option", [["--verify-with", "hf:x"], ["--thin-information", "0.5"]])
+def test_thin_bank_options_need_generate_when_thin(option, capsys):
+    code = main(["evaluate", "--bank", "gsm8k", "--examinee", "replay:x.csv:m", *option])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"adaptive-eval: error: {option[0]} acts only with "
+                                 "--generate-when-thin; add it or drop the option"]
 
 
 @pytest.mark.parametrize("args, message", [

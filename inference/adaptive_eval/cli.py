@@ -180,9 +180,21 @@ def _show(bank_name: str | None = None):
     return show
 
 
+THIN_OPTIONS = ("--verify-with", "--thin-information")  # only with --generate-when-thin
+
+
+def _given(args: argparse.Namespace, *flags: str) -> list[str]:
+    """Those of ``flags`` the user gave (an option left at its default of None is not given)."""
+    return [flag for flag in flags if getattr(args, flag.lstrip("-").replace("-", "_"))
+            not in (None, [])]
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.suite:
         return _evaluate_suite(args)
+    if args.generate_when_thin is None and _given(args, *THIN_OPTIONS):
+        raise ValueError(f"{_given(args, *THIN_OPTIONS)[0]} acts only with --generate-when-thin; "
+                         "add it or drop the option")
 
     bank = ItemBank.load(args.bank)
     name = str(args.bank) if args.bank is not None else "mmlu-pro"
@@ -198,7 +210,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                                   temperature=args.temperature)
     test = AdaptiveTest(bank, max_items=args.max_items, target_se=args.target_se,
                         item_source=_thin_bank_items(args, examinee, bank),
-                        thin_information=args.thin_information, **_test_options(args))
+                        thin_information=0.1 if args.thin_information is None
+                        else args.thin_information, **_test_options(args))
     if args.session and Path(args.session).exists():
         _progress(f"resuming session {args.session}")
     if args.parallel > 1:
@@ -275,8 +288,11 @@ def _thin_bank_items(args: argparse.Namespace, examinee, bank: ItemBank):
 def _evaluate_suite(args: argparse.Namespace) -> None:
     if args.bank is not None:
         raise ValueError("give --bank or --suite, not both")
-    if args.lm_eval_task or args.output_path:
-        raise ValueError("--lm-eval-task and --output-path take one --bank, not a --suite")
+    ignored = _given(args, "--lm-eval-task", "--output-path", "--generate-when-thin",
+                     *THIN_OPTIONS)
+    if ignored:
+        raise ValueError(f"{ignored[0]} works with one --bank, not a --suite (a suite asks only "
+                         "its banks' own questions); drop it or test one bank")
     names = [n.strip() for n in args.suite.split(",") if n.strip()]
     if not names:
         raise ValueError(f"--suite {args.suite!r} names no bank")
@@ -510,8 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="BACKEND", help="where the best unasked item's information at the "
                    "current ability is below --thin-information, ask a generated, verified item "
                    "instead (BACKEND: embedded, the default, or openai:BASE_URL:MODEL)")
-    p.add_argument("--thin-information", type=float, default=0.1,
-                   help="Fisher information below which the bank counts as thin")
+    p.add_argument("--thin-information", type=float, default=None,
+                   help="Fisher information below which the bank counts as thin (default 0.1)")
     p.add_argument("--verify-with", action="append", metavar="SPEC", help="a solver checking "
                    "generated items' keys (examinee spec; repeatable; default: "
                    f"{DEFAULT_SOLVER})")

@@ -51,7 +51,7 @@ What each of these choices measurably does: ``benchmarks/results/adaptive.md``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +62,7 @@ from ..irt.model import information, log_likelihood, prob
 from .accuracy import AccuracyModel
 from .in_flight import keep_in_flight
 from .selection import QUANTILES, SELECTORS
-from .session import Session
+from .session import Session, answerable
 
 TAIL_SD = 3.0  # the prior's wide tail: N(prior_mean, (TAIL_SD prior_sd)^2)
 
@@ -116,6 +116,10 @@ class Result:
         out["expected_accuracy_interval"] = list(self.expected_accuracy_interval)
         out["n_truncated"], out["tokens"] = self.n_truncated, self.tokens
         return out
+
+
+#: the settings only the stopping rule reads: a resumed session may change them
+STOPPING = ("max_items", "target_se", "min_items")
 
 
 @dataclass
@@ -183,6 +187,16 @@ class AdaptiveTest:
         self._selector = SELECTORS[self.selection]()
         self._estimator = ESTIMATORS[self.estimator]()
 
+    def settings(self) -> dict:
+        """The settings a session header records (``session.py``): every field but the bank,
+        the stopping rule (``STOPPING``: a resume may change it) and the item source, recorded
+        by its kind. Another value in any of them makes another test."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.init and f.name not in ("bank", "item_source", *STOPPING)}
+        out["item_source"] = None if self.item_source is None else \
+            type(self.item_source).__name__
+        return out
+
     # the state of one test ------------------------------------------------------------------
 
     def start(self, available: np.ndarray | None = None) -> TestState:
@@ -210,7 +224,9 @@ class AdaptiveTest:
         state = self.start(np.asarray(examinee.answerable(self.bank.ids), bool))
         record = None
         if session is not None:
-            record = Session(session, getattr(examinee, "name", None), self.bank)
+            record = Session(session, getattr(examinee, "name", None), self.bank,
+                             self.settings() | {"answerable": answerable(self.bank.ids,
+                                                                         state.available)})
             for line in record.records:
                 if line.get("item") is not None:
                     state.record_outside(line["item"], int(line["correct"]),

@@ -1,23 +1,37 @@
 """A session file: the append-only JSONL record of one adaptive test, so that it can be resumed.
 
-Line 1 is the header ``{"type": "header", "examinee": NAME, "bank": FINGERPRINT, "n_items": N}``
-(``ItemBank.fingerprint()``: a hash of the bank's ids and parameters); every later line is one
+Line 1 is the header ``{"type": "header", "examinee": NAME, "bank": FINGERPRINT, "n_items": N,
+"settings": {...}}`` (``ItemBank.fingerprint()``: a hash of the bank's ids and parameters;
+``settings``: whatever decides which questions are asked and how answers are scored, such as
+the seed, the selection rule, the estimator and the prior, ``AdaptiveTest.settings``, and which
+of the bank's questions the examinee can answer, ``answerable``); every later line is one
 answered question, ``{"question_id": .., "correct": 0|1, ...}`` (an ``adaptive.Step``, with
 ``response``/``extracted`` for a free-form answer).
 
 A suite session (``suite.py``, several banks) has the header ``{"type": "header", "examinee":
-NAME, "banks": {BANK: FINGERPRINT, ...}, "n_items": {BANK: N, ...}}`` and every answer line names
-its ``"bank"``.
+NAME, "banks": {BANK: FINGERPRINT, ...}, "n_items": {BANK: N, ...}, "settings": {...}}`` and every
+answer line names its ``"bank"``.
 
-Each answer is flushed and fsynced before the next question is asked, so killing the process
-loses at most the question in flight; a last line cut mid-write is dropped on reopening. A file
-written for another examinee or another bank is refused.
+Resuming checks the header: a file written for another examinee, another bank, or with other
+settings is refused with one line naming what differs (the settings only the stopping rule
+reads, ``max_items``, ``target_se``, ``min_items``, are not recorded: a resume may change them,
+e.g. to continue a finished test). A header written before settings were recorded is refused
+too (it cannot be checked).
+
+Durability: the header is written to a temporary file, fsynced and renamed into place, so a kill
+leaves either no session or a whole header; each answer is flushed and fsynced before the next
+question is asked, so killing the process loses at most the question in flight. On reopening, a
+last line cut mid-write is dropped (the file is truncated after the last whole line), a whole
+last line that lacks its newline gets one, and a file holding only a cut header is started
+again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..banks.bank import ItemBank
@@ -27,13 +41,21 @@ class SessionError(ValueError):
     """A session file that cannot be resumed; the message names the file and line."""
 
 
+def answerable(ids: Sequence[str], mask) -> str:
+    """``"N of M (HASH)"``: how many of the bank's ``ids`` the examinee can answer (``mask``),
+    and a SHA-256 prefix of those ids, for the header's settings."""
+    chosen = [str(i) for i, ok in zip(ids, mask, strict=True) if ok]
+    digest = hashlib.sha256("\n".join(chosen).encode()).hexdigest()[:12]
+    return f"{len(chosen)} of {len(ids)} ({digest})"
+
+
 class Session:
     """Opens (resumes) or creates the session file at ``path`` for ``examinee`` on ``bank`` (or
     on several named banks, a suite); ``answers`` holds the ``(question_id, correct)`` recorded
     so far and ``records`` the whole answer lines."""
 
     def __init__(self, path: str | Path, examinee: str | None,
-                 bank: ItemBank | dict[str, ItemBank]):
+                 bank: ItemBank | dict[str, ItemBank], settings: dict | None = None):
         self.path = Path(path)
         self.answers: list[tuple[str, int]] = []
         self.records: list[dict] = []
@@ -45,20 +67,22 @@ class Session:
         else:
             header = {"type": "header", "examinee": examinee, "bank": bank.fingerprint(),
                       "n_items": len(bank)}
+        if settings is not None:  # as JSON gives them back (tuples become lists, ...)
+            header["settings"] = json.loads(json.dumps(settings, default=str))
+        has_header = False
         if self.path.exists() and self.path.stat().st_size > 0:
-            self._read(header)
-        else:
-            self._write(header)
+            has_header = self._read(header)
+        if not has_header:
+            self._write_header(header)
 
-    def _read(self, header: dict) -> None:
+    def _read(self, header: dict) -> bool:
+        """Check the header and read the answers; False when no whole header is there."""
+        self._mend_last_line()
         lines = self.path.read_text().splitlines()
         for number, line in enumerate(lines, start=1):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                if number == len(lines):  # a line cut by a kill mid-write: drop it
-                    self._truncate_last_line(lines[:-1])
-                    break
                 raise SessionError(f"{self.path}: line {number} is not JSON") from None
             if number == 1:
                 self._check_header(record, header)
@@ -70,6 +94,24 @@ class Session:
             else:
                 self.answers.append((str(record["question_id"]), int(record["correct"])))
                 self.records.append(record)
+        return bool(lines)
+
+    def _mend_last_line(self) -> None:
+        """A last line without its newline was cut by a kill, or killed just before it: drop it
+        when it is not JSON (truncate after the last whole line), else end it."""
+        data = self.path.read_bytes()
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[cut:])
+        except ValueError:
+            os.truncate(self.path, cut)
+            return
+        with open(self.path, "ab") as handle:
+            handle.write(b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def _check_header(self, record: dict, header: dict) -> None:
         if record.get("type") != "header":
@@ -79,6 +121,10 @@ class Session:
                 f"{self.path}: the session was for examinee {record.get('examinee')!r}, "
                 f"not {header['examinee']!r}; use another --session file"
             )
+        self._check_banks(record, header)
+        self._check_settings(record, header)
+
+    def _check_banks(self, record: dict, header: dict) -> None:
         if self.banks is not None:
             banks = record.get("banks")
             if banks != header["banks"]:
@@ -102,8 +148,34 @@ class Session:
                 "it was written for, or use another --session file"
             )
 
-    def _truncate_last_line(self, keep: list[str]) -> None:
-        self.path.write_text("".join(line + "\n" for line in keep))
+    def _check_settings(self, record: dict, header: dict) -> None:
+        if "settings" not in header:
+            return
+        recorded, wanted = record.get("settings"), header["settings"]
+        if not isinstance(recorded, dict):
+            raise SessionError(
+                f"{self.path}: the header records no test settings (an older session file), so "
+                "a resume could change the test unseen; use another --session file"
+            )
+        for name in list(wanted) + [k for k in recorded if k not in wanted]:
+            if recorded.get(name) != wanted.get(name):
+                raise SessionError(
+                    f"{self.path}: the session was run with {name} = {recorded.get(name)!r}, "
+                    f"not {wanted.get(name)!r}; resume it with the same {name}, or use another "
+                    "--session file"
+                )
+
+    def _write_header(self, record: dict) -> None:
+        """Write the header atomically: a temporary file, fsynced, renamed over ``path``."""
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "w") as handle:
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def _write(self, record: dict) -> None:
         with open(self.path, "a") as handle:

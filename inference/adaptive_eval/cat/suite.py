@@ -47,9 +47,10 @@ covariance ``(R^-1 + diag(p))^-1`` with ``p`` the banks' message precisions: a b
 answers leans on the others through ``R``, so its error moves with theirs and the suite interval
 widens accordingly; with many answers per bank ``C`` tends to the identity (independence).
 
-Session: one JSONL file (``session.py``) whose header lists each bank's fingerprint; every answer
-line names its ``"bank"``; resuming replays them in order (priors updated after each, as live) and
-never asks a question twice.
+Session: one JSONL file (``session.py``) whose header lists each bank's fingerprint and the test's
+settings (``settings``: a resume with other settings is refused); every answer line names its
+``"bank"``; resuming replays them in order (priors updated after each, as live) and never asks a
+question twice.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from ..banks.bank import ItemBank
 from ..irt.estimation import GRID, log_prior, normalise
 from ..irt.model import information, prob
 from .adaptive import TAIL_SD, AdaptiveTest, Result, Step, TestState, recorded_details
-from .session import Session
+from .session import Session, answerable
 
 
 def ability_correlation(banks: dict[str, ItemBank], min_shared: int = 5,
@@ -147,9 +148,27 @@ class SuiteTest:
         self.max_items, self.target_se, self.min_items = max_items, target_se, min_items
         self.tests = {name: AdaptiveTest(bank, max_items=max_items, target_se=0.0, **options)
                       for name, bank in self.banks.items()}
+        self.min_shared = min_shared
         self.correlation, self.shared = ability_correlation(self.banks, min_shared)
         # (mu_k, sd_k): each bank test's prior, the unit of its standardised ability
         self.population = {name: (t.prior_mean, t.prior_sd) for name, t in self.tests.items()}
+
+    def settings(self, states: dict[str, TestState] | None = None) -> dict:
+        """What a session header records (``session.py``): the bank tests' settings
+        (``AdaptiveTest.settings``; one value, or ``{bank: value}`` where the banks differ, as
+        in a prior from each bank's population), ``min_shared`` and, given ``states``, which
+        questions of each bank the examinee can answer."""
+        each = {name: test.settings() for name, test in self.tests.items()}
+        out = {}
+        for key in each[self.names[0]]:
+            values = {name: each[name][key] for name in self.names}
+            same = all(v == values[self.names[0]] for v in values.values())
+            out[key] = values[self.names[0]] if same else values
+        out["min_shared"] = self.min_shared
+        if states is not None:
+            out["answerable"] = {name: answerable(self.tests[name].bank.ids, s.available)
+                                 for name, s in states.items()}
+        return out
 
     # -----------------------------------------------------------------------------------------
 
@@ -234,7 +253,8 @@ class SuiteTest:
         self.update_priors(states)
         record = None
         if session is not None:
-            record = Session(session, getattr(examinee, "name", None), self.banks)
+            record = Session(session, getattr(examinee, "name", None), self.banks,
+                             self.settings(states))
             for line in record.records:
                 name = line["bank"]
                 state = states[name]
