@@ -21,18 +21,21 @@ of all its recorded answers on the bank), for
 - ``random+mean``: k random questions, plain mean;
 - ``random+irt``: k random questions scored by the IRT model (``selection="random"``).
 
-Intervals are widened by the shipped bank's ``heldout_misfit_sd`` (``--misfit shipped``, what
-the shipped CAT uses) or by the recalibrated bank's own fallback (``--misfit bank``).
+Intervals are widened by the shipped bank's held-out misfit (``--misfit shipped``, what the
+shipped CAT uses), taken without the evaluated model: the RMS of the shipped bank's
+``heldout_misfit_errors`` of the other models (``misfit_without``), or by the recalibrated
+bank's own fallback (``--misfit bank``).
 Repeated ``--repeats`` times (seeds). Also the wall time and tracemalloc peak of ``calibrate``
-on all of each bank's data, and, if ``adaptive_eval.cat.suite`` exists, the suite
-(mmlu-redux, gsm8k, math-l5, cruxeval) at 60 and 120 questions. Writes ``banks.md`` and
+on all of each bank's data, and the suite (mmlu-redux, gsm8k, math-l5, cruxeval) at 8, 20, 60
+and 120 questions, with the banks' population priors (the default) and with the ``N(0, 1)`` prior
+every bank had before they were recorded. Writes ``banks.md`` and
 ``banks.json`` into ``--out`` (a run on a subset of banks merges into an existing JSON).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import datetime
 import json
 import time
 import tracemalloc
@@ -46,9 +49,12 @@ from adaptive_eval.banks.items import bank_responses
 from adaptive_eval.banks.responses import ResponseData
 from adaptive_eval.cat.accuracy import wilson_interval
 from adaptive_eval.cat.adaptive import AdaptiveTest
+from adaptive_eval.cat.suite import SuiteTest
+from adaptive_eval.examinees import ReplayExaminee
 from adaptive_eval.irt.calibration import calibrate
 
 SUITE = ("mmlu-redux", "gsm8k", "math-l5", "cruxeval")
+SUITE_BUDGETS = (8, 20, 60, 120)
 METHODS = ("cat", "random+mean", "random+irt")
 QUIET = dict(progress=lambda line: None)
 
@@ -61,6 +67,17 @@ def prepare(bank: ItemBank, shipped: ItemBank) -> ItemBank:
     if chance is not None:
         bank.metadata["chance_accuracy"] = chance
     return bank
+
+
+def misfit_without(shipped: ItemBank, model: str) -> float | None:
+    """The shipped bank's held-out misfit SD without ``model``: the RMS of its recorded
+    ``heldout_misfit_errors`` of the other models (the recorded ``heldout_misfit_sd`` when the
+    bank has no per-model errors or ``model`` is not among them)."""
+    errors = shipped.metadata.get("heldout_misfit_errors") or {}
+    others = [e for m, e in errors.items() if m != model]
+    if model not in errors or not others:
+        return shipped.metadata.get("heldout_misfit_sd")
+    return float(np.sqrt(np.mean(np.square(others))))
 
 
 def replay(test: AdaptiveTest, answers: dict[str, int], budgets) -> dict[int, tuple]:
@@ -120,7 +137,7 @@ def evaluate_bank(name: str, data: ResponseData, args) -> dict:
             bank = prepare(calibrate(data.drop_models([model]), "2pl", **QUIET).bank, shipped)
         else:
             bank = banks[model]
-        misfit = shipped.metadata.get("heldout_misfit_sd") if args.misfit == "shipped" else None
+        misfit = misfit_without(shipped, model) if args.misfit == "shipped" else None
         mine = {m: {k: [] for k in budgets} for m in METHODS}
         for r in range(args.repeats):
             results = {
@@ -164,36 +181,37 @@ def fit_cost(data: ResponseData) -> dict:
 
 
 def evaluate_suite(datas: dict[str, ResponseData], args) -> dict:
-    """The suite (``SUITE``) at 60 and 120 questions, leave-one-model-out over the models that
-    answered all four banks, against a random subset of the same size spread evenly over the
-    banks (plain mean per bank, averaged). Truth: the mean of the four true accuracies."""
-    from adaptive_eval.cat.suite import SuiteTest  # written concurrently by another engineer
-    from adaptive_eval.examinees import ReplayExaminee
-
-    budgets = (60, 120)
+    """The suite (``SUITE``) at ``budgets`` questions, leave-one-model-out over the models that
+    answered all four banks, with the banks' population priors (``suite cat``) and with the
+    ``N(0, 1)`` prior of every bank (``suite cat, N(0, 1) prior``), against a random subset of the
+    same size spread evenly over the banks (plain mean per bank, averaged). Truth: the mean of
+    the four true accuracies."""
+    budgets = SUITE_BUDGETS
     common = sorted(set.intersection(*(set(datas[n].models) for n in SUITE)))
     truths = {m: float(np.mean([np.mean(list(datas[n].responses_of(m).values())) for n in SUITE]))
               for m in common}
     held = spread(common, truths, args.max_models)
     shipped = {n: ItemBank.load(n) for n in SUITE}
-    rows = {"suite cat": {k: [] for k in budgets}, "random+mean": {k: [] for k in budgets}}
-    cover = {k: [] for k in budgets}
+    priors = {"suite cat": {}, "suite cat, N(0, 1) prior": {"prior_mean": 0.0, "prior_sd": 1.0}}
+    rows = {m: {k: [] for k in budgets} for m in (*priors, "random+mean")}
+    cover = {m: {k: [] for k in budgets} for m in priors}
     merged = merged_data(datas)
     for j, model in enumerate(held):
         banks = {n: prepare(calibrate(datas[n].drop_models([model]), "2pl", **QUIET).bank,
                             shipped[n]) for n in SUITE}
-        misfit = {n: shipped[n].metadata.get("heldout_misfit_sd") for n in SUITE}
+        misfit = {n: misfit_without(shipped[n], model) for n in SUITE}
         truth = truths[model]
         for k in budgets:
-            # one misfit SD per bank: AdaptiveTest options are shared, so set it per test
-            test = SuiteTest(banks, max_items=k, target_se=0, seed=0)
-            if args.misfit == "shipped":
-                for n, t in test.tests.items():
-                    t.accuracy.misfit_sd = misfit[n]
-            result = test.run(ReplayExaminee(merged, model))
-            lo, hi = result.suite_accuracy_interval
-            rows["suite cat"][k].append(abs(result.suite_accuracy - truth))
-            cover[k].append(bool(lo <= truth <= hi))
+            for method, prior in priors.items():
+                # one misfit SD per bank: AdaptiveTest options are shared, so set it per test
+                test = SuiteTest(banks, max_items=k, target_se=0, seed=0, **prior)
+                if args.misfit == "shipped":
+                    for n, t in test.tests.items():
+                        t.accuracy.misfit_sd = misfit[n]
+                result = test.run(ReplayExaminee(merged, model))
+                lo, hi = result.suite_accuracy_interval
+                rows[method][k].append(abs(result.suite_accuracy - truth))
+                cover[method][k].append(bool(lo <= truth <= hi))
             for r in range(args.repeats):
                 rng = np.random.default_rng([r, j, k])
                 means = [random_mean(datas[n].responses_of(model), rng, [k // len(SUITE)])
@@ -201,19 +219,23 @@ def evaluate_suite(datas: dict[str, ResponseData], args) -> dict:
                 rows["random+mean"][k].append(abs(float(np.mean(means)) - truth))
         print(f"suite [{j + 1}/{len(held)}] {model}", flush=True)
     table = {m: {str(k): float(np.mean(v[k])) for k in budgets} for m, v in rows.items()}
-    coverage = {str(k): float(np.mean(cover[k])) for k in budgets}
-    text = (f"Suite {', '.join(SUITE)}: leave-one-model-out over {len(held)} of the {len(common)} "
+    coverage = {m: {str(k): float(np.mean(v[k])) for k in budgets} for m, v in cover.items()}
+    old = "suite cat, N(0, 1) prior"
+    text = (f"Run {datetime.date.today().isoformat()}. "
+            f"Suite {', '.join(SUITE)}: leave-one-model-out over {len(held)} of the {len(common)} "
             "zeroeval models that answered all four (each bank recalibrated without the model; "
-            "misfit SD per bank as in the per-bank runs); `SuiteTest` (one seed) against a random "
-            f"subset of the same size, k/4 per bank, plain means averaged ({args.repeats} "
-            "repeats). Truth: the mean of the four true accuracies. `SuiteTest` from "
-            "`inference/adaptive_eval/suite.py` as it is in the working tree at run time.\n\n"
-            "| k | suite CAT error | random mean error | ratio | suite CAT coverage |\n"
-            "|---|---|---|---|---|\n"
-            + "\n".join(f"| {k} | {table['suite cat'][str(k)]:.4f} | "
+            "misfit SD per bank as in the per-bank runs); `SuiteTest` (one seed) with the banks' "
+            "population priors (the default) and with the `N(0, 1)` prior on every bank's own "
+            "scale (`prior_mean=0, prior_sd=1`: what every bank had before the population was "
+            "recorded), against a random subset of the same size, k/4 per bank, plain means "
+            f"averaged ({args.repeats} repeats). Truth: the mean of the four true accuracies.\n\n"
+            "| k | suite CAT error | with N(0, 1) prior | random mean error | ratio | "
+            "suite CAT coverage | with N(0, 1) prior |\n|---|---|---|---|---|---|---|\n"
+            + "\n".join(f"| {k} | {table['suite cat'][str(k)]:.4f} | {table[old][str(k)]:.4f} | "
                         f"{table['random+mean'][str(k)]:.4f} | "
                         f"{table['suite cat'][str(k)] / table['random+mean'][str(k)]:.2f} | "
-                        f"{coverage[str(k)]:.2f} |" for k in budgets))
+                        f"{coverage['suite cat'][str(k)]:.2f} | {coverage[old][str(k)]:.2f} |"
+                        for k in budgets))
     return {"measured": True, "models": held, "table": table, "coverage": coverage,
             "text": text}
 
@@ -226,7 +248,8 @@ def merged_data(datas: dict[str, ResponseData]) -> ResponseData:
 def write(out: Path, results: dict) -> None:
     banks, fits = results["banks"], results["fit"]
     lines = ["# Adaptive testing on every named bank (held-out models)", "",
-             "Date 2026-11-28, machine: 2 cores (shared), no GPU. Script: `benchmarks/banks.py`. "
+             f"Date {results.get('date', 'not recorded')}, machine: 2 cores (shared), no GPU. "
+             "Script: `benchmarks/banks.py`. "
              "Default `AdaptiveTest` (hybrid score, 95% intervals), each bank recalibrated "
              "(2PL) without the held-out models, with the shipped bank's categories and "
              "chance accuracy. Error: mean |predicted - true| accuracy, the truth being the "
@@ -315,6 +338,8 @@ def main() -> None:
     results = json.loads(path.read_text()) if keep else {}
     results.setdefault("banks", {})
     results.setdefault("fit", {})
+    if names:  # the per-bank tables' date (a suite-only run keeps the tables and their date)
+        results["date"] = datetime.date.today().isoformat()
     cache, datas = {}, {}
     for name in names:
         start = time.perf_counter()
@@ -329,14 +354,9 @@ def main() -> None:
         print(f"{name}: {time.perf_counter() - start:.0f} s; {summary}", flush=True)
         write(out, results)
     if not args.no_suite:
-        if importlib.util.find_spec("adaptive_eval.cat.suite") is None:
-            results["suite"] = {"measured": False,
-                                "why": "`adaptive_eval.cat.suite` (SuiteTest) did not exist when "
-                                       "this run finished."}
-        else:
-            for name in SUITE:
-                datas.setdefault(name, bank_responses(name, Path(args.data), cache))
-            results["suite"] = evaluate_suite(datas, args)
+        for name in SUITE:
+            datas.setdefault(name, bank_responses(name, Path(args.data), cache))
+        results["suite"] = evaluate_suite(datas, args)
     write(out, results)
 
 
