@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from adaptive_eval.amortized.generator import ItemFormatError, QuestionGenerator, parse_item, words
+from adaptive_eval.amortized.generator import QuestionGenerator
+from adaptive_eval.amortized.item_format import ItemFormatError, parse_item
+from adaptive_eval.amortized.near_duplicates import words
 from adaptive_eval.banks.questions import question_text
 from adaptive_eval.hub.resolve import resolve_artifact
 from scipy.stats import spearmanr

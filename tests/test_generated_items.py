@@ -12,12 +12,8 @@ import numpy as np
 import pytest
 import torch
 from adaptive_eval.amortized.base_models import MINILM, resolve_base_model
-from adaptive_eval.amortized.generator import (
-    GeneratorConfig,
-    QuestionGenerator,
-    add_to_bank,
-    format_item,
-)
+from adaptive_eval.amortized.generator import GeneratorConfig, QuestionGenerator, add_to_bank
+from adaptive_eval.amortized.item_format import format_item
 from adaptive_eval.amortized.predictor import DifficultyPredictor, PredictorConfig
 from adaptive_eval.amortized.server_generator import Example, ServerGenerator, item_text
 from adaptive_eval.amortized.verify import Verifier, asked_quantity, structure_problem

@@ -17,16 +17,18 @@ import pytest
 import torch
 from adaptive_eval.amortized.generator import (
     GeneratorConfig,
-    ItemFormatError,
-    NearDuplicateIndex,
     QuestionGenerator,
     add_to_bank,
     build_prompt,
+    predict_items,
+)
+from adaptive_eval.amortized.item_format import (
+    ItemFormatError,
     format_item,
     is_well_formed,
     parse_item,
-    predict_items,
 )
+from adaptive_eval.amortized.near_duplicates import NearDuplicateIndex
 from adaptive_eval.amortized.predictor import DifficultyPredictor, PredictorConfig
 from adaptive_eval.banks.bank import ItemBank
 from adaptive_eval.banks.questions import question_text

@@ -61,18 +61,20 @@ import pandas as pd
 import torch
 import trl
 from adaptive_eval.amortized.generator import (
-    MIN_OPTIONS,
-    OPTION_LINE,
     GeneratorConfig,
-    ItemFormatError,
-    NearDuplicateIndex,
     QuestionGenerator,
     build_prompt,
+    predict_items,
+)
+from adaptive_eval.amortized.item_format import (
+    MIN_OPTIONS,
+    OPTION_LINE,
+    ItemFormatError,
     format_item,
     is_well_formed,
     parse_item,
-    predict_items,
 )
+from adaptive_eval.amortized.near_duplicates import NearDuplicateIndex
 from adaptive_eval.amortized.predictor import DifficultyPredictor
 from adaptive_eval.banks.bank import ItemBank
 from adaptive_eval.banks.questions import load_questions, question_text

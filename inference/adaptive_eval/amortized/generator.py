@@ -3,7 +3,8 @@ requested IRT difficulty (Truong et al. 2025, "amortized generation").
 
 Prompt (``build_prompt``): the base model's chat template around one user message that names the
 target difficulty (rounded to 0.1) and the category, and spells out the item format. The
-completion is one item in exactly this format (``format_item`` writes it, ``parse_item`` reads it)::
+completion is one item in exactly this format (``item_format.format_item`` writes it,
+``item_format.parse_item`` reads it)::
 
     Question: <question text, one or more lines>
     A. <option>
@@ -29,7 +30,8 @@ base model is not stored: it is resolved by ``resolve_base_model`` (offline from
 SmolLM2-135M-Instruct).
 
 Training (SFT, then GRPO with a reward from the predictor) is ``training/train_generator.py``; its
-reward functions are built on ``parse_item``, ``OPTION_LINE`` and ``predict_items`` from here.
+reward functions are built on ``item_format.parse_item``, ``item_format.OPTION_LINE`` and
+``predict_items`` from here.
 How often the generator writes well-formed items near the target is measured by
 ``benchmarks/generator.py`` (``benchmarks/results/generator.md``).
 """
@@ -38,8 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -48,170 +49,24 @@ import numpy as np
 import torch
 from huggingface_hub import ModelCardData
 from peft import PeftModel
-from safetensors.numpy import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from ..banks.answers import MULTIPLE_CHOICE, check_gold
+from ..banks.answers import MULTIPLE_CHOICE
 from ..banks.bank import ItemBank
 from ..banks.questions import question_text
 from ..hub.cards import render_card
 from ..hub.resolve import resolve_artifact
 from .base_models import SMOLLM2, resolve_base_model
+from .item_format import LETTERS, ItemFormatError, ParsedItem, parse_candidate
+from .near_duplicates import NearDuplicateIndex, words
 from .predicted_items import add_predicted
 from .predictor import DifficultyPredictor
 from .verify import Verifier
 
 ARTIFACT = "question-generator"
-LETTERS = "ABCDEFGHIJ"  # at most 10 options
-MIN_OPTIONS, MAX_OPTIONS = 4, 10
 #: targets a generator accepts: the banks' IRT difficulty scale
 DIFFICULTY_RANGE = (-5.0, 5.0)
 DEDUP_FILE = "dedup_index.safetensors"
-
-
-# ---- item format ------------------------------------------------------------------------------
-
-
-class ItemFormatError(ValueError):
-    """A generated text is not a well-formed item; the message says why."""
-
-
-@dataclass(frozen=True)
-class ParsedItem:
-    """A well-formed item. Multiple choice: ``options[answer_index]`` is the key. Free form: no
-    options, ``gold`` is the answer (a string of the item's answer type)."""
-
-    question: str
-    options: list[str]
-    answer_index: int | None
-    gold: str | None = None
-
-    @property
-    def answer(self) -> str:
-        """The key's letter (multiple choice) or the gold answer (free form)."""
-        return LETTERS[self.answer_index] if self.answer_index is not None else str(self.gold)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def format_item(question: str, options: Sequence[str], answer_index: int) -> str:
-    """The completion text of one item (see the module docstring); options become one line each.
-
-    Raises ``ItemFormatError`` if the result would not parse back (``parse_item``) to the same item.
-    """
-    lines = ["Question: " + str(question).strip()]
-    lines += [f"{LETTERS[i]}. {_one_line(o)}" for i, o in enumerate(options[:MAX_OPTIONS])]
-    if not 0 <= answer_index < min(len(options), MAX_OPTIONS):
-        raise ItemFormatError(f"answer index {answer_index} out of range")
-    lines.append(f"Answer: {LETTERS[answer_index]}")
-    text = "\n".join(lines)
-    parsed = parse_item(text)
-    if parsed.options != [_one_line(o) for o in options] or parsed.answer_index != answer_index:
-        raise ItemFormatError("item does not survive a format/parse round trip")
-    return text
-
-
-#: one option line of an item: ``"A. text"`` (group 1 the letter, group 2 the text)
-OPTION_LINE = re.compile(r"^([A-J])\. (.*)$")
-_ANSWER = re.compile(r"^Answer: ([A-J])$")
-
-
-def parse_item(text: str) -> ParsedItem:
-    """Parse one item strictly; raise ``ItemFormatError`` unless it is well-formed.
-
-    Well-formed: after stripping surrounding whitespace, the text starts with ``"Question: "``;
-    the question text (one or more lines) is non-empty; then 4-10 option lines ``"A. ..."``,
-    ``"B. ..."`` in order with no gaps, each non-empty and distinct (case- and space-insensitive);
-    then exactly one line ``"Answer: X"`` whose letter names one of the options; nothing after it.
-    """
-    if not isinstance(text, str):
-        raise ItemFormatError("not a string")
-    lines = text.strip().split("\n")
-    if not lines or not lines[0].startswith("Question: "):
-        raise ItemFormatError("does not start with 'Question: '")
-    first_option = next((i for i, line in enumerate(lines) if line.startswith("A. ")), None)
-    if first_option is None:
-        raise ItemFormatError("no option 'A. '")
-    question = "\n".join([lines[0][len("Question: "):]] + lines[1:first_option]).strip()
-    if not question:
-        raise ItemFormatError("empty question")
-    options: list[str] = []
-    k = first_option
-    while k < len(lines):
-        match = OPTION_LINE.match(lines[k])
-        if not match:
-            break
-        if match.group(1) != LETTERS[len(options)]:
-            raise ItemFormatError(f"option {match.group(1)} out of order")
-        option = match.group(2).strip()
-        if not option:
-            raise ItemFormatError(f"option {match.group(1)} is empty")
-        options.append(option)
-        k += 1
-    if not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
-        raise ItemFormatError(f"{len(options)} options; need {MIN_OPTIONS}-{MAX_OPTIONS}")
-    if len({o.casefold() for o in map(_one_line, options)}) != len(options):
-        raise ItemFormatError("options are not distinct")
-    rest = [line for line in lines[k:]]
-    if len(rest) != 1:
-        raise ItemFormatError("expected exactly one 'Answer: X' line right after the options")
-    match = _ANSWER.match(rest[0].strip())
-    if not match:
-        raise ItemFormatError(f"bad answer line {rest[0][:40]!r}")
-    answer_index = LETTERS.index(match.group(1))
-    if answer_index >= len(options):
-        raise ItemFormatError(f"answer {match.group(1)} names no option")
-    return ParsedItem(question, options, answer_index)
-
-
-def parse_free_item(text: str, answer_type: str) -> ParsedItem:
-    """Parse one free-form item, ``"Question: <text>"`` (one or more lines) then a last line
-    ``"Answer: <gold>"``; raise ``ItemFormatError`` unless the question is non-empty, no line
-    looks like an option, and the gold is usable for ``answer_type`` (``answers.check_gold``)."""
-    if not isinstance(text, str):
-        raise ItemFormatError("not a string")
-    lines = text.strip().split("\n")
-    if not lines[0].startswith("Question: "):
-        raise ItemFormatError("does not start with 'Question: '")
-    if len(lines) < 2 or not lines[-1].startswith("Answer: "):
-        raise ItemFormatError("the last line is not 'Answer: ...'")
-    if any(OPTION_LINE.match(line) for line in lines[1:-1]):
-        raise ItemFormatError("a free-form item has no options")
-    question = "\n".join([lines[0][len("Question: "):]] + lines[1:-1]).strip()
-    if not question:
-        raise ItemFormatError("empty question")
-    gold = lines[-1][len("Answer: "):].strip()
-    try:
-        check_gold(answer_type, gold)
-    except ValueError as err:
-        raise ItemFormatError(str(err)) from None
-    return ParsedItem(question, [], None, gold)
-
-
-def parse_candidate(text: str, answer_type: str = MULTIPLE_CHOICE) -> ParsedItem:
-    """``parse_item`` for multiple choice, ``parse_free_item`` for any other answer type."""
-    if answer_type == MULTIPLE_CHOICE:
-        return parse_item(text)
-    return parse_free_item(text, answer_type)
-
-
-def format_example(question: str, options: Sequence[str], answer: str) -> str:
-    """An item as a generator writes it: ``format_item`` (multiple choice, ``answer`` the key's
-    letter) or ``"Question: ...\nAnswer: <gold>"`` (free form, no options)."""
-    if options:
-        return format_item(question, options, LETTERS.index(answer))
-    return f"Question: {str(question).strip()}\nAnswer: {_one_line(answer)}"
-
-
-def is_well_formed(text: str) -> bool:
-    """True when ``parse_item(text)`` succeeds."""
-    try:
-        parse_item(text)
-    except ItemFormatError:
-        return False
-    return True
 
 
 INSTRUCTION = (
@@ -231,71 +86,6 @@ def build_prompt(tokenizer: Any, difficulty: float, category: str) -> str:
             [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
         )
     return message + "\n"
-
-
-# ---- near duplicates --------------------------------------------------------------------------
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens (``\\w+``) of ``text``: the unit of shingles and shared n-grams."""
-    return re.findall(r"\w+", text.lower())
-
-
-def shingles(text: str, size: int = 5) -> np.ndarray:
-    """Sorted unique uint64 hashes (blake2b) of the word ``size``-grams of ``text`` (the whole
-    text as one shingle when it has fewer words)."""
-    w = words(text)
-    grams = {" ".join(w[i : i + size]) for i in range(max(1, len(w) - size + 1))} if w else set()
-    return np.unique(np.array(
-        [int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little")
-         for g in grams], dtype=np.uint64))
-
-
-class NearDuplicateIndex:
-    """Inverted index of shingle hashes of reference texts (no text is stored).
-
-    ``max_jaccard(text)`` is the largest Jaccard similarity ``|S & R| / |S | R|`` between the
-    shingle set ``S`` of ``text`` and that of any reference text ``R``.
-    """
-
-    def __init__(self, hashes: np.ndarray, docs: np.ndarray, sizes: np.ndarray, size: int = 5):
-        order = np.argsort(hashes, kind="stable")
-        self.hashes = np.asarray(hashes, np.uint64)[order]
-        self.docs = np.asarray(docs, np.int64)[order]
-        self.sizes = np.asarray(sizes, np.int64)
-        self.size = int(size)
-
-    @classmethod
-    def from_texts(cls, texts: Iterable[str], size: int = 5) -> NearDuplicateIndex:
-        sets = [shingles(t, size) for t in texts]
-        hashes = np.concatenate(sets) if sets else np.zeros(0, np.uint64)
-        docs = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)]) if sets else []
-        return cls(hashes, np.asarray(docs, np.int64), np.array([len(s) for s in sets]), size)
-
-    def __len__(self) -> int:
-        return len(self.sizes)
-
-    def max_jaccard(self, text: str) -> float:
-        s = shingles(text, self.size)
-        if len(s) == 0 or len(self.sizes) == 0:
-            return 0.0
-        left = np.searchsorted(self.hashes, s, "left")
-        right = np.searchsorted(self.hashes, s, "right")
-        hit = np.concatenate([self.docs[a:b] for a, b in zip(left, right, strict=True)])
-        if len(hit) == 0:
-            return 0.0
-        inter = np.bincount(hit, minlength=len(self.sizes))
-        union = len(s) + self.sizes - inter
-        return float((inter / np.maximum(union, 1)).max())
-
-    def save(self, path: str | Path) -> None:
-        save_file({"hashes": self.hashes, "docs": self.docs, "sizes": self.sizes,
-                   "shingle_size": np.array([self.size], np.int64)}, str(path))
-
-    @classmethod
-    def load(cls, path: str | Path) -> NearDuplicateIndex:
-        t = load_file(str(path))
-        return cls(t["hashes"], t["docs"], t["sizes"], int(t["shingle_size"][0]))
 
 
 # ---- the generator ----------------------------------------------------------------------------

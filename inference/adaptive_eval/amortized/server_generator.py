@@ -27,7 +27,8 @@ from ..banks.answers import MULTIPLE_CHOICE, instruction
 from ..banks.bank import ItemBank
 from ..banks.questions import Question
 from ..examinees import ChatServer, ExamineeError, OpenAIExaminee, examinee_from_spec
-from .generator import GeneratorConfig, ItemFormatError, QuestionGenerator, format_example
+from .generator import GeneratorConfig, QuestionGenerator
+from .item_format import ItemFormatError, format_example
 from .predictor import DifficultyPredictor
 
 
