@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from adaptive_eval.banks.bank import ItemBank, ItemBankError
+from huggingface_hub import DatasetCard
 
 
 def make_bank(n=20):
@@ -23,7 +25,7 @@ def test_exact_round_trip(tmp_path):
     bank = make_bank()
     bank.save(tmp_path / "bank")
     files = sorted(p.name for p in (tmp_path / "bank").iterdir())
-    assert files == ["README.md", "config.json", "items.json", "params.safetensors"]
+    assert files == ["README.md", "config.json", "items.parquet", "params.safetensors"]
     loaded = ItemBank.load(tmp_path / "bank")
     assert loaded.ids == bank.ids and loaded.category == bank.category
     for name in ("b", "a", "b_se", "a_se", "predicted"):
@@ -68,3 +70,26 @@ def test_embedded_mmlu_pro_bank_loads_by_default():
     bank = ItemBank.load()
     assert len(bank) == 12032 and bank.model == "2pl"
     assert len(set(bank.category)) == 14 and len(bank.abilities) == 23
+
+
+def test_item_table_is_what_the_hub_viewer_and_datasets_read(tmp_path):
+    """items.parquet holds one row per item (ids, categories, parameters, flags); the card's
+    configs point ``datasets.load_dataset`` at it; a bank saved with items.json still loads."""
+    bank = make_bank()
+    bank.metadata["flags"] = {"q3": ["answered right mostly by weaker models"]}
+    folder = bank.save(tmp_path / "bank")
+    table = pd.read_parquet(folder / "items.parquet")
+    assert table["question_id"].tolist() == bank.ids
+    assert table["category"].tolist() == bank.category
+    np.testing.assert_array_equal(table["b"], bank.b)
+    assert table.loc[3, "flags"] == "answered right mostly by weaker models"
+    assert table.loc[2, "flags"] == ""
+    card = DatasetCard.load(folder / "README.md")
+    assert card.data.configs == [{"config_name": "default", "data_files": "items.parquet"}]
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset(str(folder), split="train")
+    assert loaded["question_id"] == bank.ids and loaded.num_rows == len(bank)
+    (folder / "items.parquet").unlink()  # a bank from before the table
+    (folder / "items.json").write_text(json.dumps({"ids": bank.ids, "category": None}))
+    old = ItemBank.load(folder)
+    assert old.ids == bank.ids and old.category is None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from adaptive_eval.banks.answers import LETTERS
+from adaptive_eval.banks.bank import ItemBank
 from adaptive_eval.banks.catalog import CATALOG, list_banks, local_folder
 from adaptive_eval.banks.hub_questions import bank_questions
 from adaptive_eval.banks.questions import Question
@@ -42,7 +43,7 @@ needs_data = pytest.mark.skipif(
 
 
 def _bank_ids(name: str) -> list[str]:
-    return json.loads((local_folder(name) / "items.json").read_text())["ids"]
+    return ItemBank.load(local_folder(name)).ids
 
 
 # -- the records ----------------------------------------------------------------------------------

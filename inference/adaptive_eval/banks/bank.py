@@ -10,7 +10,12 @@ A bank folder (also a Hub dataset repo) holds:
   precision) and float64 ``b_log_a_cov`` (the posterior covariance of ``b`` and ``log a``, which
   ``update`` needs). Banks saved before the last two existed load with ``prior_share`` 1 for
   predicted items and 0 for the others, and covariance 0;
-- ``items.json``: ``{"ids": [...], "category": [...] | null}``;
+- ``items.parquet``: one row per item, ``question_id``, ``category``, ``b``, ``b_se``, ``a``,
+  ``a_se``, ``predicted``, ``prior_share``, ``flags`` (the quality flags' reasons, comma
+  separated): the table the Hub's dataset viewer shows and ``datasets.load_dataset(repo)`` reads
+  (the card's ``configs`` name it). Ids and categories load from it, the parameters from the
+  safetensors (exact). Banks saved before it existed have ``items.json`` (``{"ids": [...],
+  "category": [...] | null}``) instead, and still load;
 - ``README.md``: the dataset card.
 
 No pickle anywhere: tensors in safetensors, everything else JSON.
@@ -26,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from huggingface_hub import DatasetCardData
 from safetensors.numpy import load_file, save_file
 
@@ -37,6 +44,9 @@ from .catalog import CATALOG, bank_info, local_folder
 from .responses import ResponseData
 
 ARTIFACT = "item-bank"
+ITEMS = "items.parquet"
+#: the card's dataset configs: the viewer and ``datasets.load_dataset`` read the item table
+CARD_CONFIGS = [{"config_name": "default", "data_files": ITEMS}]
 
 
 def population(theta: np.ndarray, theta_se: np.ndarray) -> tuple[float, float]:
@@ -319,18 +329,36 @@ class ItemBank:
              "b_log_a_cov": self.b_log_a_cov},
             str(folder / "params.safetensors"),
         )
-        (folder / "items.json").write_text(json.dumps({"ids": self.ids, "category": self.category}))
+        self.write_item_table(folder)
         config = {"artifact": ARTIFACT, "model": self.model, "n_items": len(self),
                   "metadata": self.metadata, "abilities": self.abilities}
         (folder / "config.json").write_text(json.dumps(config, indent=2))
         card_data = DatasetCardData(
             license=self.metadata.get("license", "apache-2.0"), library_name="adaptive-eval",
-            tags=["irt", "adaptive-testing"],
+            tags=["irt", "adaptive-testing"], configs=CARD_CONFIGS,
         )
         variables = {"summary": self.summary(), "metadata": self.metadata,
                      "n_abilities": len(self.abilities)} | (card_variables or {})
         render_card("item_bank.md", card_data, **variables).save(folder / "README.md")
         return folder
+
+    def write_item_table(self, folder: Path) -> Path:
+        """Write ``items.parquet`` (module docstring) into ``folder``; an older ``items.json``
+        there is removed (one table of the items)."""
+        flags = self.metadata.get("flags") or {}
+        table = pa.table({
+            "question_id": self.ids,
+            "category": self.category if self.category is not None else [None] * len(self),
+            "b": self.b, "b_se": self.b_se, "a": self.a, "a_se": self.a_se,
+            "predicted": self.predicted.astype(bool), "prior_share": self.prior_share,
+            "flags": [", ".join(flags.get(q, [])) for q in self.ids],
+        }, schema=pa.schema([("question_id", pa.string()), ("category", pa.string()),
+                             ("b", pa.float64()), ("b_se", pa.float64()), ("a", pa.float64()),
+                             ("a_se", pa.float64()), ("predicted", pa.bool_()),
+                             ("prior_share", pa.float64()), ("flags", pa.string())]))
+        pq.write_table(table, folder / ITEMS)
+        (folder / "items.json").unlink(missing_ok=True)
+        return folder / ITEMS
 
     @classmethod
     def load(cls, path_or_repo_id: str | Path | None = None, *, revision: str | None = None):
@@ -344,7 +372,7 @@ class ItemBank:
             folder = resolve_artifact(path_or_repo_id, kind=ARTIFACT, revision=revision)
         try:
             config = json.loads((folder / "config.json").read_text())
-            items = json.loads((folder / "items.json").read_text())
+            items = _read_items(folder)
             params = load_file(str(folder / "params.safetensors"))
         except (OSError, ValueError) as err:
             raise ItemBankError(f"{folder} is not a readable item bank: {err}") from None
@@ -357,3 +385,14 @@ class ItemBank:
             abilities=config.get("abilities", {}), prior_share=params.get("prior_share"),
             b_log_a_cov=params.get("b_log_a_cov"),
         )
+
+
+def _read_items(folder: Path) -> dict:
+    """``{"ids": [...], "category": [...] | None}`` from ``items.parquet`` (or an older bank's
+    ``items.json``)."""
+    if not (folder / ITEMS).is_file():
+        return json.loads((folder / "items.json").read_text())
+    columns = pq.read_table(folder / ITEMS, columns=["question_id", "category"]).to_pydict()
+    category = columns["category"]
+    return {"ids": columns["question_id"],
+            "category": None if all(c is None for c in category) else category}
