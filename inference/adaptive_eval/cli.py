@@ -1,8 +1,11 @@
 """The ``adaptive-eval`` command line: calibrate, evaluate, predict, generate, publish.
 
 Every command takes ``--json`` (machine-readable result on stdout) and shows progress on
-stderr. Errors a user can cause print one line, ``adaptive-eval: error: ...``, and exit 2
-(set ``ADAPTIVE_EVAL_DEBUG=1`` for the traceback).
+stderr. Errors a user can cause (``USER_ERRORS``: bad files, unknown ids or names, malformed
+specs, options that cannot work, a file that cannot be read or written) print one line,
+``adaptive-eval: error: ...``, and exit 2; any other exception is a bug in adaptive-eval: it
+prints its traceback and a line saying so, and exits 1 (``ADAPTIVE_EVAL_DEBUG=1`` raises every
+error with its traceback).
 """
 
 from __future__ import annotations
@@ -12,21 +15,35 @@ import json
 import os
 import sys
 import time
+import traceback
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .amortized.verify import Verifier
-from .banks.bank import ItemBank
-from .banks.build import build_bank
-from .banks.catalog import CATALOG, bank_info, list_banks
+from .banks.answers import AnswerTypeError
+from .banks.bank import ItemBank, ItemBankError
+from .banks.build import ItemsFileError, build_bank
+from .banks.catalog import CATALOG, UnknownBankError, bank_info, list_banks
 from .banks.hub_questions import bank_questions
-from .banks.questions import load_questions, question_text
-from .banks.responses import ResponseData
-from .banks.tables import read_table
+from .banks.questions import QuestionFileError, load_questions, question_text
+from .banks.responses import ResponseData, ResponseDataError
+from .banks.sources import QuestionSourceError
+from .banks.tables import TableError, read_table
 from .cat.adaptive import AdaptiveTest
+from .cat.session import SessionError
 from .cat.suite import SuiteTest
+from .errors import InputError, UserError
 from .examinees import examinee_from_spec
+from .examinees.base import ExamineeError
 from .examinees.lm_eval_output import write_lm_eval_output
 from .extras import MissingExtra, require
+from .hub.resolve import ArtifactNotFound
+from .irt.calibration import ItemPriorError
+
+#: the errors a user can cause and fix: one line, exit 2 (``errors.py``); anything else is a bug
+USER_ERRORS = (UserError, ItemBankError, ResponseDataError, QuestionFileError, TableError,
+               AnswerTypeError, ItemsFileError, UnknownBankError, QuestionSourceError,
+               SessionError, ExamineeError, ItemPriorError, ArtifactNotFound, MissingExtra)
 
 
 def _progress(line: str) -> None:
@@ -41,10 +58,12 @@ def _emit(args: argparse.Namespace, payload, human: str) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
+    if args.max_iter < 1:
+        raise InputError(f"--max-iter {args.max_iter}: expected >= 1")
     if args.misfit_models < 0:
-        raise ValueError(f"--misfit-models {args.misfit_models}: expected >= 0")
+        raise InputError(f"--misfit-models {args.misfit_models}: expected >= 0")
     if args.predictor and not args.items:
-        raise ValueError("--predictor reads the question text: give --items QUESTIONS too")
+        raise InputError("--predictor reads the question text: give --items QUESTIONS too")
     data = ResponseData.from_file(args.responses, threshold=args.threshold)
     _progress(f"read {data} from {args.responses}")
     predictor = None
@@ -58,8 +77,12 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
             None if args.predictor == "default" else args.predictor)
     built = build_bank(data, args.model, items=args.items, predictor=predictor,
                        answer_type=args.answer_type, misfit_models=args.misfit_models,
-                       progress=_progress)
+                       progress=_progress, max_iter=args.max_iter)
     fit, bank = built.fit, built.bank
+    if not fit.converged:
+        _progress(f"warning: the calibration did not converge in {fit.n_iter} EM iterations (the "
+                  "log posterior was still rising): its parameters are not at their optimum; "
+                  "recalibrate with a larger --max-iter")
     description = f"Calibrated from `{args.responses}`."
     bank.save(args.out, card_variables={"data_description": description})
     abilities = {m: {"theta": a.theta, "se": a.se} for m, a in fit.abilities.items()}
@@ -147,7 +170,7 @@ def _bank_questions(name: str, bank, paths: list[str] | None) -> dict | None:
         questions = load_questions(path, answer_type=answer_type, benchmark=benchmark)
         found.update({k: q for k, q in questions.items() if k in ids})
     if not found:
-        raise ValueError(f"the items file(s) {paths} have none of the bank's question ids "
+        raise InputError(f"the items file(s) {paths} have none of the bank's question ids "
                          f"(bank {name!r}; its ids look like {bank.ids[:3]})")
     missing = len(ids) - len(found)
     if missing:
@@ -158,7 +181,7 @@ def _bank_questions(name: str, bank, paths: list[str] | None) -> dict | None:
 
 def _check_lm_bank(spec: str, name: str, bank) -> None:
     if spec.startswith(LM_KINDS) and not bank.metadata.get("answer_type"):
-        raise ValueError(f"bank {name!r} has no answer type (metadata answer_type), so a "
+        raise InputError(f"bank {name!r} has no answer type (metadata answer_type), so a "
                          f"language model's answers to it cannot be scored; recalibrate it "
                          "with --answer-type, or use a replay: examinee")
 
@@ -193,7 +216,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.suite:
         return _evaluate_suite(args)
     if args.generate_when_thin is None and _given(args, *THIN_OPTIONS):
-        raise ValueError(f"{_given(args, *THIN_OPTIONS)[0]} acts only with --generate-when-thin; "
+        raise InputError(f"{_given(args, *THIN_OPTIONS)[0]} acts only with --generate-when-thin; "
                          "add it or drop the option")
 
     bank = ItemBank.load(args.bank)
@@ -229,6 +252,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         save_result_plot(result, args.plot, title=f"{examinee.name}: adaptive evaluation")
         _progress(f"plot saved to {args.plot}")
     payload = result.to_dict() | {"parallel": args.parallel, "wall_s": round(wall, 3)}
+    if getattr(examinee, "weights", None) is not None:  # which weights answered (hf:)
+        payload["weights"] = examinee.weights
     if args.output_path:
 
         written = write_lm_eval_output(
@@ -253,7 +278,7 @@ def _task_prompts(args: argparse.Namespace, name: str, bank) -> dict:
     """``--lm-eval-task``: the bank's questions as the task's prompts (lm-eval examinee only)."""
 
     if not args.examinee.startswith("lm-eval:"):
-        raise ValueError("--lm-eval-task needs an lm-eval:BACKEND:MODEL_ARGS examinee")
+        raise InputError("--lm-eval-task needs an lm-eval:BACKEND:MODEL_ARGS examinee")
     require("lm-eval", "lm-evaluation-harness tasks (--lm-eval-task)")
     from .examinees.lm_eval import load_task_prompts  # the optional lm-eval extra
 
@@ -276,7 +301,7 @@ def _thin_bank_items(args: argparse.Namespace, examinee, bank: ItemBank):
     )
 
     if not isinstance(getattr(examinee, "questions", None), dict):
-        raise ValueError("--generate-when-thin needs an examinee that answers new questions "
+        raise InputError("--generate-when-thin needs an examinee that answers new questions "
                          f"(hf: or openai:), not {args.examinee!r}")
     verifier = Verifier(args.verify_with or [DEFAULT_SOLVER])
     generator = _generator(argparse.Namespace(
@@ -287,18 +312,18 @@ def _thin_bank_items(args: argparse.Namespace, examinee, bank: ItemBank):
 
 def _evaluate_suite(args: argparse.Namespace) -> None:
     if args.bank is not None:
-        raise ValueError("give --bank or --suite, not both")
+        raise InputError("give --bank or --suite, not both")
     ignored = _given(args, "--lm-eval-task", "--output-path", "--generate-when-thin",
                      *THIN_OPTIONS)
     if ignored:
-        raise ValueError(f"{ignored[0]} works with one --bank, not a --suite (a suite asks only "
+        raise InputError(f"{ignored[0]} works with one --bank, not a --suite (a suite asks only "
                          "its banks' own questions); drop it or test one bank")
     names = [n.strip() for n in args.suite.split(",") if n.strip()]
     if not names:
-        raise ValueError(f"--suite {args.suite!r} names no bank")
+        raise InputError(f"--suite {args.suite!r} names no bank")
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"--suite lists bank(s) {', '.join(map(repr, twice))} more than once; "
+        raise InputError(f"--suite lists bank(s) {', '.join(map(repr, twice))} more than once; "
                          "name each bank once")
     for name in names:
         if not Path(name).is_dir() and "/" not in name:
@@ -313,7 +338,7 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
             found = _bank_questions(name, bank, args.items)
             questions.update(found if found is not None else bank_questions(name, ids=bank.ids))
     if args.parallel > 1:
-        raise ValueError("--parallel is not supported with --suite yet: a suite asks one "
+        raise InputError("--parallel is not supported with --suite yet: a suite asks one "
                          "question at a time")
     examinee = examinee_from_spec(args.examinee, questions=questions,
                                   max_new_tokens=args.max_new_tokens,
@@ -374,7 +399,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def _predict_inputs(args):
     """(ids or None, texts, categories or None) from the positional texts or ``--file``."""
     if bool(args.texts) == bool(args.file):
-        raise ValueError("give question texts as arguments or --file QUESTIONS, not both/neither")
+        raise InputError("give question texts as arguments or --file QUESTIONS, not both/neither")
     if args.texts:
         return None, list(args.texts), None
 
@@ -403,21 +428,30 @@ def _generator(args: argparse.Namespace):
         from .amortized.generator import QuestionGenerator
 
         if answer_type != "multiple_choice":
-            raise ValueError(f"the embedded generator writes multiple-choice questions; bank "
+            raise InputError(f"the embedded generator writes multiple-choice questions; bank "
                              f"{name!r} is {answer_type}: use --backend openai:URL:MODEL")
         return QuestionGenerator.from_pretrained(args.generator)
     questions = _bank_questions(name, bank, args.items)
     if questions is None:
-        raise ValueError("--backend openai:... shows the server bank items as examples: pass "
+        raise InputError("--backend openai:... shows the server bank items as examples: pass "
                          f"the question text of bank {name!r} with --items FILE")
-    return ServerGenerator(args.backend, bank_examples(bank, questions), answer_type)
+    try:
+        return ServerGenerator(args.backend, bank_examples(bank, questions), answer_type)
+    except ValueError as err:  # its errors: a malformed spec, no examples, a server not there
+        raise InputError(str(err)) from None
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
     require("generator", "adaptive-eval generate")
     from .amortized.generator import check_difficulty  # torch, transformers: only when generating
 
-    check_difficulty(args.difficulty)
+    try:
+        check_difficulty(args.difficulty)
+    except ValueError as err:  # check_difficulty's only error: the value is out of range
+        raise InputError(f"--difficulty: {err}") from None
+    for flag, value in (("-n", args.n), ("--best-of", args.best_of), ("--repeats", args.repeats)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} {value}: expected >= 1")
     solvers = args.verify_with or ([DEFAULT_SOLVER] if args.verify else [])
     verifier = Verifier(solvers, repeats=args.repeats) if solvers else None
     generator = _generator(args)
@@ -484,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-type", help="how answers are scored: multiple_choice, numeric, "
                    "math, python_literal or exact (default: from --items)")
     p.add_argument("--threshold", type=float, help="scores in [0,1]: correct = score >= this")
+    p.add_argument("--max-iter", type=int, default=500, help="EM iterations at most (a fit "
+                   "stopped by this limit says it did not converge)")
     p.add_argument("--misfit-models", type=int, default=50, help="leave up to N models out in "
                    "turn (one extra calibration each) to measure and correct the bank's accuracy "
                    "curve for new models; 0: skip")
@@ -587,19 +623,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user's error (``USER_ERRORS``, or a file that cannot be read or
+    written) prints one line and returns 2; any other exception is a bug in adaptive-eval: its
+    traceback, a line saying so and how to report it, and 1. ``ADAPTIVE_EVAL_DEBUG=1`` raises
+    every error with its traceback."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError, MissingExtra) as err:
-        if os.environ.get("ADAPTIVE_EVAL_DEBUG"):
-            raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"adaptive-eval: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("adaptive-eval: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if os.environ.get("ADAPTIVE_EVAL_DEBUG"):
+            raise
+        if isinstance(err, USER_ERRORS):
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        elif isinstance(err, OSError) and err.filename is not None:  # a file the user named
+            message = f"{err.strerror or err}: {err.filename}"
+        else:
+            traceback.print_exc()
+            print(f"adaptive-eval: this is a bug in adaptive-eval {_version()}, not in your "
+                  "input: please report it to the project's issue tracker with the command you "
+                  "ran and the traceback above", file=sys.stderr)
+            return 1
+        print(f"adaptive-eval: error: {message}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _version() -> str:
+    try:
+        return version("adaptive-eval")
+    except PackageNotFoundError:
+        return "(version unknown)"
 
 
 if __name__ == "__main__":

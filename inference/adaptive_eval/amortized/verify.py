@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ..banks.answers import LETTERS, MULTIPLE_CHOICE, check_gold, is_correct
 from ..banks.questions import Question
+from ..errors import InputError
 from ..examinees import Examinee, examinee_from_spec
 
 #: units of the physical quantities a question may ask for (lower-case, as written in options)
@@ -131,9 +132,9 @@ class Verifier:
     def __init__(self, specs: Sequence[str], repeats: int = 4, min_agreement: float = 0.75
                  ) -> None:
         if not specs:
-            raise ValueError("a verifier needs at least one solver spec")
+            raise InputError("a verifier needs at least one solver spec")
         if repeats < 1 or not 0 < min_agreement <= 1:
-            raise ValueError(f"repeats {repeats} must be >= 1 and min_agreement {min_agreement} "
+            raise InputError(f"repeats {repeats} must be >= 1 and min_agreement {min_agreement} "
                              "in (0, 1]")
         self.specs = list(specs)
         self.repeats, self.min_agreement = int(repeats), float(min_agreement)

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from ..cat.misfit import heldout_errors, record_heldout_errors
+from ..errors import InputError
 from ..irt.calibration import MODELS, Calibration, calibrate, predicted_priors
 from ..irt.model import prob
 from .answers import check_answer_type
@@ -155,6 +156,7 @@ def build_bank(
     seed: int = 0,
     metadata: dict | None = None,
     progress: Callable[[str], None] | None = None,
+    max_iter: int = 500,
 ) -> BuiltBank:
     """Calibrate ``data`` into a bank (module docstring). ``model``: ``"rasch"``, ``"2pl"`` or
     ``"auto"`` (lower held-out log-loss). ``answer_type`` overrides the items file's (or the
@@ -163,11 +165,11 @@ def build_bank(
     ``predictor`` (needs ``items`` with text): predicted priors (module docstring)."""
     say = progress or (lambda line: None)
     if model not in (*MODELS, "auto"):
-        raise ValueError(f"model {model!r}: expected one of {[*MODELS, 'auto']}")
+        raise InputError(f"model {model!r}: expected one of {[*MODELS, 'auto']}")
     if answer_type is not None:
         check_answer_type(answer_type)
     if misfit_models is not None and misfit_models < 0:
-        raise ValueError(f"misfit models {misfit_models}: expected >= 0")
+        raise InputError(f"misfit models {misfit_models}: expected >= 0")
     table = read_items(items) if items is not None else None
     if predictor is not None and table is None:
         raise ItemsFileError("a predictor needs the items file: it reads the question text")
@@ -191,8 +193,9 @@ def build_bank(
     errors = {}
     if misfit_models != 0 and data.n_models > 2:
         errors = heldout_errors(data, model, categories, progress=say, max_models=misfit_models)
-    fit = (calibrate(data, model, items=items, predictor=predictor, progress=say)
-           if predictor is not None else calibrate(data, model, progress=say))
+    fit = (calibrate(data, model, items=items, predictor=predictor, progress=say,
+                     max_iter=max_iter)
+           if predictor is not None else calibrate(data, model, progress=say, max_iter=max_iter))
     bank = fit.bank
     if categories:
         bank.assign_categories(categories)

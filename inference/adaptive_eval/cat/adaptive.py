@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from ..banks.bank import ItemBank, ItemBankError
+from ..errors import InputError
 from ..irt.estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
 from ..irt.model import information, log_likelihood, prob
 from .accuracy import AccuracyModel
@@ -157,18 +158,18 @@ class AdaptiveTest:
         if len(self.bank) == 0:
             raise ItemBankError("the item bank is empty")
         if self.selection not in SELECTORS:
-            raise ValueError(f"selection={self.selection!r}: expected one of {list(SELECTORS)}")
+            raise InputError(f"selection={self.selection!r}: expected one of {list(SELECTORS)}")
         if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator={self.estimator!r}: expected one of {list(ESTIMATORS)}")
+            raise InputError(f"estimator={self.estimator!r}: expected one of {list(ESTIMATORS)}")
         if self.max_items < 1 or self.min_items < 0 or self.target_se < 0 or self.randomesque < 1:
-            raise ValueError("max_items and randomesque must be >= 1; min_items, target_se >= 0")
+            raise InputError("max_items and randomesque must be >= 1; min_items, target_se >= 0")
         if not 0 < self.likelihood_weight <= 1:
-            raise ValueError("likelihood_weight must be in (0, 1]")
+            raise InputError("likelihood_weight must be in (0, 1]")
         mean, sd = self.bank.population()
         self.prior_mean = mean if self.prior_mean is None else float(self.prior_mean)
         self.prior_sd = sd if self.prior_sd is None else float(self.prior_sd)
         if not 0 <= self.prior_tail < 1 or self.prior_sd <= 0:
-            raise ValueError("prior_tail must be in [0, 1) and prior_sd > 0")
+            raise InputError("prior_tail must be in [0, 1) and prior_sd > 0")
         self.accuracy = AccuracyModel(
             self.bank, score=self.score, use_item_se=self.use_item_se,
             correct_accuracy=self.correct_accuracy, category_sd=self.category_sd,
@@ -218,7 +219,7 @@ class AdaptiveTest:
         questions are in flight at once (``in_flight.py``).
         """
         if parallel > 1 and self.item_source is not None:
-            raise ValueError("parallel questions and generated items (item_source) do not go "
+            raise InputError("parallel questions and generated items (item_source) do not go "
                              "together: ask one question at a time to generate where the bank "
                              "is thin")
         state = self.start(np.asarray(examinee.answerable(self.bank.ids), bool))

@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 
 from ..banks.bank import ItemBank
+from ..errors import InputError
 from ..irt.estimation import GRID, log_prior, normalise
 from ..irt.model import information, prob
 from .adaptive import TAIL_SD, AdaptiveTest, Result, Step, TestState, recorded_details
@@ -140,9 +141,9 @@ class SuiteTest:
     def __init__(self, banks: dict[str, ItemBank], max_items: int = 50, target_se: float = 0.3,
                  min_items: int = 1, min_shared: int = 5, **options):
         if not banks:
-            raise ValueError("a suite needs at least one bank")
+            raise InputError("a suite needs at least one bank")
         if max_items < 1 or target_se < 0 or min_items < 0:
-            raise ValueError("max_items must be >= 1; target_se, min_items >= 0")
+            raise InputError("max_items must be >= 1; target_se, min_items >= 0")
         self.banks = dict(banks)
         self.names = list(self.banks)
         self.max_items, self.target_se, self.min_items = max_items, target_se, min_items

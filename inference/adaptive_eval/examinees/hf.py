@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from ..amortized.base_models import BaseModelNotFound, resolve_base_model
+from ..amortized.base_models import BaseModelNotFound, resolve_base_model, substituted_weights
 from ..banks.questions import LETTERS, Question, format_prompt
 from .base import Answer, Completion, ExamineeError, QuestionExaminee, score_reply
 
@@ -56,6 +56,10 @@ class HFExaminee(QuestionExaminee):
             )
         except (BaseModelNotFound, OSError, ValueError) as err:
             raise ExamineeError(f"{self.name}: cannot load the model: {err}") from None
+        substitute = substituted_weights(folder)  # which weights answer (base_models)
+        self.weights = substitute or str(model_path_or_id)
+        if substitute:
+            self.name = f"hf:{model_path_or_id} ({substitute})"
         self.model = model.to(self.device).eval()
         self._prefix = _special_prefix(self.tokenizer)
         self._letter_ids = _letter_token_ids(self.tokenizer)

@@ -51,6 +51,7 @@ from lm_eval.tasks import TaskManager
 from ..amortized.base_models import BaseModelNotFound, resolve_base_model
 from ..banks.answers import MULTIPLE_CHOICE, extract, is_correct
 from ..banks.questions import LETTERS, Question, format_prompt
+from ..errors import InputError
 from .base import Answer, ExamineeError, ExamineeSpecError, QuestionExaminee
 
 #: Backends whose ``pretrained`` is a transformers model: resolved like ``hf:`` (local folder,
@@ -256,7 +257,7 @@ def load_task_prompts(
     if task_name not in manager.all_tasks:
         close = difflib.get_close_matches(task_name, manager.all_tasks, n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"--lm-eval-task {task_name!r}: no such lm-eval task or group{hint}")
+        raise InputError(f"--lm-eval-task {task_name!r}: no such lm-eval task or group{hint}")
     wanted = {str(i) for i in bank_ids}
     prompts: dict[str, Prompt] = {}
     for name, task in manager.load([task_name])["tasks"].items():
@@ -268,7 +269,7 @@ def load_task_prompts(
                 prompts[bank_id] = _task_prompt(task, name, doc_id, doc, bank_id, shots,
                                                 answer_type)
     if not prompts:
-        raise ValueError(f"--lm-eval-task {task_name!r}: none of its documents match the bank's "
+        raise InputError(f"--lm-eval-task {task_name!r}: none of its documents match the bank's "
                          f"ids (they look like {sorted(wanted)[:3]}); a document's id is its "
                          "question_id field, <dataset>-<config>-<split>-#<index> (<dataset>: the "
                          "last part of the task's dataset_path, so name a local copy's folder "
@@ -317,10 +318,10 @@ def _task_prompt(task: Task, name: str, doc_id: int, doc: dict, bank_id: str, sh
     elif task.OUTPUT_TYPE == "generate_until":
         gold = LETTERS[target] if isinstance(target, int) else extract(answer_type, str(target))
         if gold is None:
-            raise ValueError(f"lm-eval task {name!r}, document {doc_id}: no {answer_type} answer "
+            raise InputError(f"lm-eval task {name!r}, document {doc_id}: no {answer_type} answer "
                              f"in its target {str(target)[:80]!r}")
     else:
-        raise ValueError(f"lm-eval task {name!r}: output type {task.OUTPUT_TYPE!r}; only "
+        raise InputError(f"lm-eval task {name!r}: output type {task.OUTPUT_TYPE!r}; only "
                          "multiple_choice and generate_until tasks can answer bank questions")
     # lm-eval keeps a task's filter pipelines (its filter_list, or "none") in ``_filters``
     pipeline = task._filters[0] if task.OUTPUT_TYPE == "generate_until" else None

@@ -26,6 +26,7 @@ from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, ModelCard
 from ..amortized.generator import QuestionGenerator
 from ..amortized.predictor import DifficultyPredictor
 from ..banks.bank import ItemBank
+from ..errors import UserError
 from .resolve import KINDS, is_repo_id, repo_type_for
 
 #: file suffixes that may hold pickled Python objects (or non-safetensors weights): never published
@@ -45,7 +46,7 @@ LOADERS = {
 }
 
 
-class PublishError(ValueError):
+class PublishError(UserError, ValueError):
     """A folder that must not be published as it is; the message names the file and the fix."""
 
 

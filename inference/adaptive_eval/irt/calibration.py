@@ -51,6 +51,7 @@ from ..banks.bank import ItemBank, population
 from ..banks.questions import question_text
 from ..banks.responses import ResponseData
 from ..banks.tables import read_table
+from ..errors import InputError
 from .em import EMFit, Priors, fit_em
 from .model import marginal_a, mean_prob_per_examinee
 
@@ -124,9 +125,9 @@ def calibrate(
     (default: stderr when it is a terminal).
     """
     if model not in MODELS:
-        raise ValueError(f"model={model!r}: expected one of {MODELS}")
+        raise InputError(f"model={model!r}: expected one of {MODELS}")
     if data.n_observed == 0:
-        raise ValueError("calibrate: the response data has no observed cells")
+        raise InputError("calibrate: the response data has no observed cells")
     if (items is None) != (predictor is None):
         raise ItemPriorError("calibrate: items and predictor go together (the predictor reads "
                              "the items' text)")
