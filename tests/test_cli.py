@@ -192,10 +192,13 @@ def test_a_calibration_that_did_not_converge_says_so(responses, tmp_path):
 
 
 def test_the_gguf_copy_says_which_weights_answered(tmp_path, capsys):
-    """Offline, SmolLM2 comes from its 4-bit GGUF copy: the progress, the examinee's name and the
-    result's "weights" say so."""
-    from adaptive_eval.amortized.base_models import SMOLLM2, resolve_base_model, \
-        substituted_weights
+    """Offline, SmolLM2 comes from its 4-bit GGUF copy: the progress and the result's "weights"
+    say so."""
+    from adaptive_eval.amortized.base_models import (
+        SMOLLM2,
+        resolve_base_model,
+        substituted_weights,
+    )
     from adaptive_eval.cli import main
 
     if substituted_weights(resolve_base_model(SMOLLM2)) is None:
