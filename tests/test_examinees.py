@@ -84,6 +84,16 @@ def _check_free_form_answer(answer, question: Question) -> None:
     assert answer.extracted == extract(question.answer_type, answer.response)
     assert answer.correct == int(question.is_correct(answer.extracted))
     assert int(answer) == answer.correct and answer in (0, 1)
+    if question.answer_type == "numeric":  # the verdict against the key, not through is_correct
+        key = float(str(question.answer).replace(",", ""))
+        said = None
+        if answer.extracted is not None:
+            try:
+                said = float(answer.extracted.replace(",", ""))
+            except ValueError:
+                pass
+        assert answer.correct == int(said is not None and abs(said - key) < 1e-9), \
+            (answer.extracted, question.answer)
 
 
 @pytest.fixture(scope="session")
