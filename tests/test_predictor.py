@@ -15,12 +15,8 @@ import pandas as pd
 import pytest
 import torch
 from adaptive_eval.amortized.base_models import MINILM, resolve_base_model
-from adaptive_eval.amortized.predictor import (
-    DifficultyPredictor,
-    EmbeddingCache,
-    PredictorConfig,
-    text_key,
-)
+from adaptive_eval.amortized.embedding_cache import EmbeddingCache, text_key
+from adaptive_eval.amortized.predictor import DifficultyPredictor, PredictorConfig
 from adaptive_eval.banks.bank import ItemBank, ItemBankError
 from adaptive_eval.banks.questions import question_text
 from hub_server import HubServer, hub_fixture  # noqa: F401 (fixture `hub`)
