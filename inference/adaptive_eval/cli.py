@@ -252,6 +252,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         save_result_plot(result, args.plot, title=f"{examinee.name}: adaptive evaluation")
         _progress(f"plot saved to {args.plot}")
     payload = result.to_dict() | {"parallel": args.parallel, "wall_s": round(wall, 3)}
+    if result.tokens and result.n_items:  # the whole bank at the same tokens per question
+        whole = {key: round(count * len(bank) / result.n_items)
+                 for key, count in result.tokens.items()}
+        payload["tokens_whole_benchmark"] = whole
+        _progress(f"tokens: {result.tokens['prompt']:,} prompt + "
+                  f"{result.tokens['completion']:,} completion for {result.n_items} questions; "
+                  f"the whole {len(bank):,}-question bank at this rate: "
+                  f"{whole['prompt'] + whole['completion']:,}")
     if getattr(examinee, "weights", None) is not None:  # which weights answered (hf:)
         payload["weights"] = examinee.weights
     if args.output_path:
