@@ -25,8 +25,10 @@ from .banks.bank import ItemBank, ItemBankError
 from .banks.build import ItemsFileError, build_bank
 from .banks.catalog import CATALOG, UnknownBankError, bank_info, list_banks
 from .banks.hub_questions import bank_questions
+from .banks.protocol import load_protocol
 from .banks.questions import QuestionFileError, load_questions, question_text
 from .banks.responses import ResponseData, ResponseDataError
+from .banks.scoring import read_outputs, score_outputs, scoring_questions
 from .banks.sources import QuestionSourceError
 from .banks.tables import TableError, read_table
 from .cat.adaptive import AdaptiveTest
@@ -482,6 +484,66 @@ def cmd_generate(args: argparse.Namespace) -> None:
     _emit(args, payload, human)
 
 
+def _protocol(name: str):
+    protocol = load_protocol(name)
+    if protocol is None:
+        raise InputError(f"bank {name!r} carries no calibration protocol (protocol.json), so "
+                         "its benchmark's way of asking and reading is not known here")
+    return protocol
+
+
+def _gold(name: str, protocol, items: str | None, ids) -> dict:
+    """The questions (gold answers) of ``ids``: from ``--items`` or the bank's Hub dataset."""
+    if items:
+        return scoring_questions(items, protocol)
+    return bank_questions(name, ids=sorted(set(ids)))
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    protocol = _protocol(args.bank)
+    if not protocol.live:
+        raise InputError(f"bank {args.bank!r} has no gold answers ({protocol.benchmark}): its "
+                         "outputs cannot be scored here (replay only)")
+    outputs = read_outputs(args.outputs)
+    questions = _gold(args.bank, protocol, args.items, outputs["question_id"])
+    scored = score_outputs(outputs, protocol, questions, rule=args.rule)
+    rule = args.rule or protocol.reader
+    if args.out:
+        scored.to_csv(args.out, index=False)
+        _progress(f"scored outputs written to {args.out}")
+    n = len(scored)
+    none = int(scored["extracted"].isna().sum())
+    payload = [{"question_id": q, "extracted": e, "correct": int(c)}
+               for q, e, c in zip(scored["question_id"], scored["extracted"], scored["correct"])]
+    lines = [f"{q:>24}  {'right' if c else 'wrong'}  {'(no answer)' if e is None else e[:60]!s}"
+             for q, e, c in zip(scored["question_id"], scored["extracted"], scored["correct"])]
+    right = int(scored["correct"].sum())
+    more = [f"... {n - args.show} more"] if n > args.show else []
+    human = "\n".join(lines[:args.show] + more + [
+        f"{n} outputs read with rule {rule} (bank {args.bank}): {right} correct "
+        f"({right / max(n, 1):.3f}), {none} with no answer"])
+    _emit(args, payload, human)
+
+
+def cmd_prompt(args: argparse.Namespace) -> None:
+    protocol = _protocol(args.bank)
+    questions = _gold(args.bank, protocol, args.items, [args.question_id])
+    if args.question_id not in questions:
+        raise InputError(f"question {args.question_id!r} is not among the questions of bank "
+                         f"{args.bank!r}" + (f" in {args.items}" if args.items else ""))
+    request = protocol.request(questions[args.question_id])
+    payload = {"bank": args.bank, "question_id": args.question_id, "protocol": protocol.name,
+               "mode": protocol.mode, "reader": protocol.reader} | request
+    settings = {k: v for k, v in request.items() if k not in ("messages", "prompt")}
+    if "prompt" in request:
+        body = request["prompt"]
+    else:
+        body = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in request["messages"])
+    human = (f"# protocol {protocol.name} ({protocol.mode}), answers read by {protocol.reader}; "
+             f"settings {json.dumps(settings)}\n{body}")
+    _emit(args, payload, human)
+
+
 def cmd_publish(args: argparse.Namespace) -> None:
     require("predictor", "adaptive-eval publish")
     require("generator", "adaptive-eval publish")
@@ -620,6 +682,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-rejected", action="store_true", help="with --verify, also return "
                    "rejected items (verified false) up to -n")
     p.add_argument("--seed", type=int, default=0)
+
+    p = command("score", cmd_score, "Read and score raw outputs with a bank's own rule.")
+    p.add_argument("outputs", help="table (CSV/JSONL/parquet) with question_id and output (the "
+                   "raw model text); other columns are kept in --out")
+    p.add_argument("--bank", required=True, help="bank name or folder carrying a protocol")
+    p.add_argument("--items", help="gold answers from this items file (default: the bank's Hub "
+                   "dataset)")
+    p.add_argument("--rule", help="another answer-reading rule by name (default: the bank's)")
+    p.add_argument("--out", help="write the outputs with extracted and correct to this CSV")
+    p.add_argument("--show", type=int, default=20, help="rows listed on stdout (not --json)")
+
+    p = command("prompt", cmd_prompt, "Show the exact request for one question under a bank's "
+                "protocol.")
+    p.add_argument("question_id")
+    p.add_argument("--bank", required=True, help="bank name or folder carrying a protocol")
+    p.add_argument("--items", help="question text from this items file (default: the bank's "
+                   "Hub dataset)")
 
     p = command("publish", cmd_publish, "Check an artifact folder and upload it to the Hub.")
     p.add_argument("model_dir")

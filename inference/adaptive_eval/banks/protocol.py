@@ -32,6 +32,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..errors import UserError
 from ..hub.resolve import resolve_artifact
 from .answers import LETTERS
 from .catalog import CATALOG, bank_info, local_folder
@@ -43,7 +44,7 @@ MODES = ("chat", "completion")
 _PLACEHOLDER = re.compile(r"\{(question|options|category|cot)\}")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(UserError, ValueError):
     """A protocol file that is missing a field or holds an unknown mode or rule."""
 
 

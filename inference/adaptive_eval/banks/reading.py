@@ -40,10 +40,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import InputError, UserError
 from .questions import Question
 
 
-class UnknownReaderError(KeyError):
+class UnknownReaderError(UserError, KeyError):
     """A reading rule name that is not in ``READERS``; the message lists the known ones."""
 
     def __str__(self) -> str:
@@ -68,7 +69,7 @@ class Reader:
         """``(extracted, correct)``: the answer read from ``output`` (None when none) and 1 if
         the benchmark's own rule judges it right, else 0 (no answer is 0)."""
         if self.judge is None:
-            raise ValueError(f"reading rule {self.name!r} ({self.benchmark}) has no gold answers "
+            raise InputError(f"reading rule {self.name!r} ({self.benchmark}) has no gold answers "
                              "to judge against: its bank is replay only")
         extracted = self.read(output)
         return extracted, int(extracted is not None and bool(self.judge(extracted, question)))
