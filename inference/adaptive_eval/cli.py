@@ -512,11 +512,12 @@ def cmd_score(args: argparse.Namespace) -> None:
         scored.to_csv(args.out, index=False)
         _progress(f"scored outputs written to {args.out}")
     n = len(scored)
-    none = int(scored["extracted"].isna().sum())
+    extracted = [e if isinstance(e, str) else None for e in scored["extracted"]]
+    none = extracted.count(None)
     payload = [{"question_id": q, "extracted": e, "correct": int(c)}
-               for q, e, c in zip(scored["question_id"], scored["extracted"], scored["correct"])]
-    lines = [f"{q:>24}  {'right' if c else 'wrong'}  {'(no answer)' if e is None else e[:60]!s}"
-             for q, e, c in zip(scored["question_id"], scored["extracted"], scored["correct"])]
+               for q, e, c in zip(scored["question_id"], extracted, scored["correct"])]
+    lines = [f"{q:>24}  {'right' if c else 'wrong'}  {'(no answer)' if e is None else e[:60]}"
+             for q, e, c in zip(scored["question_id"], extracted, scored["correct"])]
     right = int(scored["correct"].sum())
     more = [f"... {n - args.show} more"] if n > args.show else []
     human = "\n".join(lines[:args.show] + more + [

@@ -100,7 +100,7 @@ def _last(pattern: re.Pattern[str], text: str) -> str | None:
 
 
 def mmlu_pro_v2(text: str) -> str | None:
-    """``re.search(r".*[aA]nswer:\s*([A-J])", text)`` without its quadratic backtracking: the
+    """``re.search(r".*[aA]nswer:\\s*([A-J])", text)`` without its quadratic backtracking: the
     first line holding an "answer:" followed (across whitespace, newlines too) by a letter A-J
     gives its last such "answer:"'s letter."""
     line, letter = -1, None

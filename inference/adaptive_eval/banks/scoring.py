@@ -111,6 +111,6 @@ def score_outputs(outputs: pd.DataFrame, protocol: Protocol, questions: dict[str
     scored = [protocol.score(output, questions[qid], rule)
               for qid, output in zip(outputs["question_id"], outputs["output"], strict=True)]
     result = outputs.copy()
-    result["extracted"] = [e for e, _ in scored]
+    result["extracted"] = pd.Series([e for e, _ in scored], index=result.index, dtype=object)
     result["correct"] = [c for _, c in scored]
     return result
