@@ -276,7 +276,7 @@ def test_hf_max_new_tokens_bounds_the_reply_and_says_it_was_cut(tiny_lm, free_qu
     answer = examinee.answer(ids[0])
     assert answer.truncated is True and answer.tokens["completion"] == 3
     torch = pytest.importorskip("torch")
-    prompt = examinee._encode_chat(format_prompt(free_questions[ids[0]]))
+    prompt = examinee._encode_chat(format_prompt(free_questions[ids[0]]), 3)
     with torch.inference_mode():  # the greedy first token, made the end token
         first = int(examinee.model(torch.tensor([prompt])).logits[0, -1].argmax())
     examinee._eos_ids = lambda: [first]

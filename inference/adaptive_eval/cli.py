@@ -25,7 +25,7 @@ from .banks.bank import ItemBank, ItemBankError
 from .banks.build import ItemsFileError, build_bank
 from .banks.catalog import CATALOG, UnknownBankError, bank_info, list_banks
 from .banks.hub_questions import bank_questions
-from .banks.protocol import load_protocol
+from .banks.protocol import Protocol, load_protocol
 from .banks.questions import QuestionFileError, load_questions, question_text
 from .banks.responses import ResponseData, ResponseDataError
 from .banks.scoring import read_outputs, score_outputs, scoring_questions
@@ -181,6 +181,34 @@ def _bank_questions(name: str, bank, paths: list[str] | None) -> dict | None:
     return found
 
 
+def _asking_protocol(args: argparse.Namespace, name: str
+                     ) -> tuple[Protocol | None, dict | None]:
+    """How a live examinee asks (``--protocol``): the bank's calibration protocol (``bank``, the
+    default, when the bank carries one) or the package's quick way (``letter``: the option
+    letter by log-likelihood or from a short reply). Returns the protocol (None: the package's
+    way) and what the result records, ``{"name", "bank"}`` (``bank``: whether it is the bank's
+    own); a way of asking that differs from the bank's is said on stderr. None, None for
+    replayed answers."""
+    if not args.examinee.startswith(LM_KINDS):
+        return None, None
+    if args.lm_eval_task:
+        _progress(f"asking with lm-eval task {args.lm_eval_task}'s own prompts, not the bank's "
+                  "calibration protocol: the predicted accuracy is the bank's, under its protocol")
+        return None, {"name": f"lm-eval:{args.lm_eval_task}", "bank": False}
+    own = load_protocol(name)
+    if args.protocol == "bank" and own is not None:
+        _progress(f"protocol: {own.name} (the bank's calibration protocol: "
+                  f"{own.generation['max_new_tokens']} new tokens at most"
+                  + (f", overridden to {args.max_new_tokens}" if args.max_new_tokens else "")
+                  + ")")
+        return own, {"name": own.name, "bank": True}
+    why = ("bank carries no calibration protocol" if own is None
+           else f"its calibration protocol is {own.name}")
+    _progress(f"protocol: the package's quick way (letter), which differs from how {name} was "
+              f"calibrated ({why}): the predicted accuracy describes the bank's protocol")
+    return None, {"name": "letter", "bank": False}
+
+
 def _check_lm_bank(spec: str, name: str, bank) -> None:
     if spec.startswith(LM_KINDS) and not bank.metadata.get("answer_type"):
         raise InputError(f"bank {name!r} has no answer type (metadata answer_type), so a "
@@ -229,10 +257,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         prompts = _task_prompts(args, name, bank)
     elif args.examinee.startswith(LM_KINDS):
         questions = _bank_questions(name, bank, args.items)
+    protocol, said = _asking_protocol(args, name)
     examinee = examinee_from_spec(args.examinee, questions=questions, prompts=prompts,
                                   answer_type=bank.metadata.get("answer_type"), bank=name,
                                   max_new_tokens=args.max_new_tokens,
-                                  temperature=args.temperature)
+                                  temperature=args.temperature, protocol=protocol)
     test = AdaptiveTest(bank, max_items=args.max_items, target_se=args.target_se,
                         item_source=_thin_bank_items(args, examinee, bank),
                         thin_information=0.1 if args.thin_information is None
@@ -254,6 +283,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         save_result_plot(result, args.plot, title=f"{examinee.name}: adaptive evaluation")
         _progress(f"plot saved to {args.plot}")
     payload = result.to_dict() | {"parallel": args.parallel, "wall_s": round(wall, 3)}
+    if said is not None:
+        payload["protocol"] = said
     if result.tokens and result.n_items:  # the whole bank at the same tokens per question
         whole = {key: round(count * len(bank) / result.n_items)
                  for key, count in result.tokens.items()}
@@ -350,9 +381,12 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
     if args.parallel > 1:
         raise InputError("--parallel is not supported with --suite yet: a suite asks one "
                          "question at a time")
+    asked = {name: _asking_protocol(args, name) for name in banks}
+    protocols = {qid: protocol for name, (protocol, _) in asked.items() if protocol is not None
+                 for qid in banks[name].ids}
     examinee = examinee_from_spec(args.examinee, questions=questions,
                                   max_new_tokens=args.max_new_tokens,
-                                  temperature=args.temperature)
+                                  temperature=args.temperature, protocol=protocols or None)
     suite = SuiteTest(banks, max_items=args.max_items, target_se=args.target_se,
                       **_test_options(args))
     if args.session and Path(args.session).exists():
@@ -372,7 +406,10 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
         + [f"  {name:22s} {r.expected_accuracy:.3f}  {r.expected_accuracy_interval[0]:.3f}-"
            f"{r.expected_accuracy_interval[1]:.3f}  {r.n_items} questions"
            for name, r in result.banks.items()])
-    _emit(args, result.to_dict(), human)
+    payload = result.to_dict()
+    if any(said is not None for _, said in asked.values()):
+        payload["protocol"] = {name: said for name, (_, said) in asked.items()}
+    _emit(args, payload, human)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -624,6 +661,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallel", type=int, default=1, metavar="N",
                    help="questions in flight at once (an OpenAI-compatible server gets N "
                    "concurrent requests; other examinees answer rounds of N in one batch)")
+    p.add_argument("--protocol", choices=["bank", "letter"], default="bank",
+                   help="how a live examinee asks: the bank's calibration protocol (default: "
+                   "its prompt, exemplars, budget and answer reading) or the package's quick "
+                   "way (letter: the option letter by log-likelihood or from a short reply)")
     p.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
                    help="token budget of every generated reply (default: the examinee's own)")
     p.add_argument("--temperature", type=float, default=None,

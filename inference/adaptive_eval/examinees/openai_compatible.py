@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import openai
 
 from ..banks.answers import parse_letter
+from ..banks.protocol import Protocol
 from ..banks.questions import LETTERS, Question, format_prompt
 from .base import Answer, Completion, ExamineeError, QuestionExaminee, score_reply
 
@@ -66,12 +67,16 @@ class ChatServer:
 
 
 class OpenAIExaminee(QuestionExaminee):
-    """A model behind an OpenAI-compatible chat API answering questions.
+    """A model behind an OpenAI-compatible API answering questions.
 
-    Each question is one chat request (``temperature``, default 0) with
-    ``format_prompt(question)``. Multiple choice: the chosen letter is parsed from the reply
-    with ``parse_letter`` (at most ``max_tokens`` tokens; a reply naming no option counts as
-    wrong). Free form: the reply (at most ``max_new_tokens`` tokens) is read with
+    Under a bank's calibration ``protocol`` (``banks.protocol.Protocol``, what the CLI uses by
+    default): each question is the request the protocol makes (chat messages or a completion
+    prompt, its exemplars, token budget, temperature, top-p and stop sequences; ``max_new_tokens``
+    and ``temperature`` override its budget and temperature when given) and the reply is read and
+    judged by the protocol's rule. Without one, the package's quick way: one chat request with
+    ``format_prompt(question)`` (``temperature``, default 0); multiple choice: the chosen letter
+    parsed with ``parse_letter`` from at most ``max_tokens`` tokens (a reply naming no option
+    counts as wrong); free form: the reply (at most ``max_new_tokens`` tokens) read with
     ``answers.extract`` and scored against the gold answer. ``answer`` returns an ``Answer`` with
     the raw reply (also kept in ``last_reply``), the extracted answer, whether the reply was cut
     at the budget (``truncated``) and the tokens the server reported. Connection, retry and
@@ -90,27 +95,44 @@ class OpenAIExaminee(QuestionExaminee):
         retries: int = 3,
         api_key: str | None = None,
         max_tokens: int = 32,
-        max_new_tokens: int = 512,
-        temperature: float = 0.0,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        protocol: Protocol | Mapping[str, Protocol] | None = None,
     ) -> None:
-        super().__init__(questions)
+        super().__init__(questions, protocol)
         self.server = ChatServer(base_url, timeout, retries, api_key)
         self.base_url, self.model = self.server.base_url, model
         self.name = f"openai:{self.base_url}:{model}"
         self.url = f"{self.base_url}/chat/completions"
-        self.max_tokens, self.max_new_tokens = int(max_tokens), int(max_new_tokens)
-        self.temperature = float(temperature)
+        self.max_tokens, self.max_new_tokens = int(max_tokens), max_new_tokens
+        self.temperature = temperature
         self.last_reply: str | None = None
 
     def answer(self, question_id: str) -> Answer:
         question = self.question(question_id)
-        budget = self.max_new_tokens if question.free_form else self.max_tokens
+        protocol = self.protocol_of(question)
+        if protocol is not None:
+            return self._answer_under_protocol(question, protocol)
+        budget = (self.max_new_tokens or 512) if question.free_form else self.max_tokens
         reply = self.server.complete(
             self.model, messages=[{"role": "user", "content": format_prompt(question)}],
-            max_tokens=budget, temperature=self.temperature)
+            max_tokens=budget, temperature=self.temperature or 0.0)
         self.last_reply = reply.text
         if question.free_form:
             return score_reply(question, reply)
         chosen = parse_letter(reply.text, len(question.options))
         return Answer(int(chosen == question.answer_index), reply.text,
                       None if chosen is None else LETTERS[chosen], reply.truncated, reply.tokens)
+
+    def _answer_under_protocol(self, question: Question, protocol: Protocol) -> Answer:
+        request = protocol.request(question)
+        settings = {"max_tokens": self.max_new_tokens or request["max_new_tokens"],
+                    "temperature": request["temperature"] if self.temperature is None
+                    else self.temperature, "top_p": request["top_p"]}
+        if request["stop"]:
+            settings["stop"] = request["stop"]
+        reply = self.server.complete(self.model, messages=request.get("messages"),
+                                     prompt=request.get("prompt"), **settings)
+        self.last_reply = reply.text
+        extracted, correct = protocol.score(reply.text, question)
+        return Answer(correct, reply.text, extracted, reply.truncated, reply.tokens)

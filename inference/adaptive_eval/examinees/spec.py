@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..banks.answers import MULTIPLE_CHOICE, check_answer_type
 from ..banks.hub_questions import bank_questions
+from ..banks.protocol import Protocol
 from ..banks.questions import Question, load_questions
 from ..banks.responses import ResponseData
 from ..extras import require
@@ -36,6 +37,7 @@ def examinee_from_spec(
     max_new_tokens: int | None = None,
     temperature: float | None = None,
     bank: str | Path | None = None,
+    protocol: Protocol | Mapping[str, Protocol] | None = None,
 ) -> Examinee:
     """Build an examinee from a spec string.
 
@@ -57,7 +59,10 @@ def examinee_from_spec(
     error naming the dataset when neither has it, ``ReplayBankError`` for a replay bank).
     ``answer_type`` is passed to ``load_questions`` for an items file: the type of its
     free-form rows (see ``banks.answers``). ``max_new_tokens`` (every generated reply's token
-    budget) and ``temperature`` apply to the generating examinees (``hf`` greedy only). Raises
+    budget) and ``temperature`` apply to the generating examinees (``hf`` greedy only);
+    ``protocol`` (a bank's calibration protocol, ``banks.protocol``, or one per question id for a
+    suite) is how the live examinees ask and read (None: the package's quick way, the letter for
+    multiple choice). Raises
     ``ExamineeSpecError`` naming the spec when it does not parse, ``AnswerTypeError`` for an
     unknown answer type.
     """
@@ -75,8 +80,8 @@ def examinee_from_spec(
         if temperature:
             raise ExamineeSpecError(f"examinee spec {spec!r}: hf examinees decode greedily; "
                                     "--temperature is not supported")
-        budget = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
-        return HFExaminee(rest, _questions(questions, answer_type, bank), **budget)
+        return HFExaminee(rest, _questions(questions, answer_type, bank),
+                          max_new_tokens=max_new_tokens, protocol=protocol)
     if kind == "openai":
         match = _OPENAI_SPEC.match(rest)
         if not match:
@@ -90,11 +95,10 @@ def examinee_from_spec(
                 f"examinee spec {spec!r} names no model; use openai:BASE_URL:MODEL, "
                 "e.g. openai:http://127.0.0.1:8080/v1:my-model"
             )
-        settings: dict = {} if temperature is None else {"temperature": temperature}
-        if max_new_tokens is not None:
-            settings |= {"max_tokens": max_new_tokens, "max_new_tokens": max_new_tokens}
+        settings: dict = {} if max_new_tokens is None else {"max_tokens": max_new_tokens}
         found = _questions(questions, answer_type, bank)
-        return OpenAIExaminee(base_url, model, found, **settings)
+        return OpenAIExaminee(base_url, model, found, max_new_tokens=max_new_tokens,
+                              temperature=temperature, protocol=protocol, **settings)
     if kind == "lm-eval":
         backend, sep, model_args = rest.partition(":")
         if not sep or not backend:
@@ -114,8 +118,9 @@ def examinee_from_spec(
         check_backend_spec(backend, model_args)  # spec errors before reading question text
         if prompts is None:
             found = _questions(questions, answer_type, bank)
-            budget = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
-            prompts = {qid: question_prompt(q, **budget) for qid, q in found.items()}
+            of = protocol.get if isinstance(protocol, Mapping) else lambda qid: protocol
+            prompts = {qid: question_prompt(q, max_new_tokens, of(qid))
+                       for qid, q in found.items()}
         return LMEvalExaminee(spec, load_backend(backend, model_args), prompts)
     raise ExamineeSpecError(f"examinee spec {spec!r}: unknown kind {kind!r}; use {SPEC_FORMS}")
 
