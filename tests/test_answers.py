@@ -301,3 +301,19 @@ def test_exact_is_whitespace_normalised():
     assert not is_correct("exact", "alice and bob", "Alice and Bob")
     assert extract("exact", "Thinking...\n**Answer:** Alice and Bob.") == "Alice and Bob"
     assert extract("exact", "first line\n\nlast line\n") == "last line"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reply", "n_options", "expected"),
+    [
+        ("multiple_choice", "Answer: I think it's B", 10, "B"),  # "I" is a word, not option I
+        ("multiple_choice", "answer: b", 4, "B"),  # a lowercase letter standing alone
+        ("multiple_choice", "The answer is a tricky one: C", 4, "C"),  # "a" is an article
+        ("multiple_choice", "answer is (d).", 4, "D"),
+        ("numeric", "Answer: 48 / 2 = 24", None, "24"),  # the result of the calculation
+        ("numeric", "Answer: 7 apples", None, "7"),
+        ("exact", "Answer: **Alice**.", None, "Alice"),  # markdown and the full stop dropped
+    ],
+)
+def test_the_readings_that_used_to_go_wrong(kind, reply, n_options, expected):
+    assert extract(kind, reply, n_options) == expected

@@ -17,10 +17,12 @@ Free-form types have chance level 0.
 
 Extraction (``extract``) reads the final answer from a model's raw reply:
 
-- ``multiple_choice``: an explicit "answer is (X)" / "Answer: X", else the first standalone
-  option letter (skipping "A" and "I" used as words), see ``parse_letter``.
+- ``multiple_choice``: an explicit "answer is (X)" / "Answer: X" (also "answer: x" in lowercase),
+  else the first standalone option letter (skipping "A" and "I" used as words: "Answer: I
+  think it's B" is B), see ``parse_letter``.
 - ``numeric``: numbers *flagged* as the answer are those right after "answer is" / "answer:" /
-  "answer =" (on the same line), after ``####``, or inside ``\\boxed{...}``. With any flagged
+  "answer =" (on the same line; the result of a calculation there: "Answer: 48 / 2 = 24" is 24),
+  after ``####``, or inside ``\\boxed{...}``. With any flagged
   number, the **last flagged** one counts ("... is 5. So the answer is 6" gives 6, and so does
   "The answer is 6. Check: 6 - 1 = 5"); with none, the **last number** in the reply.
 - ``math``: the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), else the text after the
@@ -29,7 +31,8 @@ Extraction (``extract``) reads the final answer from a model's raw reply:
 - ``python_literal``: the literal after the last "answer:" / "answer is", else the last fenced
   code block (if it holds ``assert ... == X``: the ``X``), else the text after the last ``==``;
   the longest prefix of that text that ``ast.literal_eval`` accepts (None if none does).
-- ``exact``: the text after the last "answer:" / "answer is", else the last non-empty line.
+- ``exact``: the text after the last "answer:" / "answer is", else the last non-empty line
+  (markdown emphasis and a final full stop dropped: "**Alice**." is Alice).
 
 A reply with no answer extracts to ``None``, and ``is_correct(type, None, gold)`` is False.
 
@@ -39,7 +42,6 @@ elsewhere (e.g. a web server's worker thread) the comparison runs without a time
 
 from __future__ import annotations
 
-import ast
 import functools
 import logging
 import re
@@ -48,6 +50,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+
+from .literal_answers import extract_literal, literal_is_correct, parse_literal
+from .reply_anchors import (
+    ANSWER_ANCHOR,
+    FINAL_ANSWER_ANCHOR,
+    after_last_anchor,
+    boxed_contents,
+    rest_of_line,
+)
 
 LETTERS = string.ascii_uppercase
 
@@ -68,7 +79,6 @@ BENCHMARK_ANSWER_TYPES = {
 }
 
 MATH_TIMEOUT_S = 5
-_LITERAL_MAX_CHARS = 1000  # bounds the prefix search of python_literal extraction
 
 
 class AnswerTypeError(ValueError):
@@ -139,7 +149,7 @@ def check_gold(name: str, gold: str) -> str:
         raise ValueError(f"multiple_choice gold answer {text!r} is not a letter A-Z")
     if kind.name == NUMERIC and _to_decimal(text) is None:
         raise ValueError(f"numeric gold answer {text!r} is not a number")
-    if kind.name == PYTHON_LITERAL and not _literal(text)[0]:
+    if kind.name == PYTHON_LITERAL and not parse_literal(text)[0]:
         raise ValueError(f"python_literal gold answer {text!r} is not a Python literal")
     return gold
 
@@ -162,7 +172,7 @@ def chance(name: str, n_options: int | None = None) -> float:
 # multiple choice --------------------------------------------------------------------------------
 
 _ANSWER_IS_LETTER = re.compile(
-    r"(?i:answer)\s*(?:(?i:is)\s*)?[:\-]?\s*(?:(?i:option)\s*)?[\(\[*]*([A-Z])(?![A-Za-z0-9'])"
+    r"(?i:answer)\s*(?:(?i:is)\s*)?[:\-]?\s*(?:(?i:option)\s*)?[\(\[*]*([A-Za-z])(?![A-Za-z0-9'])"
 )
 _STANDALONE = re.compile(r"(?<![A-Za-z0-9'])([A-Z])(?![A-Za-z0-9'])")
 _WORD_LETTERS = ("A", "I")  # also English words: "A cat", "I think"
@@ -171,20 +181,27 @@ _WORD_LETTERS = ("A", "I")  # also English words: "A cat", "I think"
 def parse_letter(reply: str, n_options: int) -> int | None:
     """The option index a free-text reply chooses, or None when it names no valid option.
 
-    First an explicit "answer is (X)" / "Answer: X" / "the answer is option X"; else the first
-    standalone capital letter among the options' letters, skipping "A" and "I" used as words
-    (followed by a lowercase word).
+    First an explicit "answer is (X)" / "Answer: X" / "the answer is option X" (a lowercase
+    letter too when it stands alone there: "answer: b"); else, from there on (or from the
+    start), the first standalone capital letter among the options' letters. "A" and "I" used as
+    words (followed by a lowercase word: "Answer: I think it's B") are skipped either way.
     """
     valid = LETTERS[:n_options]
-    match = _ANSWER_IS_LETTER.search(reply)
-    if match:
-        letter = match.group(1)
+    start = 0
+    for match in _ANSWER_IS_LETTER.finditer(reply):
+        letter, after = match.group(1), reply[match.end() :]
+        if letter.upper() in _WORD_LETTERS and re.match(r"\s+[a-z]|'", after):
+            start = match.start(1)  # a word, not a letter: look on from here
+            break
+        if letter.islower() and (letter in "ai" or not re.match(r"\s*(?:[).\]*,;]|$)", after)):
+            continue  # a lowercase letter that is not the answer on its own
+        letter = letter.upper()
         return valid.index(letter) if letter in valid else None
-    for match in _STANDALONE.finditer(reply):
+    for match in _STANDALONE.finditer(reply, start):
         letter = match.group(1)
         if letter not in valid:
             continue
-        if letter in _WORD_LETTERS and re.match(r"\s+[a-z]", reply[match.end() :]):
+        if letter in _WORD_LETTERS and re.match(r"\s+[a-z]|'", reply[match.end() :]):
             continue
         return valid.index(letter)
     return None
@@ -202,53 +219,13 @@ def _letter_is_correct(extracted: str, gold: str) -> bool:
     return extracted.strip().upper() == gold
 
 
-# shared by the free-form types -----------------------------------------------------------------
-
-# "answer is", "answer:", "answer =", "**Answer:**", "final answer is" (the anchor ends where the
-# answer starts)
-_ANSWER_ANCHOR = re.compile(r"(?i)\banswer\b\**\s*(?:is\b|:|=)\**\s*(?::\s*)?")
-_FINAL_ANSWER_ANCHOR = re.compile(r"(?i)\bfinal\s+answer\b\**\s*(?:is\b|:|=)?\**\s*(?::\s*)?")
-
-
-def _boxed_contents(text: str) -> list[tuple[int, str]]:
-    """``(position, content)`` of every ``\\boxed{...}`` / ``\\fbox{...}`` (braces balanced)."""
-    out = []
-    for match in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
-        depth, start = 1, match.end()
-        for i in range(start, len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    out.append((match.start(), text[start:i]))
-                    break
-    return out
-
-
-def _rest_of_line(text: str, start: int) -> str:
-    end = text.find("\n", start)
-    return text[start : end if end >= 0 else len(text)]
-
-
-def _after_last_anchor(text: str, anchor: re.Pattern[str]) -> str | None:
-    """The rest of the line after the last match of ``anchor`` that is followed by something
-    (the next non-empty line when the anchor ends its line: "Answer:\\n42")."""
-    for match in reversed(list(anchor.finditer(text))):
-        after = text[match.end() :].lstrip()
-        rest = _rest_of_line(after, 0).strip()
-        if rest:
-            return rest
-    return None
-
-
 # numeric ----------------------------------------------------------------------------------------
 
 # An optional minus (not one between two numbers: "10-5" holds 10 and 5), digits with optional
 # thousands separators, an optional decimal part; not part of a word ("x2", "5th").
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])|"
                      r"(?<![\w.\d])-?\.\d+(?![\w])")
-_NUMERIC_FLAGS = re.compile(r"####\s*|" + _ANSWER_ANCHOR.pattern.removeprefix("(?i)"), re.I)
+_NUMERIC_FLAGS = re.compile(r"####\s*|" + ANSWER_ANCHOR.pattern.removeprefix("(?i)"), re.I)
 
 
 def _clean_number(text: str) -> str:
@@ -266,17 +243,23 @@ def extract_number(response: str) -> str | None:
     ``$`` dropped: ``"$1,000.50"`` gives ``"1000.50"``); None without any number."""
     text = response.replace("\u2212", "-")
     flagged: list[tuple[int, str]] = []
-    for position, content in _boxed_contents(text):
+    for position, content in boxed_contents(text):
         found = _numbers(content)
         if found:
             flagged.append((position, found[0][1]))
     for match in _NUMERIC_FLAGS.finditer(text):
-        rest = re.sub(r"^[\s$*\\(\[{€£]+", "", _rest_of_line(text, match.end()))
-        offset = len(_rest_of_line(text, match.end())) - len(rest)
+        rest = re.sub(r"^[\s$*\\(\[{€£]+", "", rest_of_line(text, match.end()))
+        offset = len(rest_of_line(text, match.end())) - len(rest)
         found = _numbers(rest)
-        # the first number after the flag, a few words at most after it ("is therefore 5")
+        # the first number after the flag, a few words at most after it ("is therefore 5"),
+        # or the result of a calculation there ("Answer: 48 / 2 = 24": after the last "=" of
+        # that clause, which ends at "; " or a full stop followed by a space)
         if found and re.match(r"^[^\d\n]{0,25}$", rest[: found[0][0]]):
-            flagged.append((match.end() + offset + found[0][0], found[0][1]))
+            clause = re.split(r";|\.\s", rest[found[0][0]:], maxsplit=1)[0]
+            equals = found[0][0] + clause.rfind("=") if "=" in clause else -1
+            after = [f for f in found if f[0] > equals] if equals >= 0 else []
+            chosen = after[0] if after else found[0]
+            flagged.append((match.end() + offset + chosen[0], chosen[1]))
     if flagged:
         return max(flagged)[1]
     found = _numbers(text)
@@ -309,11 +292,11 @@ def extract_math(response: str) -> str | None:
     """The math answer of a reply: the last ``\\boxed{...}``'s content, else what follows the
     last "final answer is" / "answer is" / "answer:" (a delimited ``$...$`` taken whole, else the
     rest of the line without a trailing full stop); None when neither is there."""
-    boxed = _boxed_contents(response)
+    boxed = boxed_contents(response)
     if boxed:
         return boxed[-1][1].strip()
-    rest = _after_last_anchor(response, _FINAL_ANSWER_ANCHOR) or _after_last_anchor(
-        response, _ANSWER_ANCHOR
+    rest = after_last_anchor(response, FINAL_ANSWER_ANCHOR) or after_last_anchor(
+        response, ANSWER_ANCHOR
     )
     if rest is None:
         return None
@@ -367,82 +350,6 @@ for _name in ("math_verify.parser", "math_verify.grader"):
     logging.getLogger(_name).addFilter(_not_the_timeout_warning)
 
 
-# python literals --------------------------------------------------------------------------------
-
-_CODE_BLOCK = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)```", re.S)
-_LITERAL_ANCHOR = re.compile(r"(?i)\banswer\b\**\s*(?:is\b|:)\**\s*(?::\s*)?")
-
-
-def _literal(text: str) -> tuple[bool, object]:
-    try:
-        return True, ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-
-
-def _literal_prefix(text: str) -> str | None:
-    """The longest prefix of ``text`` that is a Python literal, or None."""
-    text = text.strip()
-    if text.startswith("`"):  # an inline code span: what is inside it
-        text = text.lstrip("`").split("`", 1)[0]
-    text = re.sub(r"\s*\[/PYTHON\]\s*$", "", text.strip())
-    text = text[:_LITERAL_MAX_CHARS]
-    if text and _literal(text)[0]:
-        return text
-    for end in range(len(text) - 1, 0, -1):
-        # a literal ends before a space or punctuation ("[1, 2] is", "'abc'.", "42, since")
-        if text[end] in " \t.,;:!?" and text[end - 1] not in " \t":
-            candidate = text[:end].strip()
-            if not candidate.endswith(",") and _literal(candidate)[0]:  # not "42," (a tuple)
-                return candidate
-    return None
-
-
-def _after_double_equals(text: str) -> str | None:
-    """What follows the last ``==`` of the last line holding one."""
-    for line in reversed(text.splitlines()):
-        if "==" in line:
-            return line.rsplit("==", 1)[1].strip() or None
-    return None
-
-
-def extract_literal(response: str) -> str | None:
-    """The Python literal of a reply: after the last "answer:" / "answer is", else the last
-    fenced code block (its ``assert ... == X``'s ``X`` if it has one), else after the last ``==``;
-    the longest prefix that ``ast.literal_eval`` accepts. None when there is none of these, or
-    when what is there is no literal (``f(3)``, ``??``)."""
-    rest = _after_last_anchor(response, _LITERAL_ANCHOR)
-    if rest is not None:
-        found = _literal_prefix(rest)
-        if found is None and "==" in rest:  # "Answer: assert f(1) == 2"
-            found = _literal_prefix(rest.rsplit("==", 1)[1])
-        if found is not None:
-            return found
-    blocks = [b.strip() for b in _CODE_BLOCK.findall(response) if b.strip()]
-    if blocks:
-        block = blocks[-1]
-        if _literal(block)[0]:
-            return block
-        after = _after_double_equals(block)
-        if after is not None and (found := _literal_prefix(after)) is not None:
-            return found
-    after = _after_double_equals(response)
-    return None if after is None else _literal_prefix(after)
-
-
-def _literal_is_correct(extracted: str, gold: str) -> bool:
-    ok, truth = _literal(gold.strip())
-    if not ok:
-        raise ValueError(f"python_literal gold answer {gold!r} is not a Python literal")
-    ok, value = _literal(extracted.strip())
-    if not ok:
-        return False
-    try:
-        return bool(value == truth)
-    except Exception:  # an exotic __eq__ cannot come from literal_eval, but stay safe
-        return False
-
-
 # exact ------------------------------------------------------------------------------------------
 
 
@@ -453,13 +360,13 @@ def _normalise(text: str) -> str:
 def extract_exact(response: str) -> str | None:
     """The string answer of a reply: after the last "answer:" / "answer is" (markdown ``**``
     and a trailing full stop dropped), else the last non-empty line."""
-    rest = _after_last_anchor(response, _ANSWER_ANCHOR)
+    rest = after_last_anchor(response, ANSWER_ANCHOR)
     if rest is None:
         lines = [line for line in response.splitlines() if line.strip()]
         if not lines:
             return None
         rest = lines[-1]
-    rest = _normalise(rest.strip().strip("*").strip())
+    rest = _normalise(rest.strip().rstrip(".").strip().strip("*_").strip())
     return rest.rstrip(".").strip() or None
 
 
@@ -501,7 +408,7 @@ ANSWER_TYPES: dict[str, AnswerType] = {
         f"Answer the following question. {_REASON} in the form \"Answer: <literal>\", where "
         "<literal> is a Python literal (such as 'abc', [1, 2] or {'a': 1}).",
         extract_literal,
-        _literal_is_correct,
+        literal_is_correct,
     ),
     EXACT: AnswerType(
         EXACT,
