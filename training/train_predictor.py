@@ -485,16 +485,10 @@ def save(model: DifficultyPredictor, args: PredictorScriptArguments,
         eval_results=None,
     )
     card_data.metrics = ["auc", "log_loss"]
-    card = render_card(
-        "difficulty_predictor.md",
-        card_data,
-        config=model.config,
-        summary=summary,
-        n_heldout=sum(len(v) for v in heldout.values()),
-        args=args,
-        command=" ".join(sys.argv[1:]),
-        repo_id=training_args.hub_model_id,
-    )
+    card = render_card("difficulty_predictor.md", card_data, config=model.config,
+                       summary=summary, n_heldout=sum(len(v) for v in heldout.values()),
+                       args=args, command=" ".join(sys.argv[1:]),
+                       repo_id=training_args.hub_model_id)
     card.save(out / "README.md")
     return out
 
