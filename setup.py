@@ -2,9 +2,10 @@
 
 All project metadata lives in pyproject.toml; this file only extends ``build_py`` so that every
 ``models/<name>/`` folder (model card, config.json, *.safetensors, ...) is copied into the build as
-``adaptive_eval/embedded/<name>/``, except item banks under a non-commercial licence
-(``models/banks/metabench-*``), which load from the Hub. ``models/`` stays the single source of
-truth (no symlinks, no copies in the repository). An editable install skips the copy:
+``adaptive_eval/embedded/<name>/``, except item banks under a licence that passes on to them and
+does not go with the wheel's (``NOT_IN_WHEEL``: non-commercial ``models/banks/metabench-*`` and
+``alpacaeval``, share-alike ``livecodebench``), which load from the Hub. ``models/`` stays the
+single source of truth (no symlinks, no copies in the repository). An editable install skips the copy:
 ``adaptive_eval.hub.resolve.embedded_path`` then reads ``models/<name>`` from the checkout. MANIFEST.in
 puts ``models/`` in the sdist, so a wheel built from the sdist carries them too.
 """
@@ -20,7 +21,8 @@ from setuptools.command.build_py import build_py
 
 MODELS = Path(__file__).resolve().parent / "models"
 IGNORE = shutil.ignore_patterns(".git", ".cache", "__pycache__", "*.pyc", ".DS_Store")
-NON_COMMERCIAL = "cc-by-nc-sa-4.0"  # banks under this licence load from the Hub, not the wheel
+# banks under these licences load from the Hub, not the wheel (adaptive_eval.banks.catalog's list)
+NOT_IN_WHEEL = ("cc-by-nc-sa-4.0", "cc-by-nc-4.0", "cc-by-sa-4.0")
 
 
 def _embeddable(folder: Path) -> bool:
@@ -28,7 +30,7 @@ def _embeddable(folder: Path) -> bool:
     config = folder / "config.json"
     if not config.is_file():
         return True
-    return json.loads(config.read_text()).get("metadata", {}).get("license") != NON_COMMERCIAL
+    return json.loads(config.read_text()).get("metadata", {}).get("license") not in NOT_IN_WHEEL
 
 
 class BuildPyWithModels(build_py):

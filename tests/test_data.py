@@ -80,7 +80,11 @@ def test_threshold_turns_scores_into_correctness(tmp_path):
         ("model,question_id,correct\nm,q1,1\nm,q1,0\n", r"row 2 repeats model 'm' question 'q1'"),
         ("model,question_id,correct\nm,q1,1\nm,q2,yes\n", r"row 2 has correct='yes'"),
         ("model,question_id,correct\nm,q1,1\nm,q2,3\n", r"row 2 has correct=3;"),
-        ("model,question_id,correct,extra\nm,q1,1,x\n", r"unknown \['extra'\]"),
+        ("model,question_id,extra\nm,q1,x\n",
+         r"missing column\(s\) correct \(0/1\) or score \(in \[0, 1\]\); found model, question_id, "
+         r"extra"),
+        ("model,question_id,score\nm,q1,1\nm,q2,1.5\n",
+         r"row 2 has score=1\.5; expected a number in"),
         ("", r"empty"),
         ("model,question_id,correct\n", r"empty"),
     ],

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from adaptive_eval.banks.bank import ItemBank
-from adaptive_eval.banks.catalog import local_folder
+from adaptive_eval.banks.catalog import CATALOG, NOT_IN_WHEEL, local_folder
 from adaptive_eval.cli import main as cli_main
 from adaptive_eval.hub import publish as publishmod
 from adaptive_eval.hub import resolve as hubmod
@@ -324,11 +324,12 @@ def test_wheel_ships_the_embedded_defaults(tmp_path):
         "  'files': {n: sorted(str(p.relative_to(embedded_path(n))) for p in\n"
         "            embedded_path(n).rglob('*') if p.is_file())\n"
         "            for n in sys.argv[1:]},\n"
-        "  'metabench': str(local_folder('metabench-arc'))}))\n"
+        "  'metabench': str(local_folder('metabench-arc')),\n"
+        "  'graded': [str(local_folder(n)) for n in ('alpacaeval', 'livecodebench')]}))\n"
     )
     names = sorted(p.name for p in (src / "models").iterdir() if p.is_dir() and p.name != "banks")
     names += sorted(f"banks/{p.name}" for p in (src / "models" / "banks").iterdir()
-                    if not p.name.startswith("metabench-"))
+                    if CATALOG[p.name].license not in NOT_IN_WHEEL)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_ENDPOINT")}
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf-home"))
     out = subprocess.run([str(python), "-c", script, *names], cwd=tmp_path, env=env, check=True,
@@ -339,6 +340,7 @@ def test_wheel_ships_the_embedded_defaults(tmp_path):
     want = ItemBank.load(src / "models" / "banks" / "mmlu-pro")
     assert result["ids"] == want.ids and result["b"] == want.b.tolist()
     assert result["metabench"] == "None"  # CC BY-NC-SA banks stay out of the wheel
+    assert result["graded"] == ["None", "None"]  # nor do the CC BY-NC and CC BY-SA ones
     for name, files in result["files"].items():  # every other models/* folder ships whole
         assert files == sorted(str(p.relative_to(src / "models" / name))
                                for p in (src / "models" / name).rglob("*") if p.is_file())

@@ -39,7 +39,21 @@ SOURCES = {
     "metabench": "metabench (adkipnis/metabench, the Open LLM Leaderboard's per-question results "
                  "on its informative subsets; CC BY-NC-SA 4.0: this bank is licensed alike and is "
                  "not embedded in the adaptive-eval wheel)",
+    "graded/livecodebench": "the LiveCodeBench leaderboard site's per-problem pass@1 of code "
+                            "models (LiveCodeBench/livecodebench.github.io, "
+                            "src/mocks/performances_generation.json, code-generation scenario, "
+                            "the 400 problems every model has); CC BY-SA 4.0: this bank is "
+                            "licensed alike and is not embedded in the adaptive-eval wheel",
+    "graded/alpacaeval": "AlpacaEval 2.0's per-instruction judgments (tatsu-lab/alpaca_eval, "
+                         "results/<model>/weighted_alpaca_eval_gpt4_turbo/annotations.json: the "
+                         "judge's probability that the model's answer beats GPT-4 Turbo's "
+                         "reference); data licence CC BY-NC 4.0: this bank is licensed alike "
+                         "and is not embedded in the adaptive-eval wheel",
 }
+
+
+#: Items-file columns that are a bank's categories where the file has no ``category`` column
+CATEGORY_COLUMNS = {"livecodebench": "difficulty", "alpacaeval": "dataset"}
 
 
 @dataclass
@@ -47,7 +61,8 @@ class CalibrateArguments:
     bank: str | None = field(default=None, metadata={
         "help": f"Named bank to build ({', '.join(CATALOG)}), or 'all'."})
     data_dir: str = field(default="../shared/data", metadata={
-        "help": "Folder with the mmlu_pro/, zeroeval/ and metabench/ response data."})
+        "help": "Folder with the mmlu_pro/, zeroeval/, metabench/ and graded/ response "
+                "data."})
     responses: str | None = field(default=None, metadata={
         "help": "Response data of a bank not in the catalog (long/wide/lm-eval)."})
     items: str | None = field(default=None, metadata={
@@ -75,6 +90,8 @@ def load_named(info: BankInfo, data_dir: Path) -> tuple[ResponseData, pd.DataFra
     if info.prefix:
         responses = responses[responses["question_id"].str.startswith(info.prefix)]
         items = items[items["question_id"].str.startswith(info.prefix)]
+    if "category" not in items.columns and info.name in CATEGORY_COLUMNS:
+        items = items.assign(category=items[CATEGORY_COLUMNS[info.name]])
     source = f"{folder / 'responses.csv.gz'} ({info.name})"
     return ResponseData.from_long(responses, source=source), items
 
@@ -103,8 +120,11 @@ def card_text(built: BuiltBank, data: ResponseData, info: BankInfo | None,
     models = ", ".join(data.models[:60]) + (f" and {data.n_models - 60} more"
                                               if data.n_models > 60 else "")
     where = SOURCES.get(info.source, "") if info else ""
+    what = ("Per-question graded scores in [0, 1] (a replay bank: scoring a live model needs "
+            "the benchmark's judge or code sandbox)" if data.graded
+            else "Per-question correctness")
     description = (
-        f"Per-question correctness of {data.n_models} models on "
+        f"{what} of {data.n_models} models on "
         f"{info.benchmark if info else 'the benchmark'} ({data.n_items} questions, answer type "
         f"`{bank.metadata.get('answer_type', 'unknown')}`), {data.n_observed} observed responses, "
         f"missing cells left missing; from {where or 'the given response file'}. "
@@ -112,6 +132,11 @@ def card_text(built: BuiltBank, data: ResponseData, info: BankInfo | None,
     lines = ["| model | held-out log-loss | AUC |", "|---|---|---|"] + [
         f"| {m}{' (chosen)' if m == bank.model else ''} | {h['log_loss']:.4f} | {h['auc']:.4f} |"
         for m, h in heldout.items()]
+    if data.graded:  # the fractional log-loss, the MAE of the predicted score, AUC at 0.5
+        lines = ["| model | held-out fractional log-loss | MAE | AUC (score >= 0.5) |",
+                 "|---|---|---|---|"] + [
+            f"| {m}{' (chosen)' if m == bank.model else ''} | {h['log_loss']:.4f} | "
+            f"{h['mae']:.4f} | {h['auc']:.4f} |" for m, h in heldout.items()]
     text = (f"Hiding a random {next(iter(heldout.values()))['fraction']:.0%} of the observed cells "
             "and fitting on the rest:\n\n" + "\n".join(lines)) if heldout else ""
     if built.misfit_errors:

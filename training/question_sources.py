@@ -26,7 +26,7 @@ import pandas as pd
 from adaptive_eval.banks.answers import LETTERS, MULTIPLE_CHOICE
 from adaptive_eval.banks.catalog import CATALOG
 from adaptive_eval.banks.questions import Question
-from adaptive_eval.banks.sources import NO_SOURCE_REASON, SOURCES, make_record, write_record
+from adaptive_eval.banks.sources import SOURCES, make_record, no_source_reason, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def record_for(name: str, data_dir: Path) -> dict:
     source = SOURCES[name]
     answer_type = CATALOG[name].answer_type
     if source is None:
-        return make_record(name, answer_type, None, reason=NO_SOURCE_REASON)
+        return make_record(name, answer_type, None, reason=no_source_reason(name))
     if not source.has_gold:
         return make_record(name, answer_type, source, reason=source.note)
     questions, where = calibrated_questions(name, data_dir)

@@ -67,6 +67,12 @@ NUMERIC = "numeric"
 MATH = "math"
 PYTHON_LITERAL = "python_literal"
 EXACT = "exact"
+#: Graded scores in [0, 1] (a judge's preference, a share of unit tests passed): the answer type
+#: of a replay bank, with no reading rule here; ``check_answer_type`` refuses it as a way to score
+#: replies (``GRADED_REASON``), banks record it in their metadata.
+GRADED = "graded"
+GRADED_REASON = ("its answers are graded scores in [0, 1]: scoring a live model's replies needs "
+                 "the benchmark's judge or code sandbox, which this package does not run")
 
 #: Answer types of the named benchmarks (zebralogic has no gold answers here: replay only).
 BENCHMARK_ANSWER_TYPES = {
@@ -98,7 +104,11 @@ class AnswerType:
 
 
 def check_answer_type(name: str) -> str:
-    """``name`` if it is a known answer type, else ``AnswerTypeError`` listing the known ones."""
+    """``name`` if it is a known answer type, else ``AnswerTypeError`` listing the known ones
+    (``GRADED``: one saying why a graded bank cannot score replies)."""
+    if name == GRADED:
+        raise AnswerTypeError(f"answer type {GRADED!r}: {GRADED_REASON}; a graded bank is a "
+                              "replay bank: use a replay:RESPONSES:MODEL examinee")
     if name not in ANSWER_TYPES:
         raise AnswerTypeError(
             f"unknown answer type {name!r}; known: {', '.join(ANSWER_TYPES)}"

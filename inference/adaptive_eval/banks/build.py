@@ -35,7 +35,7 @@ from ..cat.misfit import heldout_errors, record_heldout_errors
 from ..errors import InputError
 from ..irt.calibration import MODELS, Calibration, calibrate, predicted_priors
 from ..irt.model import prob
-from .answers import check_answer_type
+from .answers import GRADED, check_answer_type
 from .bank import ItemBank
 from .responses import ResponseData
 from .tables import read_table
@@ -80,7 +80,12 @@ def heldout_fit(data: ResponseData, model: str, fraction: float = 0.1, seed: int
                 item_priors: pd.DataFrame | None = None) -> dict:
     """Fit ``model`` (with ``item_priors`` when given) on all but a random ``fraction`` of the
     observed cells; the log-loss and AUC (Mann-Whitney U / (n_1 n_0)) of ``P(correct)`` on the
-    hidden cells."""
+    hidden cells.
+
+    Graded scores ``y`` in [0, 1]: ``P`` is the predicted score; the log-loss is the fractional
+    one, ``-mean(y log P + (1 - y) log(1 - P))`` (a proper score for a mean: the expected loss is
+    least at ``P = E[y]``), ``mae`` is ``mean |y - P|``, and the AUC ranks ``P`` against
+    ``y >= 0.5``."""
     hide = np.random.default_rng(seed).random(data.n_observed) < fraction
     fit = calibrate(data.select(~hide), model, item_priors=item_priors,
                     progress=progress or (lambda line: None))
@@ -89,12 +94,19 @@ def heldout_fit(data: ResponseData, model: str, fraction: float = 0.1, seed: int
     items = data.item_index[hide]
     p = np.clip(prob(theta[data.model_index[hide]], fit.bank.b[items], fit.bank.a[items]),
                 1e-9, 1 - 1e-9)
-    y = data.correct[hide].astype(bool)
-    log_loss = float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
+    graded = {}
+    if data.graded:
+        score = data.correct[hide]
+        log_loss = float(-np.mean(score * np.log(p) + (1 - score) * np.log1p(-p)))
+        graded = {"mae": float(np.mean(np.abs(score - p))), "likelihood": "fractional"}
+        y = score >= 0.5
+    else:
+        y = data.correct[hide].astype(bool)
+        log_loss = float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
     auc = (float(mannwhitneyu(p[y], p[~y]).statistic / (y.sum() * (~y).sum()))
            if 0 < y.sum() < len(y) else float("nan"))
     return {"model": model, "log_loss": log_loss, "auc": auc, "n_hidden": int(hide.sum()),
-            "fraction": fraction, "seed": seed, "seconds": round(fit.seconds, 3)}
+            "fraction": fraction, "seed": seed, "seconds": round(fit.seconds, 3)} | graded
 
 
 def quality_flags(data: ResponseData, fit: Calibration, min_models: int = 10,
@@ -118,7 +130,9 @@ def quality_flags(data: ResponseData, fit: Calibration, min_models: int = 10,
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = s_ty / n - (s_t / n) * (s_y / n)
         var_t = s_tt / n - (s_t / n) ** 2
-        var_y = s_y / n * (1 - s_y / n)
+        var_y = s_y / n * (1 - s_y / n)  # 0/1 answers; graded scores: their own variance
+        if data.graded:
+            var_y = np.bincount(data.item_index, y * y, data.n_items) / n - (s_y / n) ** 2
         r = cov / np.sqrt(var_t * var_y)
     bank = fit.bank
     index = bank.index(data.question_ids)
@@ -160,13 +174,15 @@ def build_bank(
 ) -> BuiltBank:
     """Calibrate ``data`` into a bank (module docstring). ``model``: ``"rasch"``, ``"2pl"`` or
     ``"auto"`` (lower held-out log-loss). ``answer_type`` overrides the items file's (or the
-    multiple-choice / free-form guess from its ``options``). ``misfit_models``: how many models
-    to leave out in turn (0 skips, None all). ``metadata`` is merged into the bank's.
+    multiple-choice / free-form guess from its ``options``); graded data (``ResponseData.graded``)
+    default to ``"graded"`` (``answers.GRADED``) and record ``"score": "graded"``.
+    ``misfit_models``: how many models to leave out in turn (0 skips, None all). ``metadata``
+    is merged into the bank's.
     ``predictor`` (needs ``items`` with text): predicted priors (module docstring)."""
     say = progress or (lambda line: None)
     if model not in (*MODELS, "auto"):
         raise InputError(f"model {model!r}: expected one of {[*MODELS, 'auto']}")
-    if answer_type is not None:
+    if answer_type is not None and answer_type != GRADED:
         check_answer_type(answer_type)
     if misfit_models is not None and misfit_models < 0:
         raise InputError(f"misfit models {misfit_models}: expected >= 0")
@@ -202,8 +218,11 @@ def build_bank(
     if table is not None:
         known = table.reindex(bank.ids)
         bank.metadata["chance_accuracy"] = float(item_chance(known.fillna("")).mean())
-        if answer_type is None:
+        if answer_type is None and not data.graded:
             answer_type = _answer_type_of(known)
+    if data.graded:
+        answer_type = answer_type or GRADED
+        bank.metadata["score"] = "graded"
     if answer_type is not None:
         bank.metadata["answer_type"] = answer_type
         if answer_type != "multiple_choice":

@@ -3,9 +3,14 @@
 A name (``mmlu-pro``, ``gsm8k``, ...) is what a user types (``--bank gsm8k``,
 ``ItemBank.load("gsm8k")``). Each bank is a Hub dataset repo (``repo_id``) and, when this
 package or checkout carries it, a local folder ``models/banks/<name>`` (``adaptive_eval/
-embedded/banks/<name>`` in a wheel). Banks derived from non-commercial data (metabench, CC BY-NC-SA
-4.0) are in the checkout but not in the wheel: ``setup.py`` leaves them out, and they load from the
-Hub.
+embedded/banks/<name>`` in a wheel). Banks derived from data whose licence passes on to them and
+does not go with the wheel's Apache-2.0 (``NOT_IN_WHEEL``: non-commercial metabench, CC BY-NC-SA
+4.0, and AlpacaEval, CC BY-NC 4.0; share-alike LiveCodeBench, CC BY-SA 4.0) are in the checkout but
+not in the wheel: ``setup.py`` leaves them out, and they load from the Hub.
+
+``score`` is ``"binary"`` (answers right or wrong) or ``"graded"`` (scores in [0, 1]:
+LiveCodeBench's pass@1, AlpacaEval's judge preference); graded banks are replay banks
+(``answers.GRADED``).
 
 ``source`` and ``prefix`` say which shared data a bank is built from (``training/calibrate.py``):
 the responses in ``<data>/<source>/`` whose question ids start with ``prefix`` (all of them when
@@ -23,6 +28,8 @@ from .sources import catalog_record, read_record, source_of
 
 HUB_ORG = "adaptive-eval"
 NON_COMMERCIAL = "cc-by-nc-sa-4.0"
+#: Licences of banks kept out of the wheel (the same list as ``setup.py``'s).
+NOT_IN_WHEEL = (NON_COMMERCIAL, "cc-by-nc-4.0", "cc-by-sa-4.0")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class BankInfo:
     source: str  # folder of the shared data it is calibrated from
     prefix: str | None  # question ids of this benchmark in that folder start with it
     chance: float | None = None  # chance accuracy when the data has no options to count
+    score: str = "binary"  # binary | graded (module docstring)
 
     @property
     def repo_id(self) -> str:
@@ -62,6 +70,10 @@ CATALOG: dict[str, BankInfo] = {
               ("mmlu", "MMLU", "multiple_choice", 0.25),
               ("truthfulqa", "TruthfulQA", "multiple_choice", None),  # mc2: a share, not a pick
               ("winogrande", "Winogrande", "multiple_choice", 0.5)]),
+        BankInfo("livecodebench", "LiveCodeBench (code generation, pass@1)", "graded",
+                 "cc-by-sa-4.0", "graded/livecodebench", None, 0.0, "graded"),
+        BankInfo("alpacaeval", "AlpacaEval 2.0 (judge preference)", "graded", "cc-by-nc-4.0",
+                 "graded/alpacaeval", None, 0.0, "graded"),
     ]
 }
 

@@ -1,19 +1,24 @@
-"""Response data: which model answered which question right.
+"""Response data: which model answered which question right, or how well (a graded score).
 
 Stored sparse, one entry per observed cell, so that missing cells stay missing (not wrong)
 and a 1,000 x 1,000,000 matrix with 10% observed fits in memory (~1 GB):
-``models[model_index[k]]`` answered ``question_ids[item_index[k]]`` with ``correct[k]`` (0/1).
+``models[model_index[k]]`` answered ``question_ids[item_index[k]]`` with ``correct[k]``: 0/1
+(``uint8``) for binary data, a score in [0, 1] (``float64``, ``graded`` is true) for graded data.
 
 Formats read by ``ResponseData.from_file``:
 
-- long (CSV, CSV.gz, parquet, JSONL): columns ``model, question_id, correct``;
+- long (CSV, CSV.gz, parquet, JSONL): columns ``model, question_id`` and ``correct`` (0/1) or
+  ``score`` (in [0, 1]: a share of unit tests passed, a judge's preference, a 0 / 0.5 / 1
+  rubric); with both, ``score`` is read and ``correct`` (a 0/1 copy) is not; other columns are
+  ignored;
 - wide (CSV, CSV.gz, parquet): a ``model`` column and one column per question id,
   empty cells missing;
 - lm-evaluation-harness ``--log_samples`` output: ``samples_<task>_*.jsonl``
   (see ``from_lm_eval``).
 
-Scores in [0, 1] that are not 0/1 are refused unless ``threshold`` is given:
-then ``correct = score >= threshold``.
+A ``correct`` that is not 0/1 is refused unless ``threshold`` is given: then
+``correct = value >= threshold`` (the same turns a ``score`` column into 0/1). A ``score`` whose
+values are all 0 or 1 is binary data, stored exactly as a ``correct`` column would be.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import pandas as pd
 from .tables import TableError, read_table
 
 LONG_COLUMNS = ("model", "question_id", "correct")
+ANSWER_COLUMNS = ("score", "correct")  # the first present is read
 
 
 class ResponseDataError(ValueError):
@@ -42,7 +48,12 @@ class ResponseData:
     question_ids: list[str]
     model_index: np.ndarray  # int32, one per observed cell
     item_index: np.ndarray  # int32
-    correct: np.ndarray  # uint8, 0 or 1
+    correct: np.ndarray  # uint8, 0 or 1; float64 in [0, 1] for graded scores
+
+    @property
+    def graded(self) -> bool:
+        """Whether the cells are graded scores in [0, 1] (float), not 0/1."""
+        return self.correct.dtype.kind == "f"
 
     @property
     def n_models(self) -> int:
@@ -68,17 +79,20 @@ class ResponseData:
     def from_long(
         cls, frame: pd.DataFrame, *, source: str = "<frame>", threshold: float | None = None
     ) -> ResponseData:
-        """Build from a long table with columns ``model, question_id, correct``."""
+        """Build from a long table with columns ``model, question_id`` and ``score`` or
+        ``correct`` (module docstring)."""
         if len(frame) == 0:
             raise ResponseDataError(f"{source}: no responses (the file is empty)")
-        missing = [c for c in LONG_COLUMNS if c not in frame.columns]
-        unknown = [c for c in frame.columns if c not in LONG_COLUMNS]
-        if missing or unknown:
+        missing = [c for c in LONG_COLUMNS[:2] if c not in frame.columns]
+        present = [c for c in ANSWER_COLUMNS if c in frame.columns]
+        if missing or not present:
+            needed = missing + ([] if present else ["correct (0/1) or score (in [0, 1])"])
             raise ResponseDataError(
-                f"{source}: expected columns {list(LONG_COLUMNS)}; "
-                f"missing {missing}, unknown {unknown}"
+                f"{source}: missing column(s) {', '.join(needed)}; found "
+                f"{', '.join(map(str, frame.columns))}"
             )
-        frame = frame[~frame["correct"].isin(["", None])].dropna(subset=["correct"])
+        answer = present[0]
+        frame = frame[~frame[answer].isin(["", None])].dropna(subset=[answer])
         for column in ("model", "question_id"):
             empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
             if empty.any():
@@ -87,7 +101,8 @@ class ResponseData:
                 )
         models = frame["model"].astype(str).to_numpy()
         qids = frame["question_id"].astype(str).to_numpy()
-        correct = _to_binary(frame["correct"], source, threshold)
+        correct = (_to_scores(frame[answer], source, threshold) if answer == "score"
+                   else _to_binary(frame[answer], source, threshold))
         dup = pd.Series(list(zip(models, qids))).duplicated().to_numpy()
         if dup.any():
             k = int(np.argmax(dup))
@@ -177,11 +192,13 @@ class ResponseData:
     # views ----------------------------------------------------------------------------------
 
     def to_long(self) -> pd.DataFrame:
+        """The long table ``from_long`` reads: ``model, question_id, correct`` (``score`` for
+        graded data)."""
         return pd.DataFrame(
             {
                 "model": np.asarray(self.models, dtype=object)[self.model_index],
                 "question_id": np.asarray(self.question_ids, dtype=object)[self.item_index],
-                "correct": self.correct,
+                "score" if self.graded else "correct": self.correct,
             }
         )
 
@@ -215,14 +232,15 @@ class ResponseData:
             keep, self.question_ids, new_index[mask], self.item_index[mask], self.correct[mask]
         )
 
-    def responses_of(self, model: str) -> dict[str, int]:
-        """``{question_id: correct}`` for one model."""
+    def responses_of(self, model: str) -> dict[str, int | float]:
+        """``{question_id: correct}`` for one model (a float score for graded data)."""
         if model not in self.models:
             known = ", ".join(self.models[:5]) + (", ..." if self.n_models > 5 else "")
             raise ResponseDataError(f"unknown model {model!r}; known: {known}")
         rows = self.model_index == self.models.index(model)
+        cast = float if self.graded else int
         return {
-            self.question_ids[i]: int(c)
+            self.question_ids[i]: cast(c)
             for i, c in zip(self.item_index[rows], self.correct[rows])
         }
 
@@ -242,7 +260,8 @@ def _to_binary(values: pd.Series, source: str, threshold: float | None) -> np.nd
         raise ResponseDataError(
             f"{source}: row {_row(values, bad)} has correct={float(scores[bad][0]):g}; "
             "expected 0 or 1 "
-            "(for scores in [0, 1] pass threshold=..., e.g. --threshold 0.5)"
+            "(for graded scores in [0, 1] name the column 'score'; to count them as right or "
+            "wrong pass threshold=..., e.g. --threshold 0.5)"
         )
     outside = (scores < 0) | (scores > 1)
     if outside.any():
@@ -253,6 +272,31 @@ def _to_binary(values: pd.Series, source: str, threshold: float | None) -> np.nd
     if threshold is not None:
         scores = scores >= threshold
     return scores.astype(np.uint8)
+
+
+def _to_scores(values: pd.Series, source: str, threshold: float | None) -> np.ndarray:
+    """A ``score`` column: float64 in [0, 1]; ``uint8`` when every value is 0 or 1 (binary
+    data) or ``threshold`` is given (``score >= threshold``)."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    scores = numeric.to_numpy(dtype=float)
+    bad = ~np.isfinite(scores) | (scores < 0) | (scores > 1)
+    if bad.any():
+        raise ResponseDataError(
+            f"{source}: row {_row(values, bad)} has score={_shown(values.to_numpy()[bad][0])}; "
+            "expected a number in [0, 1]"
+        )
+    if threshold is not None:
+        return (scores >= threshold).astype(np.uint8)
+    if np.isin(scores, (0.0, 1.0)).all():
+        return scores.astype(np.uint8)
+    return scores
+
+
+def _shown(value) -> str:
+    """A cell's value in an error message: a number as ``%g``, anything else as its repr."""
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    return repr(value)
 
 
 def _row(frame: pd.DataFrame | pd.Series, mask: np.ndarray) -> int:

@@ -159,11 +159,27 @@ SOURCES: dict[str, QuestionSource | None] = {
         cited=f"load_dataset('allenai/ZebraLogicBench', 'grid_mode', split='test') in {_ZEROEVAL}",
         note="its gold grids are in allenai/ZebraLogicBench-private, which is not public"),
     **{f"metabench-{b}": None for b in ("arc", "gsm8k", "mmlu", "truthfulqa", "winogrande")},
+    "livecodebench": None,
+    "alpacaeval": None,
 }
 
 #: Why a bank without a source has none (written into its record).
 NO_SOURCE_REASON = ("metabench's items are prompts cut from Open LLM Leaderboard runs, with no "
                     "gold answers and no public dataset mapping its item numbers")
+#: The graded banks' reasons (their scores come from a code sandbox or a judge).
+NO_SOURCE_REASONS = {
+    "livecodebench": "graded scores (pass@1, the share of samples passing all unit tests): "
+                     "scoring a live model needs LiveCodeBench's code sandbox, and the bank has "
+                     "only problem ids, no problem text",
+    "alpacaeval": "graded scores (the judge's probability that the answer beats the reference): "
+                  "scoring a live model needs AlpacaEval's judge and reference outputs",
+}
+
+
+def no_source_reason(name: str) -> str:
+    """Why catalog bank ``name`` has no live source (``NO_SOURCE_REASON`` unless it has its
+    own)."""
+    return NO_SOURCE_REASONS.get(name, NO_SOURCE_REASON)
 
 
 # -- records -------------------------------------------------------------------------------------
@@ -226,7 +242,7 @@ def catalog_record(name: str, answer_type: str | None = None) -> dict:
     """A record for catalog bank ``name`` from ``SOURCES`` alone (no fingerprint): what a bank
     without a local copy of its ``questions.json`` is known by."""
     source = SOURCES.get(name)
-    return make_record(name, answer_type, source, reason="" if source else NO_SOURCE_REASON)
+    return make_record(name, answer_type, source, reason="" if source else no_source_reason(name))
 
 
 # -- rows to questions ---------------------------------------------------------------------------

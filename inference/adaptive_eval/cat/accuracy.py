@@ -33,6 +33,12 @@ variance given theta over ``N^2``, ``bernoulli = sum_{unanswered} P_i (1 - P_i) 
 bank was not fitted to, at its exact ability (default: the bank's ``heldout_misfit_sd``,
 ``misfit.py``; else the leave-one-model-out error of ``r``).
 
+Graded answers (scores in [0, 1], a bank calibrated with ``"score": "graded"``) need no other
+model: the likelihood is the fractional-Bernoulli quasi-likelihood ``y log P + (1 - y) log(1 - P)``
+(``irt.model.log_likelihood``), ``P_i(theta)`` is item ``i``'s expected score, the observed part
+sums the scores, ``accuracy`` is the mean score, and ``P (1 - P)`` bounds a score's variance
+(``Var y <= E y (1 - E y)`` for ``y`` in [0, 1]), so the ``bernoulli`` term stays conservative.
+
 Answers enter as sums per category (``AnswerSums``). Their log-likelihood is tempered,
 ``w log L`` (``AdaptiveTest.likelihood_weight``): the interval comes from the ``L^w`` posterior,
 the mean from the ``L`` posterior unless ``tempered_mean``.
@@ -109,6 +115,22 @@ def accuracy_residual(bank: ItemBank, curve: np.ndarray, use_item_se: bool = Tru
     return np.interp(GRID, theta, residual), float(np.sqrt(np.mean(np.square(loo))))
 
 
+def answer_array(answers) -> np.ndarray:
+    """``answers`` as an array: int for 0/1 answers, float64 when any is a graded score in
+    [0, 1] (``ValueError`` naming the first outside it)."""
+    values = np.asarray([float(v) for v in answers] if not isinstance(answers, np.ndarray)
+                        else answers, dtype=np.float64)
+    outside = ~((values >= 0) & (values <= 1))
+    if outside.any():
+        raise ValueError(f"answer {values[outside][0]!r}: expected 0/1 or a score in [0, 1]")
+    return values.astype(int) if np.isin(values, (0.0, 1.0)).all() else values
+
+
+def answer_value(answer) -> int | float:
+    """One answer as ``answer_array`` reads it: 0/1 as an int, a graded score as a float."""
+    return answer_array([answer])[0].item()
+
+
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson interval of a plain proportion ``correct / n`` (the usual report of a random subset):
     ``(p + z^2 / 2n -/+ z sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n)``."""
@@ -182,8 +204,9 @@ class AccuracyModel:
 
     def add(self, sums: AnswerSums, items: np.ndarray, answers: np.ndarray,
             chunk: int = 2048) -> None:
-        """Add the answers ``answers`` (0/1) to bank ``items`` to ``sums``."""
-        items, answers = np.asarray(items, int), np.asarray(answers, int)
+        """Add the answers ``answers`` (0/1, or graded scores in [0, 1]) to bank ``items`` to
+        ``sums``."""
+        items, answers = np.asarray(items, int), answer_array(answers)
         for lo in range(0, len(items), chunk):
             i, y = items[lo : lo + chunk], answers[lo : lo + chunk]
             b, a, codes = self.b[i, None], self.a[i, None], self.category_code[i]

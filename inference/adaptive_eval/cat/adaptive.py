@@ -60,7 +60,7 @@ from ..banks.bank import ItemBank, ItemBankError
 from ..errors import InputError
 from ..irt.estimation import ESTIMATORS, GRID, log_prior, normalise, posterior_quantile
 from ..irt.model import information, log_likelihood, prob
-from .accuracy import AccuracyModel
+from .accuracy import AccuracyModel, answer_array, answer_value
 from .in_flight import keep_in_flight
 from .selection import QUANTILES, SELECTORS
 from .session import Session, answerable, asked_under
@@ -73,7 +73,7 @@ class Step:
     """One answered question and the estimate after it."""
 
     question_id: str
-    correct: int
+    correct: int | float  # 0/1; a graded bank's answer: its score in [0, 1]
     theta: float
     se: float
     expected_accuracy: float
@@ -235,7 +235,7 @@ class AdaptiveTest:
                                          **recorded_details(line))
                     continue
                 state.record(int(self.bank.index([line["question_id"]])[0]),
-                             int(line["correct"]), **recorded_details(line))
+                             answer_value(line["correct"]), **recorded_details(line))
 
         def answered(step: Step) -> None:
             if record is not None:
@@ -390,8 +390,9 @@ class TestState:
         return self.record_answer(item, examinee.answer(self.test.bank.ids[item]))
 
     def record_answer(self, item: int, answer) -> Step:
-        """Record ``answer`` (0/1 or an ``Answer``) to bank ``item``, with what it carries."""
-        return self.record(item, int(answer), **_details(answer))
+        """Record ``answer`` (0/1, a graded score in [0, 1] or an ``Answer``) to bank ``item``,
+        with what it carries."""
+        return self.record(item, answer_value(answer), **_details(answer))
 
     def record(self, item: int, correct: int, with_accuracy: bool = True, *,
                response: str | None = None, extracted: str | None = None,
@@ -403,7 +404,7 @@ class TestState:
         t = self.test
         self.record_many([item], [correct])
         accuracy, interval = self.expected_accuracy() if with_accuracy else (float("nan"), None)
-        step = Step(t.bank.ids[item], int(correct), self.theta, self.se, accuracy,
+        step = Step(t.bank.ids[item], answer_value(correct), self.theta, self.se, accuracy,
                     None if t.bank.category is None else t.bank.category[item], interval,
                     None if response is None else str(response),
                     None if extracted is None else str(extracted), None, truncated, tokens)
@@ -437,7 +438,7 @@ class TestState:
         """Add answers to bank ``items`` at once and re-estimate (no history steps: for answers
         known beforehand, such as a whole recorded benchmark run)."""
         t = self.test
-        items, answers = np.asarray(items, int), np.asarray(answers, int)
+        items, answers = np.asarray(items, int), answer_array(answers)
         unique, counts = np.unique(items, return_counts=True)
         repeated = np.concatenate([items[self.answered[items]], unique[counts > 1]])
         if len(repeated):

@@ -96,13 +96,16 @@ class Session:
                 raise SessionError(f"{self.path}: line {number} is not JSON") from None
             if number == 1:
                 self._check_header(record, header)
-            elif "question_id" not in record or record.get("correct") not in (0, 1):
-                raise SessionError(f"{self.path}: line {number} lacks question_id/correct 0|1")
+            elif "question_id" not in record or not _answer(record.get("correct")):
+                raise SessionError(f"{self.path}: line {number} lacks question_id/correct 0|1 "
+                                   f"(or a graded score in [0, 1])")
             elif self.banks is not None and record.get("bank") not in self.banks:
                 raise SessionError(f"{self.path}: line {number} names no bank of this suite "
                                    f"({record.get('bank')!r})")
             else:
-                self.answers.append((str(record["question_id"]), int(record["correct"])))
+                correct = record["correct"]
+                self.answers.append((str(record["question_id"]),
+                                     int(correct) if correct in (0, 1) else float(correct)))
                 self.records.append(record)
         return bool(lines)
 
@@ -196,3 +199,9 @@ class Session:
     def append(self, record: dict) -> None:
         """Add one answered question (a dict with ``question_id`` and ``correct``), durably."""
         self._write(record)
+
+
+def _answer(value) -> bool:
+    """Whether a session line's ``correct`` is an answer: 0/1 or a graded score in [0, 1]."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 <= value <= 1) or value in (0, 1)

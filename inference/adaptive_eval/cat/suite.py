@@ -65,6 +65,7 @@ from ..banks.bank import ItemBank
 from ..errors import InputError
 from ..irt.estimation import GRID, log_prior, normalise
 from ..irt.model import information, prob
+from .accuracy import answer_value
 from .adaptive import TAIL_SD, AdaptiveTest, Result, Step, TestState, recorded_details
 from .session import Session, answerable, asked_under
 
@@ -260,7 +261,8 @@ class SuiteTest:
                 name = line["bank"]
                 state = states[name]
                 item = int(self.tests[name].bank.index([line["question_id"]])[0])
-                step = state.record(item, int(line["correct"]), **recorded_details(line))
+                step = state.record(item, answer_value(line["correct"]),
+                                    **recorded_details(line))
                 history.append((name, step))
                 self.update_priors(states)
         while (reason := self.stop_reason(states, len(history))) is None:

@@ -1,4 +1,6 @@
-"""Replay: a model's recorded answers (``ResponseData``) answer the test; only recorded cells."""
+"""Replay: a model's recorded answers (``ResponseData``) answer the test; only recorded cells.
+
+Binary data answer 0/1; graded data answer the recorded score in [0, 1]."""
 
 from __future__ import annotations
 
@@ -27,14 +29,15 @@ class ReplayExaminee:
         self.model = model
         rows = np.asarray(data.model_index) == data.models.index(model)
         items, correct = np.asarray(data.item_index)[rows], np.asarray(data.correct)[rows]
-        self._correct = {data.question_ids[i]: int(c) for i, c in zip(items, correct, strict=True)}
+        cast = float if data.graded else int  # a graded score is returned as recorded
+        self._correct = {data.question_ids[i]: cast(c) for i, c in zip(items, correct, strict=True)}
 
     def answerable(self, question_ids: Sequence[str]) -> np.ndarray:
         return np.fromiter(
             (str(q) in self._correct for q in question_ids), dtype=bool, count=len(question_ids)
         )
 
-    def answer(self, question_id: str) -> int:
+    def answer(self, question_id: str) -> int | float:
         try:
             return self._correct[str(question_id)]
         except KeyError:

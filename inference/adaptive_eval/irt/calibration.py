@@ -27,6 +27,10 @@ mean and SD, ``metadata["theta_mean"]``, ``metadata["theta_sd"]`` (``bank.popula
 priors of adaptive tests use them (``AdaptiveTest``, ``SuiteTest``). ``theta_prior_sd`` is the SD
 of the ability prior inside the fit (1 for 2PL, estimated for Rasch).
 
+Graded scores in [0, 1] (``ResponseData.graded``) are fitted by the fractional-Bernoulli
+quasi-likelihood (``em.py``): ``P`` is then the expected score, an ability's ``accuracy`` is the
+model's mean score, and the bank's metadata says ``"score": "graded"``.
+
 Each calibration model's ability record also holds ``curve_accuracy``, the mean of ``P_i(theta_j)``
 over the items it answered (and ``curve_accuracy_item_se``, the same with ``P`` marginalised over
 the difficulties' SEs, ``model.marginal_a``): what its observed accuracy is compared with by the
@@ -168,7 +172,8 @@ def calibrate(
                   "prior_b_sd": prior_b_sd, "prior_log_a_sd": prior_log_a_sd,
                   "theta_mean": theta_mean, "theta_sd": theta_sd,
                   "theta_prior_sd": fit.sigma, "n_nodes": n_nodes}
-        | ({} if priors is None else {"item_priors": int(listed.sum())}),
+        | ({} if priors is None else {"item_priors": int(listed.sum())})
+        | ({"score": "graded", "likelihood": "fractional"} if data.graded else {}),
         abilities={m: {f: getattr(a, f) for f in ABILITY_FIELDS} for m, a in abilities.items()},
         prior_share=share,
     )

@@ -34,6 +34,14 @@ EM, each iteration:
 Stops when an iteration raises the log posterior (marginal log-likelihood plus the items' log
 prior) by less than ``tol`` per observed cell.
 
+Graded scores ``y`` in [0, 1] (``ResponseData.graded``) are fitted by the fractional-Bernoulli
+quasi-likelihood ``y log P + (1 - y) log(1 - P) = y z - softplus(z)``: the same EM, since its
+score ``a (y - P)`` and its Hessian ``-a^2 P (1 - P)`` in ``z`` have the binary forms (the mode
+search, the M-step and the standard errors use ``2 y - 1 = sign`` linearly, which holds for any
+``y``); only the E-step's log-likelihood needs the general form. Its maximiser makes ``P`` the
+expected score (a consistent estimator of a mean model whatever the scores' distribution, as in
+Papke & Wooldridge's fractional logit). Binary data take the binary code paths unchanged.
+
 Everything runs on the observed cells only (sparse), in chunks, so memory is linear in the
 number of observed cells. Item standard errors come from the inverse of the per-item 2 x 2
 Fisher information (plus prior) at convergence; abilities are EAP with posterior SD as SE.
@@ -178,6 +186,7 @@ class _Chunk:
 
     def __init__(self, j: np.ndarray, i: np.ndarray, y: np.ndarray) -> None:
         self.i, self.y = i, y
+        self.graded = y.dtype.kind == "f"
         self.starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
         self.owners = j[self.starts]
         self.counts = np.diff(np.r_[self.starts, len(j)])
@@ -188,8 +197,21 @@ class _Chunk:
         return self.i.astype(np.intp)
 
     def sign(self) -> np.ndarray:
-        """+1 where right, -1 where wrong (float32)."""
+        """+1 where right, -1 where wrong (float32); ``2 y - 1`` for a graded score."""
         return np.float32(2) * self.y - 1
+
+
+def _graded_loglik(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y z - softplus(z) = y z - max(z, 0) - log1p(exp(-|z|))`` per node and cell: the
+    quasi-log-likelihood of scores ``y`` in [0, 1] (module docstring), in place of ``z``."""
+    e = np.abs(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    np.log1p(e, out=e)
+    out = y * z
+    out -= np.maximum(z, 0, out=z)
+    out -= e
+    return out
 
 
 def _add_per_item(out: np.ndarray, items: np.ndarray, values: np.ndarray) -> None:
@@ -222,7 +244,10 @@ class _EM:
             order = np.argsort(j, kind="stable")
             j, i, y = j[order], i[order], y[order]
         step = max(1, chunk_cells // n_nodes)
-        self.chunks = [_Chunk(j[lo : lo + step], i[lo : lo + step], y[lo : lo + step])
+        # graded scores: float32 like every per-cell term (0/1 stay uint8: unchanged paths);
+        # the counts below add the float64 scores
+        cells = y.astype(np.float32) if data.graded else y
+        self.chunks = [_Chunk(j[lo : lo + step], i[lo : lo + step], cells[lo : lo + step])
                        for lo in range(0, len(y), step)]
         # start: b from item p-values, theta from model accuracies, a = 1 (counted in blocks:
         # bincount converts its whole input to intp and float64)
@@ -283,6 +308,9 @@ class _EM:
         loglik = np.zeros((len(self.x), self.n_j))
         for c in self.chunks:
             ai, dm, s = self._cell_terms(c, c.items(), a, b)
+            if c.graded:
+                self._per_examinee(c, _graded_loglik(self.x32 * (ai * s) + ai * dm, c.y), loglik)
+                continue
             sa = c.sign() * ai
             u = self.x32 * (sa * s) + sa * dm  # z signed by the answer: log P(y) = log sigmoid(u)
             e = np.abs(u)

@@ -5,7 +5,8 @@ Difficulty ``b`` (higher is harder), discrimination ``a`` (Rasch: ``a = 1``), ab
     P(correct | theta) = sigmoid(a * (theta - b))                       (2PL; Rasch with a = 1)
     I(theta)           = a**2 * P * (1 - P)                              (Fisher information)
     log L              = y * log P + (1 - y) * log(1 - P)
-                       = y * z - softplus(z),   z = a * (theta - b)      (stable in log space)
+                       = y * z - softplus(z),   z = a * (theta - b)      (stable in log space;
+                                                 a graded y in [0, 1]: the quasi-likelihood)
     E_b[P]             ~= sigmoid(a' (theta - b)),  a' = a / sqrt(1 + pi a^2 se_b^2 / 8)
                                                     (P marginalised over b ~ N(b, se_b^2))
 """
@@ -27,9 +28,18 @@ def prob(theta, b, a=1.0):
 
 
 def log_likelihood(y, theta, b, a=1.0):
-    """Bernoulli log-likelihood of answers ``y`` (0/1), computed without under/overflow."""
+    """Bernoulli log-likelihood of answers ``y`` (0/1), computed without under/overflow.
+
+    A graded ``y`` in [0, 1] gives the fractional-Bernoulli quasi-log-likelihood
+    ``y log P + (1 - y) log(1 - P)``, whose maximiser makes ``P`` the expected score; 0 and 1
+    take exactly the binary branch, so binary answers give the same values bit for bit."""
+    y = np.asarray(y)
     z = logit(theta, b, a)
-    return np.where(np.asarray(y) > 0, log_expit(z), log_expit(-z))
+    binary = np.where(y > 0, log_expit(z), log_expit(-z))
+    if y.dtype.kind != "f" or np.isin(y, (0.0, 1.0)).all():
+        return binary
+    graded = y * log_expit(z) + (1 - y) * log_expit(-z)
+    return np.where((y == 0) | (y == 1), binary, graded)
 
 
 def information(theta, b, a=1.0):
