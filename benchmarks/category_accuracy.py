@@ -92,6 +92,20 @@ def summarise(rows: list, k: int, arm: str) -> dict:
             "bank": stats([r for r in at_k if r[1] is None])}
 
 
+def per_model(rows: list) -> dict:
+    """Per test, budget and held-out model: its category intervals' coverage and mean absolute
+    error (over categories and seeds)."""
+    out: dict = {}
+    for k, category, truth, estimate, lo, hi, _, arm, model, _ in rows:
+        if category is None:
+            continue
+        cell = out.setdefault(arm, {}).setdefault(str(k), {}).setdefault(model, [])
+        cell.append((lo <= truth <= hi, abs(estimate - truth)))
+    return {arm: {k: {m: {"n": len(v), "coverage": float(np.mean([c for c, _ in v])),
+                          "error": float(np.mean([e for _, e in v]))} for m, v in by_m.items()}
+                  for k, by_m in by_k.items()} for arm, by_k in out.items()}
+
+
 def evaluate(name: str, data_dir: Path, n_models: int, repeats: int, cache: dict) -> dict:
     data = bank_responses(name, data_dir, cache)
     shipped = ItemBank.load(name)
@@ -109,8 +123,7 @@ def evaluate(name: str, data_dir: Path, n_models: int, repeats: int, cache: dict
     return {"n_items": data.n_items, "n_models": data.n_models, "held_out": held,
             "repeats": repeats, "categories": len(set(shipped.category)),
             "summary": {arm: {str(k): summarise(rows, k, arm) for k in BUDGETS} for arm in ARMS},
-            "rows": [dict(zip(("k", "category", "truth", "estimate", "lo", "hi", "asked", "arm",
-                               "model", "seed"), r)) for r in rows]}
+            "per_model": per_model(rows)}
 
 
 def write(out: Path, results: dict) -> None:
