@@ -33,6 +33,9 @@ from ..banks.questions import Question
 from ..errors import InputError
 from ..examinees import Examinee, examinee_from_spec
 
+#: the solver checking generated items' keys by default: the embedded generator's base model
+DEFAULT_SOLVER = "hf:HuggingFaceTB/SmolLM2-135M-Instruct"
+
 #: units of the physical quantities a question may ask for (lower-case, as written in options)
 QUANTITY_UNITS = {
     "magnetic field": {"t", "tesla", "mt", "µt", "ut", "gauss", "g", "nt"},

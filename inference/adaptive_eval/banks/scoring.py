@@ -10,22 +10,45 @@ benchmark when the file has a ``benchmark`` column; an empty question text is al
 the key is needed). Where the protocol's ``gold`` says the labels were judged against the
 annotators' corrected key (MMLU-Redux as ZeroEval keys it), an item marked
 ``error_type == "wrong_groundtruth"`` with a ``corrected_answer`` letter is keyed by it.
+
+``bank_protocol`` is a bank's protocol or a user error saying it has none; ``gold_questions``
+picks the source of the gold answers (an items file, else the Hub dataset).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError
 from .answers import BENCHMARK_ANSWER_TYPES, LETTERS, MULTIPLE_CHOICE
-from .protocol import Protocol
+from .hub_questions import bank_questions
+from .protocol import Protocol, load_protocol
 from .questions import Question, QuestionFileError
 from .tables import read_table
 
 OUTPUT_COLUMNS = ("question_id", "output")
+
+
+def bank_protocol(name: str) -> Protocol:
+    """The calibration protocol of bank ``name``; ``InputError`` when it carries none."""
+    protocol = load_protocol(name)
+    if protocol is None:
+        raise InputError(f"bank {name!r} carries no calibration protocol (protocol.json), so "
+                         "its benchmark's way of asking and reading is not known here")
+    return protocol
+
+
+def gold_questions(name: str, protocol: Protocol, items: str | None,
+                   ids: Iterable[str]) -> dict[str, Question]:
+    """The questions (gold answers) of ``ids``: from the items file ``items``
+    (``scoring_questions``) or else bank ``name``'s Hub dataset."""
+    if items:
+        return scoring_questions(items, protocol)
+    return bank_questions(name, ids=sorted(set(ids)))
 
 
 def read_outputs(path: str | Path) -> pd.DataFrame:

@@ -14,6 +14,10 @@ test has asked, replayed ones included: the same question is never asked twice).
 Sampling is seeded by ``seed`` and the number of questions asked so far, ``len(asked)``, not by
 a count of calls: a resumed test, whose calls start again at 0, does not draw the seeds (and so
 the items) of the questions it already asked.
+
+``thin_bank_items`` wires one for an examinee: the generator a backend names
+(``backends.load_generator``), solvers (default ``verify.DEFAULT_SOLVER``), and the examinee's
+question table, which only an examinee answering new questions (``hf:``, ``openai:``) has.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from collections.abc import Callable, Collection, MutableMapping
 
 import numpy as np
 
+from ..amortized.backends import load_generator
 from ..amortized.generator import DIFFICULTY_RANGE, QuestionGenerator
 from ..amortized.predicted_items import predict_for_bank, scale_note
-from ..amortized.verify import Verifier
+from ..amortized.verify import DEFAULT_SOLVER, Verifier
 from ..banks.answers import MULTIPLE_CHOICE
 from ..banks.bank import ItemBank
 from ..banks.questions import Question
+from ..errors import InputError
 
 
 class ThinBankItems:
@@ -78,3 +84,20 @@ class ThinBankItems:
             "question_id": question_id, "b": float(params["b"][0]),
             "a": float(params["a"][0]) if "a" in params else 1.0,
             "b_se": float(params["b_se"][0]), "category": category}
+
+
+def thin_bank_items(backend: str, examinee, bank: ItemBank, *, spec: str,
+                    bank_name: str | None = None, items: list[str] | None = None,
+                    verify_with: list[str] | None = None, seed: int = 0,
+                    progress: Callable[[str], None] | None = None) -> ThinBankItems:
+    """A ``ThinBankItems`` for ``examinee`` (built from ``spec``) tested on ``bank``: items by
+    the generator ``backend`` names (``load_generator`` with ``bank_name`` and its items files
+    ``items``), verified by the solvers ``verify_with`` (default ``DEFAULT_SOLVER``).
+    ``InputError`` when the examinee has no question table to add the items to."""
+    if not isinstance(getattr(examinee, "questions", None), dict):
+        raise InputError("--generate-when-thin needs an examinee that answers new questions "
+                         f"(hf: or openai:), not {spec!r}")
+    verifier = Verifier(verify_with or [DEFAULT_SOLVER])
+    generator = load_generator(backend, bank_name, items, progress=progress)
+    return ThinBankItems(generator, verifier, examinee.questions, bank=bank, seed=seed,
+                         progress=progress)
