@@ -1,19 +1,22 @@
 """Several questions in flight at once: an adaptive test at the speed of a serving engine.
 
-``keep_in_flight(state, examinee, n, on_answer)`` runs the test with up to ``n`` questions asked
-and not yet answered. Each new question is chosen by ``TestState.next_item(pending)``, against the
-posterior as it would be after the answers in flight, so the questions asked together are
-jointly informative. Two ways of answering:
+``keep_in_flight(plan, examinee, n, answered)`` runs a test (its ``plan``, ``loop.py``: one bank
+or a suite) with up to ``n`` questions asked and not yet answered. Each new question is the
+plan's choice given the ones in flight (``TestState.next_item(pending)``: against the posterior
+as it would be after the answers in flight, so the questions asked together are jointly
+informative; a suite also weighs each bank's gain after its pending answers). Two ways of
+answering:
 
 - a concurrent examinee (``concurrent = True``: the OpenAI-compatible one, one request per
   question) gets each new question as soon as an answer frees a slot;
 - any other answers rounds of ``n`` questions, with one ``answers(ids)`` call when it has one
   (one batch through a transformers model or an lm-eval backend).
 
-Every answer is recorded (``on_answer``: the session appends it durably) as it arrives. No new
-question is asked once the stopping rule holds counting the questions in flight (``max_items``)
-or without them (``target_se``); those in flight are still answered and recorded. After a kill,
-the questions that were in flight are asked again on resume; none whose answer was recorded is.
+Every answer is recorded (``answered(choice, answer)``: the session appends it durably) as it
+arrives. No new question is asked once the stopping rule holds counting the questions in flight
+(``max_items``) or without them (``target_se``); those in flight are still answered and recorded.
+After a kill, the questions that were in flight are asked again on resume; none whose answer was
+recorded is.
 """
 
 from __future__ import annotations
@@ -22,44 +25,28 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 
-def room(state, pending: list[int], n: int) -> bool:
-    """Whether another question may be asked now."""
-    t = state.test
-    if len(pending) >= n or state.n_items + len(pending) >= t.max_items:
-        return False
-    if state.stop_reason() is not None:
-        return False
-    free = state.available.copy()
-    free[pending] = False
-    return bool(free.any())
-
-
-def keep_in_flight(state, examinee, n: int, on_answer: Callable) -> str:
-    """Run the test of ``state`` (an ``adaptive.TestState``) on ``examinee`` with up to ``n``
-    questions in flight (module docstring); ``on_answer(step)`` after each recorded answer.
-    Returns the stop reason."""
-    ids = state.test.bank.ids
+def keep_in_flight(plan, examinee, n: int, answered: Callable) -> None:
+    """Ask ``plan``'s questions of ``examinee`` with up to ``n`` in flight (module docstring);
+    ``answered(choice, answer)`` records each answer as it arrives."""
     if getattr(examinee, "concurrent", False):
         with ThreadPoolExecutor(n) as pool:
             flying: dict = {}
             while True:
-                while room(state, list(flying.values()), n):
-                    item = state.next_item(list(flying.values()))
-                    flying[pool.submit(examinee.answer, ids[item])] = item
+                while plan.room(list(flying.values()), n):
+                    choice = plan.choose(list(flying.values()))
+                    flying[pool.submit(examinee.answer, plan.question(choice))] = choice
                 if not flying:
                     break
                 done, _ = wait(flying, return_when=FIRST_COMPLETED)
                 for future in done:
-                    item = flying.pop(future)
-                    on_answer(state.record_answer(item, future.result()))
+                    answered(flying.pop(future), future.result())
     else:
-        while room(state, [], n):
-            round_: list[int] = []
-            while room(state, round_, n):
-                round_.append(state.next_item(round_))
-            questions = [ids[i] for i in round_]
+        while plan.room([], n):
+            round_: list = []
+            while plan.room(round_, n):
+                round_.append(plan.choose(round_))
+            questions = [plan.question(choice) for choice in round_]
             answers = (examinee.answers(questions) if hasattr(examinee, "answers")
                        else [examinee.answer(q) for q in questions])
-            for item, answer in zip(round_, answers, strict=True):
-                on_answer(state.record_answer(item, answer))
-    return state.stop_reason() or "max_items"
+            for choice, answer in zip(round_, answers, strict=True):
+                answered(choice, answer)
