@@ -6,8 +6,9 @@
   robust early, when the estimate is still poor.
 - ``RandomSelection``: uniform scores (a random item).
 
-The test composes them with exposure control (randomesque: a random pick among the top ``k``)
-and content balancing (candidates restricted to the category furthest below its share).
+The test composes them with the item filters (``filters.py``): content balancing (candidates
+restricted to the category furthest below its share), the twin discount and exposure control
+(randomesque: a random pick among the top ``k``).
 """
 
 from __future__ import annotations
