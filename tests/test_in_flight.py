@@ -1,17 +1,27 @@
-"""Several questions in flight at once (``AdaptiveTest.run(parallel=N)``, ``cat/in_flight.py``),
-on the shipped MMLU-Pro bank with real recorded answers."""
+"""Several questions in flight at once (``AdaptiveTest.run(parallel=N)``,
+``SuiteTest.run(parallel=N)``, ``cat/in_flight.py``), on the shipped MMLU-Pro bank and a suite of
+four zeroeval banks with real recorded answers."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 from adaptive_eval.banks.bank import ItemBank
+from adaptive_eval.banks.responses import ResponseData
 from adaptive_eval.cat.adaptive import AdaptiveTest
+from adaptive_eval.cat.suite import SuiteTest
 from adaptive_eval.examinees import ReplayExaminee
 from conftest import BANK
+
+ZERO_RESPONSES = Path(__file__).resolve().parents[2] / "shared" / "data" / "zeroeval" / \
+    "responses.csv.gz"
+SUITE = ("mmlu-redux", "gsm8k", "math-l5", "cruxeval")
 
 
 class SlowConcurrentExaminee:
@@ -121,3 +131,90 @@ def test_parallel_with_generated_items_is_refused(bank, replay):
     test = AdaptiveTest(bank, max_items=5, item_source=lambda *a, **k: None)
     with pytest.raises(ValueError, match="parallel questions and generated items"):
         test.run(replay, parallel=2)
+
+
+class Batch:
+    """Recorded answers in rounds (one ``answers(ids)`` call each), as a batched backend."""
+
+    def __init__(self, replay: ReplayExaminee) -> None:
+        self.replay, self.name = replay, replay.name
+        self.rounds: list[int] = []
+
+    def answerable(self, ids):
+        return self.replay.answerable(ids)
+
+    def answers(self, ids):
+        self.rounds.append(len(ids))
+        return [self.replay.answer(q) for q in ids]
+
+
+@pytest.fixture(scope="module")
+def suite() -> SuiteTest:
+    return SuiteTest({name: ItemBank.load(name) for name in SUITE}, max_items=24, target_se=0)
+
+
+@pytest.fixture(scope="module")
+def zero_replay() -> ReplayExaminee:
+    if not ZERO_RESPONSES.exists():
+        pytest.skip(f"zeroeval response data not found at {ZERO_RESPONSES} (shared data absent)")
+    return ReplayExaminee(ResponseData.from_file(ZERO_RESPONSES), "Qwen2-72B-Instruct")
+
+
+def test_a_suite_keeps_n_in_flight_across_its_banks(suite, zero_replay):
+    one = SlowConcurrentExaminee(zero_replay, 0.03)
+    alone = suite.run(one)
+    eight = SlowConcurrentExaminee(zero_replay, 0.03)
+    together = suite.run(eight, parallel=8)
+    assert one.max_in_flight == 1 and eight.max_in_flight == 8
+    assert together.n_items == 24 == len(together.history)
+    assert len(set(eight.asked)) == 24 == len(eight.asked)
+    assert sum(r.n_items for r in together.banks.values()) == 24
+    assert len(Counter(bank for bank, _ in together.history)) >= 3
+    assert [s.question_id for _, s in together.history] != \
+        [s.question_id for _, s in alone.history]
+    assert abs(together.suite_accuracy - alone.suite_accuracy) < 0.1
+
+
+def test_a_suite_answers_a_batch_examinee_in_rounds(suite, zero_replay):
+    batch = Batch(zero_replay)
+    result = SuiteTest(suite.banks, max_items=20, target_se=0).run(batch, parallel=8)
+    assert batch.rounds == [8, 8, 4] and result.n_items == 20
+    ids = [(bank, s.question_id) for bank, s in result.history]
+    assert len(set(ids)) == 20
+
+
+def test_pending_answers_lower_their_banks_gain(suite, zero_replay):
+    """A bank's gain after its pending answers (their expected log-likelihood) is lower, and its
+    proposal is none of the pending items: N slots do not all go to one choice."""
+    states = suite.start(zero_replay)
+    suite.update_priors(states)
+    for name in SUITE:
+        for _ in range(2):
+            states[name].ask(zero_replay)
+    suite.update_priors(states)
+    gains = suite.gains(states)
+    best = max(gains, key=lambda n: gains[n][0])
+    pending: list[tuple[str, int]] = []
+    for _ in range(3):
+        pending.append((best, states[best].next_item([i for _, i in pending])))
+    assert len({i for _, i in pending}) == 3
+    after = suite.gains(states, pending)
+    assert after[best][0] < gains[best][0]
+    assert after[best][1] not in {i for _, i in pending}
+    assert all(after[n] == gains[n] for n in SUITE if n != best)  # the others are untouched
+
+
+def test_a_suite_killed_with_questions_in_flight_resumes_asking_none_twice(suite, zero_replay,
+                                                                          tmp_path):
+    session = tmp_path / "suite.jsonl"
+    failing = SlowConcurrentExaminee(zero_replay, 0.02, fail_after=10)
+    with pytest.raises(ConnectionError):
+        suite.run(failing, session=session, parallel=4)
+    recorded = [json.loads(line) for line in session.read_text().splitlines()[1:]]
+    assert 4 <= len(recorded) <= 10 and all(line["bank"] in SUITE for line in recorded)
+    resumed = SlowConcurrentExaminee(zero_replay, 0.02)
+    result = suite.run(resumed, session=session, parallel=4)
+    assert result.n_items == 24 and not {r["question_id"] for r in recorded} & set(resumed.asked)
+    assert [(b, s.question_id) for b, s in result.history[:len(recorded)]] == \
+        [(r["bank"], r["question_id"]) for r in recorded]
+    assert len({s.question_id for _, s in result.history}) == 24
