@@ -68,6 +68,18 @@ def test_suite_json_shape_and_spread(zeroeval):
     assert "[  1]" in proc.stderr  # progress on stderr
 
 
+def test_suite_with_questions_in_flight(zeroeval):
+    proc = cli("evaluate", "--suite", SUITE, "--examinee", f"replay:{zeroeval}:{MODEL}",
+               "--max-items", 24, "--target-se", 0, "--parallel", 4, "--json")
+    out = json.loads(proc.stdout)
+    assert out["parallel"] == 4 and out["wall_s"] > 0
+    assert out["n_items"] == len(out["history"]) == 24
+    assert len({h["question_id"] for h in out["history"]}) == 24
+    assert len({h["bank"] for h in out["history"]}) >= 3
+    assert "4 questions in flight at once, across the banks" in proc.stderr
+    assert "24 questions in " in proc.stderr and "(4 in flight)" in proc.stderr
+
+
 def test_suite_plot_is_a_png_with_a_panel_per_bank(zeroeval, tmp_path):
     plot = tmp_path / "suite.png"
     proc = cli("evaluate", "--suite", SUITE, "--examinee", f"replay:{zeroeval}:{MODEL}",

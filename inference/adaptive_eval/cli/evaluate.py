@@ -197,9 +197,6 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
         for name, bank in banks.items():
             found = _file_questions(name, bank, args.items)
             questions.update(found if found is not None else bank_questions(name, ids=bank.ids))
-    if args.parallel > 1:
-        raise InputError("--parallel is not supported with --suite yet: a suite asks one "
-                         "question at a time")
     asked = {name: _asking(args, name) for name in banks}
     protocols = protocols_by_question(banks, {name: p for name, (p, _, _) in asked.items()})
     examinee = examinee_from_spec(args.examinee, questions=questions,
@@ -211,7 +208,12 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
                       **_test_options(args))
     if args.session and Path(args.session).exists():
         progress(f"resuming session {args.session}")
-    result = suite.run(examinee, session=args.session, on_step=_show())
+    if args.parallel > 1:
+        progress(f"{args.parallel} questions in flight at once, across the banks")
+    start = time.perf_counter()
+    result = suite.run(examinee, session=args.session, on_step=_show(), parallel=args.parallel)
+    wall = time.perf_counter() - start
+    progress(f"{result.n_items} questions in {wall:.1f} s ({args.parallel} in flight)")
     if args.plot:
         require("plots", "--plot")
         from ..cat.plotting import save_suite_plot  # matplotlib: only when a plot is asked for
@@ -226,7 +228,7 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
         + [f"  {name:22s} {r.expected_accuracy:.3f}  {r.expected_accuracy_interval[0]:.3f}-"
            f"{r.expected_accuracy_interval[1]:.3f}  {r.n_items} questions"
            for name, r in result.banks.items()])
-    payload = result.to_dict()
+    payload = result.to_dict() | {"parallel": args.parallel, "wall_s": round(wall, 3)}
     if any(said is not None for _, said, _ in asked.values()):
         payload["protocol"] = {name: said for name, (_, said, _) in asked.items()}
     emit(args, payload, human)
