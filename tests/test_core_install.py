@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_examinees import ITEMS, _start_llama_server, _stop
+from llama_server import start_llama_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
+ITEMS = ROOT.parent / "shared" / "data" / "mmlu_pro" / "items.csv.gz"  # MMLU-Pro question text
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
@@ -78,13 +79,13 @@ def test_core_calibrates_and_replays(core_env, tmp_path):
 def test_core_evaluates_a_model_behind_a_server(core_env, tmp_path):
     if not ITEMS.exists():
         pytest.skip(f"{ITEMS} absent (the shared MMLU-Pro question text)")
-    process, base_url = _start_llama_server(tmp_path / "server.log")
+    process, base_url = start_llama_server(tmp_path / "server.log")
     try:
         run = _run(core_env, "evaluate", "--bank", "mmlu-pro", "--items", str(ITEMS),
                    "--examinee", f"openai:{base_url}:smollm2", "--max-items", "3",
                    "--target-se", "0", "--json")
     finally:
-        _stop(process)
+        stop_server(process)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["n_items"] == 3 and len(result["history"]) == 3

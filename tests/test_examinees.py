@@ -8,11 +8,8 @@ real free-form ZeroEval questions (GSM8K, MATH level 5, CRUXEval) by generating 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
-from adaptive_eval.amortized.base_models import MINILM, SMOLLM2, gguf_path, resolve_base_model
+from adaptive_eval.amortized.base_models import MINILM, SMOLLM2, resolve_base_model
 from adaptive_eval.banks.answers import AnswerTypeError, extract, parse_letter
 from adaptive_eval.banks.questions import Question, format_prompt, load_questions
 from adaptive_eval.banks.responses import ResponseData
@@ -35,6 +31,7 @@ from adaptive_eval.examinees import (
     examinee_from_spec,
 )
 from adaptive_eval.examinees.hf import HFExaminee
+from llama_server import llama_server_fixture, start_llama_server, stop_server  # noqa: F401
 
 ITEMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu_pro" / "items.csv.gz"
 ZEROEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "zeroeval" / "items.csv.gz"
@@ -329,66 +326,7 @@ def test_parse_letter(reply, n_options, expected):
     assert parse_letter(reply, n_options) == expected
 
 
-# a real OpenAI-compatible server (llama-cpp-python with the SmolLM2 GGUF) -----------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_llama_server(log: Path) -> tuple[subprocess.Popen, str]:
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python[server] not installed (make .venv/.llama-installed)")
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(gguf_path(SMOLLM2)),
-        "--model_alias",
-        "smollm2",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "2048",
-    ]
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"llama server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{base_url}/models", timeout=2).status_code == 200:
-                return process, base_url
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.25)
-    process.kill()
-    pytest.fail(f"llama server not ready in 120 s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    process, base_url = _start_llama_server(tmp_path_factory.mktemp("llama") / "server.log")
-    yield base_url
-    _stop(process)
+# a real OpenAI-compatible server (llama-cpp-python with the SmolLM2 GGUF, tests/llama_server.py)
 
 
 @pytest.mark.server
@@ -456,7 +394,7 @@ def test_openai_timeout_is_retried_then_clear_error(llama_server, questions, sho
 
 @pytest.mark.server
 def test_openai_server_killed_mid_session(tmp_path, questions, short_ids):
-    process, base_url = _start_llama_server(tmp_path / "server.log")
+    process, base_url = start_llama_server(tmp_path / "server.log")
     try:
         examinee = OpenAIExaminee(base_url, "smollm2", questions, timeout=30, retries=2)
         assert examinee.answer(short_ids[0]) in (0, 1)
@@ -467,7 +405,7 @@ def test_openai_server_killed_mid_session(tmp_path, questions, short_ids):
             examinee.answer(short_ids[1])
         elapsed = time.perf_counter() - start
     finally:
-        _stop(process)
+        stop_server(process)
     message = str(info.value)
     assert f"{base_url}/chat/completions: no answer after 3 attempts" in message
     assert "ConnectionError" in message

@@ -23,7 +23,7 @@ from adaptive_eval.cat.adaptive import AdaptiveTest
 from adaptive_eval.cat.thin_bank import ThinBankItems
 from adaptive_eval.cli import main
 from adaptive_eval.examinees import examinee_from_spec
-from test_examinees import _start_llama_server, _stop
+from llama_server import start_llama_server, stop_server
 
 FACT = "What is the capital of France?"
 OPTIONS = ["Berlin", "Madrid", "Paris", "Rome"]  # the key is C
@@ -158,7 +158,7 @@ def test_item_text_cuts_the_reply():
 
 @pytest.mark.server
 def test_server_backend_against_llama_cpp(tmp_path, predictor):
-    process, base_url = _start_llama_server(tmp_path / "server.log")
+    process, base_url = start_llama_server(tmp_path / "server.log")
     try:
         examples = [Example(f"Question: What is {k} + {k}?\nAnswer: {2 * k}", k / 4, "math")
                     for k in range(1, 9)]
@@ -178,7 +178,7 @@ def test_server_backend_against_llama_cpp(tmp_path, predictor):
         assert items[0].options == [] and items[0].answer_type == "numeric"
         assert items[0].question.startswith("What is")
     finally:
-        _stop(process)
+        stop_server(process)
     with pytest.raises(ValueError, match=f"{base_url} is unreachable"):
         ServerGenerator(f"openai:{base_url}:smollm2", examples, "numeric", predictor)
 

@@ -12,17 +12,18 @@ from adaptive_eval.banks.protocol import load_protocol
 from adaptive_eval.banks.questions import format_prompt, load_questions
 from adaptive_eval.examinees import OpenAIExaminee
 from adaptive_eval.examinees.hf import HFExaminee
+from llama_server import start_llama_server, stop_server
 from test_cli import cli
-from test_examinees import ITEMS, ZEROEVAL, _start_llama_server, _stop, tiny_lm  # noqa: F401
+from test_examinees import ITEMS, ZEROEVAL, tiny_lm  # noqa: F401
 
 BUDGET = 16
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process, base_url = _start_llama_server(tmp_path_factory.mktemp("llama") / "server.log")
+    process, base_url = start_llama_server(tmp_path_factory.mktemp("llama") / "server.log")
     yield base_url
-    _stop(process)
+    stop_server(process)
 
 
 @pytest.fixture(scope="module")

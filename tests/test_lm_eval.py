@@ -29,7 +29,7 @@ from adaptive_eval.banks.responses import ResponseData
 from adaptive_eval.cli import main
 from adaptive_eval.examinees import ExamineeError, ExamineeSpecError, examinee_from_spec
 from adaptive_eval.examinees.hf import HFExaminee
-from test_examinees import _start_llama_server, _stop
+from llama_server import start_llama_server, stop_server
 
 pytest.importorskip("lm_eval", reason="lm-evaluation-harness not installed: the lm-eval extra")
 
@@ -267,7 +267,7 @@ def test_openai_compatible_backend_against_llama_cpp(tmp_path):
     prompts, which llama-cpp-python's server rejects (HTTP 500: prompt must be text), and with
     ``tokenized_requests=False`` every option's log-likelihood comes back as 0.0, which the
     examinee refuses instead of answering "A" every time."""
-    process, base_url = _start_llama_server(tmp_path / "server.log")
+    process, base_url = start_llama_server(tmp_path / "server.log")
     try:
         questions = {qid: Question(qid, f"What is {k} plus {k}?", answer_type="numeric",
                                    answer=str(2 * k)) for k, qid in enumerate(GSM8K_IDS[:2])}
@@ -283,7 +283,7 @@ def test_openai_compatible_backend_against_llama_cpp(tmp_path):
         with pytest.raises(ExamineeError, match="same log-likelihood"):
             scorer.answers(["mc-0"])
     finally:
-        _stop(process)
+        stop_server(process)
     for qid, answer in zip(questions, answers):
         assert isinstance(answer.response, str) and answer.response.strip()
         assert answer.correct == int(questions[qid].is_correct(answer.extracted))
