@@ -377,3 +377,22 @@ def test_the_fingerprint_covers_ids_and_every_parameter():
     assert len(prints) == 6
     assert ItemBank(ids=bank.ids, b=bank.b.copy(), a=bank.a.copy(),
                     category=["x"] * 50).fingerprint() == bank.fingerprint()
+
+
+def test_a_model_that_answers_everything_right_is_predicted_at_most_one():
+    """The chance floor of the unasked items comes with a ceiling: all of them right, not more
+    (metabench-gsm8k's curve plus its residual went above 1 for abilities of about 4)."""
+    bank = ItemBank.load("metabench-gsm8k")
+
+    class AllRight:
+        name = "all-right"
+
+        def answerable(self, ids):
+            return np.ones(len(ids), bool)
+
+        def answer(self, question_id):
+            return 1
+
+    result = AdaptiveTest(bank, max_items=40, target_se=0).run(AllRight())
+    assert result.theta > 3
+    assert result.expected_accuracy <= 1 and result.expected_accuracy_interval[1] <= 1

@@ -228,10 +228,10 @@ class AccuracyModel:
         unanswered = (self.category_size - sums.count)[:, None]
         if self.score == "hybrid":
             total = self.p_cat - sums.p + unanswered * self.residual  # A_c, (C, G)
-            total = np.maximum(total, self.chance * unanswered)
+            total = np.clip(total, self.chance * unanswered, unanswered)
         else:
-            total = self.p_cat + self.category_size[:, None] * self.residual
-            total = np.maximum(total, self.chance * self.category_size[:, None])
+            size = self.category_size[:, None]
+            total = np.clip(self.p_cat + size * self.residual, self.chance * size, size)
         shift = loglik.max(axis=1, keepdims=True)
         lik = np.exp(loglik - shift)  # L_c, scaled
         smoothed = np.concatenate([lik, lik * total, lik * total**2])
