@@ -21,12 +21,12 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import httpx
 import pandas as pd
 from huggingface_hub import constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
+    HTTPError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
 )
@@ -121,7 +121,7 @@ def data_files(source: QuestionSource) -> list[Path]:
             patterns = None
         patterns = patterns or conventional_patterns(source)
         folder = Path(snapshot_download(source.dataset, allow_patterns=patterns, **common))
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, httpx.HTTPError,
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, HTTPError,
             OSError) as err:
         raise QuestionSourceError(unavailable(source, err)) from None
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md" and any(
