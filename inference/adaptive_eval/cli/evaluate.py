@@ -116,16 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                         item_source=_thin_bank_items(args, examinee, bank),
                         thin_information=0.1 if args.thin_information is None
                         else args.thin_information, **_test_options(args))
-    if args.session and Path(args.session).exists():
-        progress(f"resuming session {args.session}")
-    if args.parallel > 1:
-        progress(f"{args.parallel} questions in flight at once")
-    start = time.perf_counter()
-    result = test.run(examinee, session=args.session, on_step=_show(), parallel=args.parallel)
-    wall = time.perf_counter() - start
-    progress(f"{result.n_items} questions in {wall:.1f} s ({args.parallel} in flight)"
-             + (f"; {result.n_truncated} replies cut at the token budget"
-                if result.n_truncated else ""))
+    result, wall = _run(test, examinee, args)
     if args.plot:
         require("plots", "--plot")
         from ..cat.plotting import save_result_plot  # matplotlib: only when a plot is asked for
@@ -206,14 +197,7 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
         _say(note)
     suite = SuiteTest(banks, max_items=args.max_items, target_se=args.target_se,
                       **_test_options(args))
-    if args.session and Path(args.session).exists():
-        progress(f"resuming session {args.session}")
-    if args.parallel > 1:
-        progress(f"{args.parallel} questions in flight at once, across the banks")
-    start = time.perf_counter()
-    result = suite.run(examinee, session=args.session, on_step=_show(), parallel=args.parallel)
-    wall = time.perf_counter() - start
-    progress(f"{result.n_items} questions in {wall:.1f} s ({args.parallel} in flight)")
+    result, wall = _run(suite, examinee, args, ", across the banks")
     if args.plot:
         require("plots", "--plot")
         from ..cat.plotting import save_suite_plot  # matplotlib: only when a plot is asked for
@@ -232,3 +216,19 @@ def _evaluate_suite(args: argparse.Namespace) -> None:
     if any(said is not None for _, said, _ in asked.values()):
         payload["protocol"] = {name: said for name, (_, said, _) in asked.items()}
     emit(args, payload, human)
+
+
+def _run(test, examinee, args: argparse.Namespace, where: str = ""):
+    """``test.run`` (an adaptive test or a suite) with the session, in-flight and timing lines
+    on stderr; returns the result and the wall time in seconds."""
+    if args.session and Path(args.session).exists():
+        progress(f"resuming session {args.session}")
+    if args.parallel > 1:
+        progress(f"{args.parallel} questions in flight at once{where}")
+    start = time.perf_counter()
+    result = test.run(examinee, session=args.session, on_step=_show(), parallel=args.parallel)
+    wall = time.perf_counter() - start
+    cut = result.to_dict()["n_truncated"]
+    progress(f"{result.n_items} questions in {wall:.1f} s ({args.parallel} in flight)"
+             + (f"; {cut} replies cut at the token budget" if cut else ""))
+    return result, wall
