@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 from adaptive_eval.banks.bank import ItemBank
-from adaptive_eval.banks.questions import chance_accuracy, load_categories
+from adaptive_eval.banks.build import item_chance, read_items
+from adaptive_eval.banks.questions import load_categories
 from adaptive_eval.banks.responses import ResponseData
 from adaptive_eval.cat.accuracy import wilson_interval
 from adaptive_eval.cat.adaptive import AdaptiveTest
@@ -163,7 +164,7 @@ def main() -> None:
 
     data = ResponseData.from_file(Path(args.data) / "responses.csv.gz")
     category = load_categories(Path(args.data) / "items.csv.gz")
-    chance = chance_accuracy(Path(args.data) / "items.csv.gz")
+    chance = float(item_chance(read_items(Path(args.data) / "items.csv.gz")).mean())
     models = data.models[: args.models or None]
     errors: dict[str, dict[int, list]] = {}
     covered: dict[str, dict[int, list]] = {}

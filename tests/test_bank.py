@@ -42,7 +42,7 @@ def test_subset_index_and_expected_accuracy():
     assert sub.ids == ["q3", "q1"] and sub.b[0] == bank.b[3]
     with pytest.raises(ItemBankError, match="'nope' is not in the bank"):
         bank.index(["nope"])
-    acc = bank.expected_accuracy(np.array([-10.0, 0.0, 10.0]))
+    acc = bank.mean_probability(np.array([-10.0, 0.0, 10.0]))
     assert acc[0] < 0.01 and acc[2] > 0.99 and 0 < acc[1] < 1
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from adaptive_eval.banks.answers import AnswerTypeError, extract
+from adaptive_eval.banks.answers import AnswerTypeError, chance, extract
+from adaptive_eval.banks.build import item_chance, read_items
 from adaptive_eval.banks.questions import (
     Question,
     QuestionFileError,
-    chance_accuracy,
     format_prompt,
     load_questions,
     questions_from_records,
@@ -125,16 +125,16 @@ def test_bad_files(tmp_path):
         load_questions(tmp_path / "broken.csv.gz")
 
 
-def test_chance_accuracy_is_the_mean_of_one_over_the_options(tmp_path):
+def test_chance_is_one_over_the_options_per_item(tmp_path):
     path = tmp_path / "items.csv"
-    pd.DataFrame({"question_id": ["a", "b", "c"], "question": ["?"] * 3,
+    pd.DataFrame({"question_id": ["a", "b", "c", "d"], "question": ["?"] * 4,
                   "options": [json.dumps(["x"] * 4), json.dumps(["x"] * 10),
-                              json.dumps(["x"] * 5)]}).to_csv(path, index=False)
-    assert chance_accuracy(path) == pytest.approx((1 / 4 + 1 / 10 + 1 / 5) / 3)
-    assert chance_accuracy(path, ids=["a", "b"]) == pytest.approx((1 / 4 + 1 / 10) / 2)
-    assert chance_accuracy(path, ids=["zzz"]) is None
+                              json.dumps(["x"] * 5), ""]}).to_csv(path, index=False)
+    per_item = item_chance(read_items(path))
+    assert per_item.tolist() == pytest.approx([1 / 4, 1 / 10, 1 / 5, 0.0])
+    assert per_item["a"] == chance("multiple_choice", 4)
     pd.DataFrame({"question_id": ["a"], "category": ["x"]}).to_csv(path, index=False)
-    assert chance_accuracy(path) is None
+    assert item_chance(read_items(path)).tolist() == [0.0]
 
 
 # free-form questions ---------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_without_data_recorded_models_answer_simulated(space, tmp_path, monkeypa
     run, status, summary, question, figure, history = outputs[-1]
     assert status == "" and len(run.rows) == 25 and "Simulated answers" in summary
     bank = space.resources.bank("gsm8k")
-    expected = float(bank.expected_accuracy(bank.abilities[model]["theta"]))
+    expected = float(bank.mean_probability(bank.abilities[model]["theta"]))
     assert run.true_accuracy == pytest.approx(expected, abs=0.04)  # 1,319 Bernoulli draws
     again = space.resources.simulated_responses(bank, model, seed=0).responses_of(model)
     assert np.mean(list(again.values())) == run.true_accuracy  # seeded: the same draws

@@ -298,8 +298,9 @@ class ItemBank:
         """Set each item's category from ``{question_id: category}`` ("unknown" if absent)."""
         self.category = [category.get(i, "unknown") for i in self.ids]
 
-    def expected_accuracy(self, theta: float | np.ndarray) -> np.ndarray:
-        """Mean over the bank's items of ``P(correct | theta)`` (vectorised over ``theta``)."""
+    def mean_probability(self, theta: float | np.ndarray) -> np.ndarray:
+        """Mean over the bank's items of ``P(correct | theta)`` (vectorised over ``theta``): the
+        bare curve, not an adaptive test's predicted accuracy (``cat.accuracy``)."""
         theta = np.asarray(theta, dtype=np.float64)
         return prob(theta[..., None], self.b, self.a).mean(axis=-1)
 

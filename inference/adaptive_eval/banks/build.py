@@ -35,7 +35,7 @@ from ..cat.misfit import heldout_errors, record_heldout_errors
 from ..errors import InputError
 from ..irt.calibration import MODELS, Calibration, calibrate, predicted_priors
 from ..irt.model import prob
-from .answers import GRADED, check_answer_type
+from .answers import GRADED, MULTIPLE_CHOICE, chance, check_answer_type
 from .bank import ItemBank
 from .responses import ResponseData
 from .tables import read_table
@@ -62,17 +62,18 @@ def read_items(items: str | Path | pd.DataFrame) -> pd.DataFrame:
 
 
 def item_chance(table: pd.DataFrame) -> pd.Series:
-    """Per item, the accuracy of answering at random: ``1 / n_options``, 0 without options."""
+    """Per item of an items table, the accuracy of answering at random (``answers.chance``:
+    ``1 / n_options`` for multiple choice, 0 for a free-form item or one without options)."""
     if "options" not in table.columns:
         return pd.Series(0.0, index=table.index)
 
-    def chance(options) -> float:
+    def at_random(options) -> float:
         if isinstance(options, str):
             options = json.loads(options) if options.strip() else []
         count = 0 if options is None or isinstance(options, float) else len(options)
-        return 1.0 / count if count else 0.0
+        return chance(MULTIPLE_CHOICE, count) if count else 0.0
 
-    return table["options"].map(chance).astype(float)
+    return table["options"].map(at_random).astype(float)
 
 
 def heldout_fit(data: ResponseData, model: str, fraction: float = 0.1, seed: int = 0,

@@ -187,19 +187,6 @@ def load_categories(path: str | Path) -> dict[str, str]:
     return dict(zip(table["question_id"].astype(str), table["category"].astype(str)))
 
 
-def chance_accuracy(path: str | Path, ids=None) -> float | None:
-    """Mean of ``1 / (number of options)`` over the items of ``path`` (those in ``ids`` if
-    given): the accuracy of answering at random; ``None`` without an ``options`` column."""
-    table = _read_table(Path(path))
-    if "options" not in table.columns:
-        return None
-    if ids is not None:
-        table = table[table["question_id"].astype(str).isin({str(i) for i in ids})]
-    counts = table["options"].map(lambda o: len(json.loads(o) if isinstance(o, str) else o))
-    counts = counts[counts > 0]
-    return float((1 / counts).mean()) if len(counts) else None
-
-
 def _read_table(path: Path) -> pd.DataFrame:
     try:
         return read_table(path)
