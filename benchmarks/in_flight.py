@@ -74,7 +74,7 @@ def main() -> None:
         random400 = float(np.mean([abs(y[rng.permutation(len(y))[:400]].mean() - truths[model])
                                    for _ in range(200)]))
         with ReplayServer(questions, answers, model, args.delay) as server:
-            examinee = OpenAIExaminee(server.url, model, questions)
+            examinee = OpenAIExaminee(server.url, model, server.questions)  # recorded only
             for n in levels:
                 server.max_in_flight = 0
                 start = time.perf_counter()

@@ -5,10 +5,10 @@
 
 For measuring adaptive tests against a serving engine without a GPU: the real client, the real
 HTTP stack and real answers. ``POST /v1/chat/completions`` (or ``/v1/completions``) finds the
-bank question in the request (the last question text that occurs in it, so few-shot exemplars
-are passed over), waits ``delay`` seconds (requests are served concurrently, as an engine's
-slots are) and replies with the gold answer when the recorded answer was right, another option
-(or a wrong number) when it was wrong, written so that every bank's reading rule finds it:
+bank question in the request (``ReplayServer.find``), waits ``delay`` seconds (requests are
+served concurrently, as an engine's slots are) and replies with the gold answer when the
+recorded answer was right, another option (or a wrong number) when it was wrong, written so that
+every bank's reading rule finds it:
 ``{"reasoning": "...", "answer": "X"}`` then ``The answer is (X).``. ``usage`` counts prompt and
 reply characters / 4 as tokens. ``GET /v1/models`` lists the model. A question with no recorded
 answer is a 404.
@@ -30,8 +30,6 @@ from adaptive_eval.banks.items import bank_responses
 from adaptive_eval.banks.questions import Question, load_questions
 from adaptive_eval.banks.responses import ResponseData
 
-SNIPPET = 160  # characters of a question's text that identify it in a prompt
-
 
 class ReplayServer:
     """Serve ``answers`` (question id -> 1/0) to ``questions`` on 127.0.0.1:``port``."""
@@ -40,7 +38,10 @@ class ReplayServer:
                  model: str = "replay", delay: float = 1.0, port: int = 0) -> None:
         self.questions = {q: questions[q] for q in answers if q in questions}
         self.answers, self.model, self.delay = dict(answers), model, float(delay)
-        self.snippets = {q.text.strip()[:SNIPPET]: qid for qid, q in self.questions.items()}
+        self.snippets: dict[str, list[str]] = {}  # a question text -> its questions
+        for qid, q in self.questions.items():
+            if q.text.strip():
+                self.snippets.setdefault(_squash(q.text), []).append(qid)
         self.requests = 0
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -58,12 +59,20 @@ class ReplayServer:
         self.httpd.server_close()
 
     def find(self, prompt: str) -> str | None:
-        """The bank question asked in ``prompt``: the snippet found last in it."""
-        best, where = None, -1
-        for snippet, qid in self.snippets.items():
+        """The bank question asked in ``prompt``: of the question texts found in it (whitespace
+        runs squashed on both sides), the longest, then the last (a short question's text can
+        also occur inside another one's options); of questions with the same text, the one
+        with the most of its options in the prompt."""
+        prompt = _squash(prompt)
+        best, key = None, (-1, -1, -1)
+        for snippet, qids in self.snippets.items():
             at = prompt.rfind(snippet)
-            if at > where:
-                best, where = qid, at
+            if at < 0:
+                continue
+            for qid in qids:
+                found = sum(_squash(o) in prompt for o in self.questions[qid].options)
+                if (len(snippet), at, found) > key:
+                    best, key = qid, (len(snippet), at, found)
         return best
 
     def reply(self, qid: str) -> str:
@@ -87,6 +96,10 @@ class ReplayServer:
     def leave(self) -> None:
         with self._lock:
             self.in_flight -= 1
+
+
+def _squash(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _wrong(gold: str) -> str:
