@@ -69,10 +69,11 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 def cmd_banks(args: argparse.Namespace) -> None:
     rows = list_banks()
+    wide = max(len(r["benchmark"]) for r in rows)  # the benchmark column fits its longest name
     human = "\n".join(
-        [f"{'name':22s} {'benchmark':30s} {'items':>6s} {'models':>6s} {'answer type':15s} "
+        [f"{'name':22s} {'benchmark':{wide}s} {'items':>6s} {'models':>6s} {'answer type':15s} "
          f"{'licence':16s} {'live':6s} {'questions from':42s} where"]
-        + [f"{r['name']:22s} {r['benchmark']:30s} {r['n_items'] or '-':>6} "
+        + [f"{r['name']:22s} {r['benchmark']:{wide}s} {r['n_items'] or '-':>6} "
            f"{r['n_models'] or '-':>6} {r['answer_type']:15s} {r['license']:16s} "
            f"{'yes' if r['live'] else 'replay':6s} {_questions_from(r['questions']):42s} "
            f"{r['path'] or 'Hub: ' + r['repo_id']}" for r in rows])
