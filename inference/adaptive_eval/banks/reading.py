@@ -136,9 +136,8 @@ def _letter_judge(extracted: str, question: Question) -> bool:
 # ZeroEval: extraction ---------------------------------------------------------------------------
 
 
-def first_complete_json(text: str) -> object | None:
-    """ZeroEval's ``extract_first_complete_json``: the first balanced ``{...}`` (braces in
-    strings count too), ``json.loads`` after deleting every newline; None when that fails."""
+def _balanced_objects(text: str):
+    """The top-level balanced ``{...}`` spans of ``text``, in order (braces in strings count)."""
     depth, start = 0, None
     for i, char in enumerate(text):
         if char == "{":
@@ -148,31 +147,30 @@ def first_complete_json(text: str) -> object | None:
         elif char == "}" and depth:
             depth -= 1
             if depth == 0:
-                try:
-                    return json.loads(text[start : i + 1].replace("\n", ""))
-                except json.JSONDecodeError:
-                    return None
-    return None
+                yield text[start : i + 1]
+                start = None
+
+
+def _loads(span: str | None) -> object | None:
+    """``json.loads`` after deleting every newline, as ZeroEval does; None when that fails."""
+    if span is None:
+        return None
+    try:
+        return json.loads(span.replace("\n", ""))
+    except json.JSONDecodeError:
+        return None
+
+
+def first_complete_json(text: str) -> object | None:
+    """ZeroEval's ``extract_first_complete_json``: the first balanced ``{...}`` (braces in
+    strings count too), ``json.loads`` after deleting every newline; None when that fails."""
+    return _loads(next(_balanced_objects(text), None))
 
 
 def last_complete_json(text: str) -> object | None:
     """ZeroEval's ``extract_last_complete_json``: the last balanced ``{...}``, parsed alike."""
-    depth, start, last = 0, None, None
-    for i, char in enumerate(text):
-        if char == "{":
-            if start is None:
-                start = i
-            depth += 1
-        elif char == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                last, start = text[start : i + 1], None
-    if last is None:
-        return None
-    try:
-        return json.loads(last.replace("\n", ""))
-    except json.JSONDecodeError:
-        return None
+    spans = list(_balanced_objects(text))
+    return _loads(spans[-1] if spans else None)
 
 
 _VALUE_PATTERNS = (
